@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    verbose_name = "Accounts"
+
+    def ready(self):
+        from audit.registry import track
+
+        from .models import User
+
+        track(User, entity_type="user", code_field="user_id",
+              exclude=["last_login"], mask=["password"])

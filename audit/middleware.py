@@ -1,0 +1,9 @@
+"""Request context for the audit trail (placeholder until capture lands)."""
+
+
+class AuditContextMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)

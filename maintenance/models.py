@@ -1,0 +1,153 @@
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from audit.querysets import AuditedQuerySet
+
+
+class Priority(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+class Category(models.TextChoices):
+    ENGINE = "engine", "Engine"
+    HULL = "hull", "Hull"
+    ELECTRICAL = "electrical", "Electrical"
+    NAVIGATION = "navigation", "Navigation"
+    SAFETY = "safety", "Safety equipment"
+    DECK = "deck", "Deck machinery"
+    OTHER = "other", "Other"
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class MaintenanceRequest(models.Model):
+    code = models.CharField(max_length=16, unique=True, editable=False)
+    vessel = models.CharField(max_length=120)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    category = models.CharField(max_length=20, choices=Category.choices, default=Category.OTHER)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.MEDIUM)
+    status = models.CharField(max_length=20, choices=RequestStatus.choices, default=RequestStatus.PENDING)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="requests_made")
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="requests_assigned"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="requests_approved"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    due_date = models.DateField(null=True, blank=True)
+    estimated_cost = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    rejection_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+    objects = AuditedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # portal/API lists filtered by status, newest first; dashboard pending count
+            models.Index(fields=["status", "-created_at"], name="mr_status_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.code} {self.title}"
+
+
+class Comment(models.Model):
+    request = models.ForeignKey(MaintenanceRequest, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+    objects = AuditedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"Comment {self.pk} on {self.request.code}"
+
+
+def attachment_path(instance, filename):
+    return f"attachments/{instance.request.code}/{filename}"
+
+
+class Attachment(models.Model):
+    request = models.ForeignKey(MaintenanceRequest, on_delete=models.CASCADE, related_name="attachments")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    file = models.FileField(upload_to=attachment_path, max_length=255)
+    original_name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+    objects = AuditedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return self.original_name
+
+
+class InventoryItem(models.Model):
+    code = models.CharField(max_length=16, unique=True, editable=False)
+    part_number = models.CharField(max_length=60, unique=True)
+    name = models.CharField(max_length=200)
+    location = models.CharField(max_length=120, blank=True)
+    quantity_on_hand = models.PositiveIntegerField(default=0)
+    minimum_stock = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+    objects = AuditedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.code} {self.name}"
+
+    @property
+    def below_minimum(self) -> bool:
+        return self.quantity_on_hand < self.minimum_stock
+
+
+class StockAdjustment(models.Model):
+    item = models.ForeignKey(InventoryItem, on_delete=models.CASCADE, related_name="adjustments")
+    quantity_change = models.IntegerField()
+    resulting_quantity = models.PositiveIntegerField()
+    reason = models.CharField(max_length=255)
+    adjusted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+    objects = AuditedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.item.code} {self.quantity_change:+d}"

@@ -1,0 +1,32 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+admin.site.site_header = "Marine Service Center administration"
+admin.site.site_title = "Marine Service Center"
+admin.site.index_title = "Administration"
+
+api_patterns = [
+    path("", include("accounts.api_urls")),
+    path("", include("maintenance.api_urls")),
+    path("", include("emergencies.api_urls")),
+    path("", include("audit.api_urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+]
+
+urlpatterns = [
+    path("admin/", include("audit.admin_urls")),
+    path("admin/", admin.site.urls),
+    path("api/", include(api_patterns)),
+    path("", include("accounts.urls")),
+    path("", include("maintenance.urls")),
+    path("", include("emergencies.urls")),
+    path("", include("audit.urls")),
+]
+
+handler404 = "marine_center.views.not_found"
+handler403 = "marine_center.views.forbidden"
+handler500 = "marine_center.views.server_error"
+handler400 = "marine_center.views.bad_request"

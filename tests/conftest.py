@@ -1,0 +1,100 @@
+"""Shared personas and clients for every test.
+
+ADM001 (admin), PE001 (port engineer), ST001 and ST002 (staff); all share
+PASSWORD. ``api(user)`` gives a DRF client authenticated by a real Bearer token.
+"""
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+PASSWORD = "Harbour-Pass-2025"
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        skip = pytest.mark.skip(reason="PostgreSQL-only: set DATABASE_URL to a PostgreSQL database to run it")
+        for item in items:
+            if "postgres" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def is_postgres():
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def make_user(db):
+    from accounts.models import User
+
+    def make(user_id, role="staff", password=PASSWORD, **fields):
+        fields.setdefault("full_name", f"{user_id} Person")
+        fields.setdefault("email", f"{user_id.lower()}@example.com")
+        return User.objects.create_user(user_id=user_id, password=password, role=role, **fields)
+
+    return make
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return make_user("ADM001", role="admin")
+
+
+@pytest.fixture
+def engineer(make_user):
+    return make_user("PE001", role="port_engineer")
+
+
+@pytest.fixture
+def staff(make_user):
+    return make_user("ST001", role="staff")
+
+
+@pytest.fixture
+def other_staff(make_user):
+    return make_user("ST002", role="staff")
+
+
+@pytest.fixture
+def personas(admin_user, engineer, staff, other_staff):
+    return {"admin": admin_user, "engineer": engineer, "staff": staff, "other_staff": other_staff}
+
+
+@pytest.fixture
+def anon_api():
+    return APIClient()
+
+
+@pytest.fixture
+def api(db):
+    """api(user) -> APIClient sending a real Bearer token for that user."""
+    from knox.models import AuthToken
+
+    def make(user):
+        client = APIClient()
+        if user is not None:
+            _, token = AuthToken.objects.create(user)
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def portal(client):
+    """portal(user) -> Django test client logged in through the login form."""
+
+    def make(user):
+        from django.test import Client
+
+        c = Client()
+        if user is not None:
+            response = c.post("/login/", {"username": user.user_id, "password": PASSWORD})
+            assert response.status_code == 302, f"login failed for {user.user_id}"
+        return c
+
+    return make
