@@ -1,0 +1,68 @@
+"""Who, where and why: the audit context carried on a ContextVar.
+
+The middleware opens one per request; code outside a request opens one with
+:func:`audit_context`, which works as a ``with`` block, a decorator or a
+plain call, nests (inner values override, unset ones inherit) and is always
+reset with its token."""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+from dataclasses import dataclass, replace
+
+_UNSET = object()
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    actor: object | None = None  # a User, a user_id string, or None (-> "system")
+    reason: str = ""
+    ip_address: str | None = None
+    request_id: str = ""
+    user_agent: str = ""
+    method: str = ""
+    path: str = ""
+    request: object | None = None  # the HttpRequest, to resolve the actor late
+    enabled: bool = True
+
+
+_current: contextvars.ContextVar[AuditContext] = contextvars.ContextVar("audit_context", default=AuditContext())
+
+
+def get_context() -> AuditContext:
+    return _current.get()
+
+
+class audit_context:  # noqa: N801 - used like a function
+    """Set actor, reason (and other fields) for the code inside.
+
+    >>> with audit_context(actor=user, reason="Monthly stock count"):
+    ...     services.adjust_stock(...)
+    """
+
+    def __init__(self, actor=_UNSET, reason=_UNSET, **fields):
+        self.changes = {k: v for k, v in {"actor": actor, "reason": reason, **fields}.items() if v is not _UNSET}
+        self._tokens: list[contextvars.Token] = []
+
+    def __enter__(self):
+        self._tokens.append(_current.set(replace(_current.get(), **self.changes)))
+        return _current.get()
+
+    def __exit__(self, *exc):
+        _current.reset(self._tokens.pop())
+        return False
+
+    def __call__(self, func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with audit_context(**self.changes):
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+def reason_context(reason: str | None):
+    """``audit_context(reason=...)`` when a reason was given, else a no-op
+    context that keeps the surrounding one (services use this)."""
+    return audit_context(reason=reason) if reason else audit_context()
