@@ -66,6 +66,16 @@ class MaintenanceRequest(models.Model):
         indexes = [
             # portal/API lists filtered by status, newest first; dashboard pending count
             models.Index(fields=["status", "-created_at"], name="mr_status_created_idx"),
+            # staff visibility: "my requests" (requested_by = me), newest first
+            models.Index(fields=["requested_by", "-created_at"], name="mr_requester_created_idx"),
+            # staff visibility: "assigned to me", newest first
+            models.Index(fields=["assigned_to", "-created_at"], name="mr_assignee_created_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(estimated_cost__isnull=True) | models.Q(estimated_cost__gte=0),
+                name="mr_estimated_cost_not_negative",
+            ),
         ]
 
     def __str__(self):
@@ -83,6 +93,10 @@ class Comment(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        indexes = [
+            # a request's conversation, in order
+            models.Index(fields=["request", "created_at"], name="comment_request_created_idx"),
+        ]
 
     def __str__(self):
         return f"Comment {self.pk} on {self.request.code}"
@@ -106,6 +120,10 @@ class Attachment(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        indexes = [
+            # a request's attachment list
+            models.Index(fields=["request", "created_at"], name="attach_request_created_idx"),
+        ]
 
     def __str__(self):
         return self.original_name
@@ -125,7 +143,11 @@ class InventoryItem(models.Model):
     objects = AuditedQuerySet.as_manager()
 
     class Meta:
-        ordering = ["code"]
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # inventory list, newest first
+            models.Index(fields=["-created_at"], name="inv_created_idx"),
+        ]
 
     def __str__(self):
         return f"{self.code} {self.name}"
@@ -148,6 +170,13 @@ class StockAdjustment(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # an item's stock ledger, newest first
+            models.Index(fields=["item", "-created_at"], name="stockadj_item_created_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(quantity_change=0), name="stockadj_change_not_zero"),
+        ]
 
     def __str__(self):
         return f"{self.item.code} {self.quantity_change:+d}"
