@@ -11,4 +11,4 @@ class AccountsConfig(AppConfig):
         from .models import User
 
         track(User, entity_type="user", code_field="user_id",
-              exclude=["last_login"], mask=["password"])
+              exclude=["last_login", "failed_login_count"], mask=["password"])

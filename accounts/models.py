@@ -61,7 +61,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     failed_login_count = models.PositiveIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
 
-    history = HistoricalRecords(excluded_fields=["password", "last_login"])
+    history = HistoricalRecords(excluded_fields=["password", "last_login", "failed_login_count"])
 
     objects = UserManager()
 

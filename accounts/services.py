@@ -1,0 +1,422 @@
+"""Account writes: registration, approval, passwords, roles, profile, lock-out.
+
+Every write is keyword-only, atomic and accepts the change ``reason``. Role
+rules are enforced here, so the API, the portal and the admin behave alike:
+refusals are ``django.core.exceptions.PermissionDenied`` (403), bad input a
+:class:`core.errors.DomainError` (400), an illegal approval move a
+:class:`core.errors.TransitionError` (409). No password, hash or token ever
+leaves this module in a signal, an exception or a message.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from audit.context import reason_context
+from core.errors import DomainError, TransitionError
+from core.permissions import is_admin, is_manager
+from core.signals import activity, domain_event
+
+from .models import ApprovalStatus, Role, User
+
+PROFILE_FIELDS = ("full_name", "email", "phone", "department")
+USER_ID_RE = re.compile(r"^[A-Z0-9][A-Z0-9_.-]{1,19}$")
+RESERVED_USER_IDS = frozenset({"ME", "SYSTEM", "ANONYMOUS"})
+
+_LIMITS = {"full_name": 150, "phone": 40, "department": 100}
+
+
+# --- helpers -----------------------------------------------------------------
+
+
+def _lock(user: User) -> User:
+    """Re-read ``user`` under a row lock, so two concurrent moves serialize."""
+    return User.objects.select_for_update().get(pk=user.pk)
+
+
+def _require_manager(actor, what: str) -> None:
+    if not is_manager(actor):
+        raise PermissionDenied(f"Only administrators and port engineers may {what}.")
+
+
+def _require_admin(actor, what: str) -> None:
+    if not is_admin(actor):
+        raise PermissionDenied(f"Only administrators may {what}.")
+
+
+def _validate_password(password: str, *, user: User, field: str) -> None:
+    if not isinstance(password, str) or not password:
+        raise DomainError("A password is required.", field=field)
+    try:
+        password_validation.validate_password(password, user=user)
+    except ValidationError as exc:
+        raise DomainError(" ".join(exc.messages), field=field) from None
+
+
+def _clean_profile(fields: dict, *, instance: User | None = None) -> dict:
+    unknown = sorted(set(fields) - set(PROFILE_FIELDS))
+    if unknown:
+        raise DomainError(f"These fields cannot be changed here: {', '.join(unknown)}.", field=unknown[0])
+    cleaned = {}
+    for name, value in fields.items():
+        value = "" if value is None else str(value).strip()
+        limit = _LIMITS.get(name)
+        if limit and len(value) > limit:
+            raise DomainError(f"At most {limit} characters.", field=name)
+        if name == "email" and value:
+            try:
+                validate_email(value)
+            except ValidationError:
+                raise DomainError("Enter a valid email address.", field="email") from None
+        cleaned[name] = value
+    return cleaned
+
+
+def _changed(user: User, values: dict) -> dict:
+    return {k: v for k, v in values.items() if getattr(user, k) != v}
+
+
+def _send_activity(text: str, details: str) -> None:
+    activity.send(sender=User, activity=text, details=details, request=None)
+
+
+def _send_event(event_type: str, user: User, data: dict, severity: str = "info", request=None) -> None:
+    domain_event.send(
+        sender=User,
+        event_type=event_type,
+        entity_type="user",
+        entity_id=user.user_id,
+        event_data=data,
+        severity=severity,
+        request=request,
+    )
+
+
+def normalize_user_id(user_id: str) -> str:
+    return (user_id or "").strip().upper()
+
+
+# --- registration and account creation ----------------------------------------
+
+
+@transaction.atomic
+def register_user(
+    *,
+    user_id: str,
+    password: str,
+    full_name: str,
+    email: str,
+    phone: str = "",
+    department: str = "",
+    reason: str = "",
+) -> User:
+    """Create a self-registered account, ``pending`` until a manager approves it."""
+    with reason_context(reason or "Self-registration"):
+        user = _build_user(
+            user_id=user_id,
+            password=password,
+            full_name=full_name,
+            email=email,
+            phone=phone,
+            department=department,
+            role=Role.STAFF,
+            approval_status=ApprovalStatus.PENDING,
+        )
+        user.save()
+        _send_event("user_registered", user, {"user_id": user.user_id, "approval_status": user.approval_status})
+        _send_activity("Registration", f"Account {user.user_id} registered, awaiting approval")
+        return user
+
+
+@transaction.atomic
+def create_user(
+    *,
+    actor,
+    user_id: str,
+    password: str,
+    role: str = Role.STAFF,
+    full_name: str = "",
+    email: str = "",
+    phone: str = "",
+    department: str = "",
+    reason: str = "",
+) -> User:
+    """An administrator creates an account; it is approved at once."""
+    _require_admin(actor, "create accounts")
+    if role not in Role.values:
+        raise DomainError(f"Unknown role {role!r}.", field="role")
+    with reason_context(reason):
+        user = _build_user(
+            user_id=user_id,
+            password=password,
+            full_name=full_name,
+            email=email,
+            phone=phone,
+            department=department,
+            role=role,
+            approval_status=ApprovalStatus.APPROVED,
+        )
+        user.approved_by = actor
+        user.approved_at = timezone.now()
+        user.save()
+        _send_activity("Account created", f"{user.user_id} created with role {role}")
+        return user
+
+
+def _build_user(*, user_id, password, full_name, email, phone, department, role, approval_status) -> User:
+    user_id = normalize_user_id(user_id)
+    if not USER_ID_RE.match(user_id):
+        raise DomainError(
+            "A user ID has 2 to 20 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+            field="user_id",
+        )
+    if user_id in RESERVED_USER_IDS:
+        raise DomainError("This user ID is reserved.", field="user_id")
+    if User.objects.filter(user_id__iexact=user_id).exists():
+        raise DomainError("A user with this user ID already exists.", field="user_id", code="duplicate")
+    profile = _clean_profile({"full_name": full_name, "email": email, "phone": phone, "department": department})
+    user = User(user_id=user_id, role=role, approval_status=approval_status, **profile)
+    _validate_password(password, user=user, field="password")
+    user.set_password(password)
+    return user
+
+
+# --- approval -------------------------------------------------------------------
+
+
+def _decide(*, user: User, actor, reason: str, to: str, verb: str) -> User:
+    _require_manager(actor, f"{verb} accounts")
+    past = "approved" if to == ApprovalStatus.APPROVED else "rejected"
+    with reason_context(reason):
+        locked = _lock(user)
+        if locked.approval_status != ApprovalStatus.PENDING:
+            raise TransitionError(
+                f"Cannot {verb} account {locked.user_id}: it is {locked.approval_status}; "
+                f"only pending accounts can be {past}."
+            )
+        locked.approval_status = to
+        locked.approved_by = actor
+        locked.approved_at = timezone.now()
+        locked.save(update_fields=["approval_status", "approved_by", "approved_at"])
+        _copy(locked, user, ["approval_status", "approved_by", "approved_at"])
+        _send_event(f"user_{past}", locked, {"user_id": locked.user_id, "by": actor.user_id, "reason": reason})
+        _send_activity(f"Account {past}", f"{actor.user_id} {past} account {locked.user_id}")
+        return user
+
+
+def _copy(src: User, dst: User, names) -> None:
+    if src is not dst:
+        for name in names:
+            setattr(dst, name, getattr(src, name))
+
+
+@transaction.atomic
+def approve_user(*, user: User, actor, reason: str = "") -> User:
+    """pending -> approved (managers only)."""
+    return _decide(user=user, actor=actor, reason=reason, to=ApprovalStatus.APPROVED, verb="approve")
+
+
+@transaction.atomic
+def reject_user(*, user: User, actor, reason: str = "") -> User:
+    """pending -> rejected (managers only)."""
+    return _decide(user=user, actor=actor, reason=reason, to=ApprovalStatus.REJECTED, verb="reject")
+
+
+# --- passwords ------------------------------------------------------------------
+
+
+@transaction.atomic
+def change_password(*, user: User, old_password: str, new_password: str, reason: str = "") -> User:
+    """The user changes their own password, proving the old one first."""
+    with reason_context(reason):
+        locked = _lock(user)
+        if not isinstance(old_password, str) or not locked.check_password(old_password):
+            raise DomainError("The current password is incorrect.", field="old_password")
+        if old_password == new_password:
+            raise DomainError("The new password must differ from the current one.", field="new_password")
+        _validate_password(new_password, user=locked, field="new_password")
+        locked.set_password(new_password)
+        locked.save(update_fields=["password"])
+        _copy(locked, user, ["password"])
+        _send_activity("Password changed", f"{locked.user_id} changed their password")
+        return user
+
+
+@transaction.atomic
+def reset_password(*, user: User, actor, new_password: str, reason: str = "") -> User:
+    """An administrator sets a new password; the lock-out is lifted and the
+    user's API tokens are revoked (whoever held them no longer should)."""
+    _require_admin(actor, "reset passwords")
+    with reason_context(reason):
+        locked = _lock(user)
+        _validate_password(new_password, user=locked, field="new_password")
+        locked.set_password(new_password)
+        locked.failed_login_count = 0
+        locked.locked_until = None
+        locked.save(update_fields=["password", "failed_login_count", "locked_until"])
+        _copy(locked, user, ["password", "failed_login_count", "locked_until"])
+        from knox.models import AuthToken
+
+        AuthToken.objects.filter(user=locked).delete()
+        _send_activity("Password reset", f"{actor.user_id} reset the password of {locked.user_id}")
+        return user
+
+
+# --- role, profile, active flag ------------------------------------------------------
+
+
+@transaction.atomic
+def change_role(*, user: User, actor, role: str, reason: str = "") -> User:
+    """Administrators only. The last active administrator keeps the role."""
+    _require_admin(actor, "change roles")
+    if role not in Role.values:
+        raise DomainError(f"Unknown role {role!r}; choose one of {', '.join(Role.values)}.", field="role")
+    with reason_context(reason):
+        locked = _lock(user)
+        old = locked.role
+        if old == role:
+            return user
+        if old == Role.ADMIN and not _other_active_admins(locked).exists():
+            raise DomainError("At least one active administrator must remain.", field="role")
+        locked.role = role
+        locked.save(update_fields=["role"])
+        _copy(locked, user, ["role"])
+        _send_event("role_changed", locked, {"user_id": locked.user_id, "old": old, "new": role, "by": actor.user_id})
+        _send_activity("Role changed", f"{actor.user_id} changed the role of {locked.user_id} from {old} to {role}")
+        return user
+
+
+def _other_active_admins(user: User):
+    return User.objects.filter(role=Role.ADMIN, is_active=True).exclude(pk=user.pk)
+
+
+@transaction.atomic
+def update_profile(*, user: User, actor, reason: str = "", **fields) -> User:
+    """Change profile fields (full_name, email, phone, department): the user
+    themself or an administrator."""
+    if not (actor and actor.is_authenticated and (actor.pk == user.pk or is_admin(actor))):
+        raise PermissionDenied("Only administrators may edit another user's profile.")
+    cleaned = _clean_profile(fields)
+    with reason_context(reason):
+        locked = _lock(user)
+        changes = _changed(locked, cleaned)
+        if not changes:
+            return user
+        for name, value in changes.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=list(changes))
+        _copy(locked, user, list(changes))
+        whose = "their profile" if actor.pk == locked.pk else f"the profile of {locked.user_id}"
+        _send_activity("Profile updated", f"{actor.user_id} updated {whose}: {', '.join(sorted(changes))}")
+        return user
+
+
+@transaction.atomic
+def set_active(*, user: User, actor, active: bool, reason: str = "") -> User:
+    """Administrators (de)activate accounts; nobody deactivates themself."""
+    _require_admin(actor, "activate or deactivate accounts")
+    if not isinstance(active, bool):
+        raise DomainError("Must be true or false.", field="is_active")
+    with reason_context(reason):
+        locked = _lock(user)
+        if locked.is_active == active:
+            return user
+        if not active and locked.pk == actor.pk:
+            raise DomainError("You cannot deactivate your own account.", field="is_active")
+        if not active and locked.role == Role.ADMIN and not _other_active_admins(locked).exists():
+            raise DomainError("At least one active administrator must remain.", field="is_active")
+        locked.is_active = active
+        locked.save(update_fields=["is_active"])
+        _copy(locked, user, ["is_active"])
+        word = "activated" if active else "deactivated"
+        _send_event(f"user_{word}", locked, {"user_id": locked.user_id, "by": actor.user_id})
+        _send_activity(f"Account {word}", f"{actor.user_id} {word} account {locked.user_id}")
+        return user
+
+
+# --- login ------------------------------------------------------------------------------
+
+
+def login_refusal(user_id: str) -> str | None:
+    """Why the account ``user_id`` may not log in, or None when it may (and
+    for unknown ids: the caller shows its generic "invalid credentials")."""
+    user = User.objects.filter(user_id__iexact=normalize_user_id(user_id)).first()
+    if user is None:
+        return None
+    if user.approval_status == ApprovalStatus.PENDING:
+        return "Your account is awaiting approval by an administrator or port engineer."
+    if user.approval_status == ApprovalStatus.REJECTED:
+        return "Your account registration was rejected. Contact an administrator."
+    if not user.is_active:
+        return "Your account is inactive. Contact an administrator."
+    if user.is_locked():
+        minutes = max(1, int((user.locked_until - timezone.now()).total_seconds() // 60) + 1)
+        return (
+            "Your account is temporarily locked after too many failed login attempts. "
+            f"Try again in {minutes} minute{'s' if minutes != 1 else ''} or ask an administrator to reset your password."
+        )
+    return None
+
+
+def lockout_threshold() -> int:
+    return max(1, min(100, int(getattr(settings, "AUDIT_LOCKOUT_THRESHOLD", 5))))
+
+
+def lockout_minutes() -> int:
+    return max(1, int(getattr(settings, "AUDIT_LOCKOUT_MINUTES", 15)))
+
+
+@transaction.atomic
+def record_failed_login(*, user_id: str, request=None) -> User | None:
+    """Count one failed login for ``user_id``; lock the account for
+    AUDIT_LOCKOUT_MINUTES once AUDIT_LOCKOUT_THRESHOLD consecutive failures
+    are reached (domain_event ``account_locked``, warning). Unknown ids: None."""
+    user = User.objects.select_for_update().filter(user_id__iexact=normalize_user_id(user_id)).first()
+    if user is None:
+        return None
+    now = timezone.now()
+    update = ["failed_login_count"]
+    if user.locked_until and user.locked_until <= now:
+        user.locked_until = None  # the previous lock ran out: a fresh series starts
+        user.failed_login_count = 0
+        update.append("locked_until")
+    user.failed_login_count += 1
+    newly_locked = user.failed_login_count >= lockout_threshold() and not user.is_locked(now)
+    if newly_locked:
+        user.locked_until = now + timedelta(minutes=lockout_minutes())
+        if "locked_until" not in update:
+            update.append("locked_until")
+    with reason_context("Failed login"):
+        user.save(update_fields=update)
+    if newly_locked:
+        _send_event(
+            "account_locked",
+            user,
+            {
+                "user_id": user.user_id,
+                "failed_attempts": user.failed_login_count,
+                "locked_until": user.locked_until.isoformat(),
+                "minutes": lockout_minutes(),
+            },
+            severity="warning",
+            request=request,
+        )
+    return user
+
+
+@transaction.atomic
+def record_successful_login(*, user: User) -> User:
+    """A successful login ends the series of failures."""
+    if user.failed_login_count or user.locked_until:
+        user.failed_login_count = 0
+        user.locked_until = None
+        user.save(update_fields=["failed_login_count", "locked_until"])
+    return user
