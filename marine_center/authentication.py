@@ -20,3 +20,16 @@ class BearerTokenAuthentication(TokenAuthentication):
 
             token_rejected.send(sender=self.__class__, request=request, reason=str(exc.detail))
             raise
+
+
+try:  # describe the Bearer scheme in the OpenAPI schema
+    from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+    class BearerTokenScheme(OpenApiAuthenticationExtension):
+        target_class = "marine_center.authentication.BearerTokenAuthentication"
+        name = "bearerAuth"
+
+        def get_security_definition(self, auto_schema):
+            return {"type": "http", "scheme": "bearer", "description": "Token from POST /api/auth/token"}
+except ImportError:  # pragma: no cover - drf-spectacular is a pinned requirement
+    pass
