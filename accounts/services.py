@@ -28,7 +28,7 @@ from core.signals import activity, domain_event
 from .models import ApprovalStatus, Role, User
 
 PROFILE_FIELDS = ("full_name", "email", "phone", "department")
-USER_ID_RE = re.compile(r"^[A-Z0-9][A-Z0-9_.-]{1,19}$")
+USER_ID_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,19}$")
 RESERVED_USER_IDS = frozenset({"ME", "SYSTEM", "ANONYMOUS"})
 
 _LIMITS = {"full_name": 150, "phone": 40, "department": 100}
@@ -175,7 +175,7 @@ def _build_user(*, user_id, password, full_name, email, phone, department, role,
     user_id = normalize_user_id(user_id)
     if not USER_ID_RE.match(user_id):
         raise DomainError(
-            "A user ID has 2 to 20 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+            "A user ID has 2 to 20 letters, digits, '_' or '-', starting with a letter or digit.",
             field="user_id",
         )
     if user_id in RESERVED_USER_IDS:

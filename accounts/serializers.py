@@ -1,0 +1,122 @@
+"""Account API shapes. Passwords are write-only and never echoed."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from .models import Role, User
+
+PASSWORD_STYLE = {"input_type": "password"}
+
+
+class ChangeReasonSerializer(serializers.Serializer):
+    change_reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class UserSerializer(serializers.ModelSerializer):
+    approved_by = serializers.SlugRelatedField(slug_field="user_id", read_only=True)
+    is_locked = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "user_id",
+            "full_name",
+            "email",
+            "phone",
+            "department",
+            "role",
+            "approval_status",
+            "is_active",
+            "is_locked",
+            "approved_by",
+            "approved_at",
+            "date_joined",
+            "last_login",
+        ]
+        read_only_fields = fields
+
+    def get_is_locked(self, obj) -> bool:
+        return obj.is_locked()
+
+
+class RegisterSerializer(serializers.Serializer):
+    user_id = serializers.CharField(max_length=20)
+    password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False, style=PASSWORD_STYLE)
+    full_name = serializers.CharField(max_length=150)
+    email = serializers.EmailField()
+    phone = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+    department = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    change_reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    user_id = serializers.CharField(max_length=150)
+    password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False, style=PASSWORD_STYLE)
+
+
+class TokenResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    token = serializers.CharField()
+    expiry = serializers.DateTimeField(allow_null=True)
+    user = UserSerializer()
+
+
+class PasswordChangeSerializer(ChangeReasonSerializer):
+    old_password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False, style=PASSWORD_STYLE)
+    new_password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False, style=PASSWORD_STYLE)
+
+
+class PasswordResetSerializer(ChangeReasonSerializer):
+    new_password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False, style=PASSWORD_STYLE)
+
+
+class ProfileUpdateSerializer(ChangeReasonSerializer):
+    """PATCH /api/users/me/: one's own profile fields only."""
+
+    full_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    department = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+    READ_ONLY_HERE = ("user_id", "role", "approval_status", "is_active", "password", "approved_by", "approved_at")
+
+    def validate(self, attrs):
+        initial = getattr(self, "initial_data", None) or {}
+        if hasattr(initial, "keys"):
+            refused = {name: "This field cannot be changed here." for name in self.READ_ONLY_HERE if name in initial}
+            if refused:
+                raise serializers.ValidationError(refused)
+        return attrs
+
+
+class UserAdminUpdateSerializer(ChangeReasonSerializer):
+    """PATCH /api/users/<user_id>/ (administrators)."""
+
+    full_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    department = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
+    is_active = serializers.BooleanField(required=False)
+
+    READ_ONLY_HERE = ("user_id", "approval_status", "password", "approved_by", "approved_at")
+
+    def validate(self, attrs):
+        initial = getattr(self, "initial_data", None) or {}
+        if hasattr(initial, "keys"):
+            refused = {
+                name: (
+                    "Use the approve or reject action."
+                    if name == "approval_status"
+                    else "Use the reset-password action."
+                    if name == "password"
+                    else "This field cannot be changed."
+                )
+                for name in self.READ_ONLY_HERE
+                if name in initial
+            }
+            if refused:
+                raise serializers.ValidationError(refused)
+        return attrs
+
