@@ -27,7 +27,7 @@ class AuditContext:
     enabled: bool = True
 
 
-_current: contextvars.ContextVar[AuditContext] = contextvars.ContextVar("audit_context", default=AuditContext())
+_current: contextvars.ContextVar[AuditContext] = contextvars.ContextVar("audit_context", default=AuditContext())  # noqa: B039 - frozen
 
 
 def get_context() -> AuditContext:

@@ -1,0 +1,168 @@
+"""The four audit tables, named as in the seed (``db_table``).
+
+Rows are written only through :mod:`audit.writer` (one write path) and are
+never changed afterwards: the admin, the API and the portal are read-only.
+``user_id`` columns hold the actor's login code (``PE001``), ``"system"`` for
+code outside a request, or ``"anonymous"`` for a request without a user; they
+are text, not foreign keys, so a record outlives the account it names.
+"""
+
+from django.db import models
+from django.utils import timezone
+
+TEXT_LIMIT = 10_000  # bound for TextFields; longer values are truncated by the writer
+
+
+class ActionType(models.TextChoices):
+    CREATE = "create", "Create"
+    UPDATE = "update", "Update"
+    DELETE = "delete", "Delete"
+    APPROVE = "approve", "Approve"
+    REJECT = "reject", "Reject"
+    ASSIGN = "assign", "Assign"
+    STATUS_CHANGE = "status_change", "Status change"
+    PERMISSION_CHANGE = "permission_change", "Permission change"
+    PASSWORD_RESET = "password_reset", "Password reset"
+    ROLE_CHANGE = "role_change", "Role change"
+    REVERT = "revert", "Revert"
+    BULK_UPDATE = "bulk_update", "Bulk update"
+    LOGIN = "login", "Login"
+    LOGOUT = "logout", "Logout"
+
+
+class AuditStatus(models.TextChoices):
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    PENDING = "pending", "Pending"
+
+
+class Severity(models.TextChoices):
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    ERROR = "error", "Error"
+    CRITICAL = "critical", "Critical"
+
+
+class ActivityLog(models.Model):
+    """Who did what, from where: logins, page visits, API writes, uploads..."""
+
+    user_id = models.CharField(max_length=20, help_text="Actor's user_id, 'system' or 'anonymous'.")
+    activity = models.CharField(max_length=255)
+    details = models.TextField(blank=True)
+    timestamp = models.DateTimeField(default=timezone.now)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True)
+    method = models.CharField(max_length=10, blank=True)
+    path = models.CharField(max_length=500, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        db_table = "activity_logs"
+        ordering = ["-timestamp", "-id"]
+        indexes = [
+            # dashboard recent_activities_1h / latest_activities; purge by age
+            models.Index(fields=["-timestamp"], name="activity_ts_idx"),
+            # /api/realtime/user-activity/<user_id>?hours=  and active/online users
+            models.Index(fields=["user_id", "-timestamp"], name="activity_user_ts_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.user_id}: {self.activity}"
+
+
+class AuditTrail(models.Model):
+    """One row per change event on a tracked entity."""
+
+    timestamp = models.DateTimeField(default=timezone.now)
+    user_id = models.CharField(max_length=20)
+    action_type = models.CharField(max_length=30, choices=ActionType.choices)
+    entity_type = models.CharField(max_length=50)
+    entity_id = models.CharField(max_length=64)
+    old_value = models.TextField(null=True, blank=True, help_text="JSON object of the old values.")
+    new_value = models.TextField(null=True, blank=True, help_text="JSON object of the new values.")
+    changes = models.JSONField(default=dict, blank=True, help_text='{"field": {"old": ..., "new": ...}}')
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=AuditStatus.choices, default=AuditStatus.COMPLETED)
+    error_message = models.TextField(blank=True)
+    change_reason = models.TextField(blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        db_table = "audit_trail"
+        ordering = ["-timestamp", "-id"]
+        indexes = [
+            # /api/realtime/audit-trail?hours= and export-audit, newest first; purge by age
+            models.Index(fields=["-timestamp"], name="trail_ts_idx"),
+            # audit-trail / admin audit-log filtered by user_id
+            models.Index(fields=["user_id", "-timestamp"], name="trail_user_ts_idx"),
+            # /api/realtime/entity-history/<entity_type>/<entity_id>
+            models.Index(fields=["entity_type", "entity_id", "-timestamp"], name="trail_entity_ts_idx"),
+            # audit-trail / admin audit-log filtered by action_type
+            models.Index(fields=["action_type", "-timestamp"], name="trail_action_ts_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.action_type} {self.entity_type} {self.entity_id} by {self.user_id} ({self.status})"
+
+
+class SystemEvent(models.Model):
+    """System-level events for monitoring (errors, lock-outs, milestones)."""
+
+    timestamp = models.DateTimeField(default=timezone.now)
+    event_type = models.CharField(max_length=100)
+    entity_type = models.CharField(max_length=50, blank=True)
+    entity_id = models.CharField(max_length=64, blank=True)
+    event_data = models.TextField(blank=True)
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.INFO)
+    processed = models.BooleanField(default=False)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        db_table = "system_events"
+        ordering = ["-timestamp", "-id"]
+        indexes = [
+            # /api/realtime/system-events?hours= without severity; purge by age
+            models.Index(fields=["-timestamp"], name="event_ts_idx"),
+            # system-events?severity=error and dashboard recent_errors_1h
+            models.Index(fields=["severity", "-timestamp"], name="event_severity_ts_idx"),
+        ]
+
+    def __str__(self):
+        target = f" {self.entity_type} {self.entity_id}".rstrip() if self.entity_type else ""
+        return f"[{self.severity}] {self.event_type}{target}"
+
+
+class UpdateHistory(models.Model):
+    """One row per changed field, linked to its audit_trail row."""
+
+    timestamp = models.DateTimeField(default=timezone.now)
+    table_name = models.CharField(max_length=100)
+    record_id = models.CharField(max_length=64)
+    field_name = models.CharField(max_length=100)
+    old_value = models.TextField(null=True, blank=True)
+    new_value = models.TextField(null=True, blank=True)
+    user_id = models.CharField(max_length=20)
+    change_reason = models.TextField(blank=True)
+    audit = models.ForeignKey(
+        AuditTrail,
+        on_delete=models.DO_NOTHING,
+        db_constraint=True,
+        null=True,
+        blank=True,
+        related_name="field_changes",
+    )
+
+    class Meta:
+        db_table = "update_history"
+        ordering = ["-timestamp", "-id"]
+        verbose_name_plural = "update history"
+        indexes = [
+            # purge by age
+            models.Index(fields=["-timestamp"], name="history_ts_idx"),
+            # field history of one record (entity-history by table and record)
+            models.Index(fields=["table_name", "record_id", "-timestamp"], name="history_record_ts_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.table_name} {self.record_id}.{self.field_name}: {self.old_value!r} -> {self.new_value!r}"

@@ -1,0 +1,257 @@
+"""The one write path into the four audit tables.
+
+Every audit row, whatever produced it (automatic capture, the seed's
+``log_*`` functions, login receivers, the middleware), is written by one of
+the three functions here. They fill who/where/why from
+:func:`audit.context.get_context` *when the row is written* (so a DRF Bearer
+user authenticated inside the view is recorded), and sanitize every text
+(NUL bytes stripped, lengths bounded) so that no value can break the insert.
+
+:func:`write_change` writes the ``audit_trail`` row and its ``update_history``
+rows in one statement on PostgreSQL (a data-modifying CTE) and in two INSERTs
+elsewhere, inside one transaction either way. Call it inside the transaction
+of the change it describes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db import connections, router, transaction
+from django.utils import timezone
+
+from .context import get_context
+from .models import TEXT_LIMIT, ActivityLog, AuditTrail, Severity, SystemEvent, UpdateHistory
+
+_DERIVE = object()
+SYSTEM = "system"
+ANONYMOUS = "anonymous"
+
+
+# -- sanitizing ---------------------------------------------------------------
+
+
+def clean_text(value: Any, limit: int = TEXT_LIMIT) -> str:
+    """``value`` as text without NUL bytes, at most ``limit`` characters."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if len(text) > limit:
+        marker = "…[truncated]"
+        text = text[: max(limit - len(marker), 0)] + marker if limit > len(marker) else text[:limit]
+    return text
+
+
+def clean_nullable(value: Any, limit: int = TEXT_LIMIT) -> str | None:
+    return None if value is None else clean_text(value, limit)
+
+
+def _limit(model, field_name: str) -> int:
+    return model._meta.get_field(field_name).max_length or TEXT_LIMIT
+
+
+def value_text(value: Any) -> str | None:
+    """One field value as stored in ``update_history``: text as is, ``None``
+    as NULL (distinct from ""), anything else as JSON (``true``, ``12``,
+    ``["a", "b"]``)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return clean_text(value)
+    return clean_text(json.dumps(value, sort_keys=True, default=str))
+
+
+def json_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return clean_text(value)
+    return clean_text(json.dumps(value, sort_keys=True, default=str))
+
+
+def _clean_json(value: Any) -> Any:
+    """Strip NUL bytes and bound strings inside a JSON-safe structure
+    (PostgreSQL refuses ``\\u0000`` in jsonb)."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(k, 200): _clean_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean_json(v) for v in value]
+    return value
+
+
+# -- who and where ------------------------------------------------------------
+
+
+def actor_code(actor: Any) -> str:
+    if actor is None:
+        return ""
+    if isinstance(actor, str):
+        return actor
+    code = getattr(actor, "user_id", None) or getattr(actor, "pk", None)
+    return str(code) if code is not None else ""
+
+
+def current_user_id() -> str:
+    """The actor's code, resolved now: the context's actor, else the
+    request's authenticated user, else ``anonymous`` inside a request and
+    ``system`` outside one."""
+    ctx = get_context()
+    if ctx.actor is not None:
+        code = actor_code(ctx.actor)
+        if code:
+            return clean_text(code, 20)
+    if ctx.request is not None:
+        user = getattr(ctx.request, "user", None)
+        if user is not None and getattr(user, "is_authenticated", False):
+            return clean_text(actor_code(user), 20)
+        return ANONYMOUS
+    return SYSTEM
+
+
+def _common(model) -> dict:
+    ctx = get_context()
+    return {
+        "ip_address": ctx.ip_address or None,
+        "request_id": clean_text(ctx.request_id, _limit(model, "request_id")),
+    }
+
+
+# -- the three writers --------------------------------------------------------
+
+
+def write_activity(*, activity: str, details: Any = "", user_id: str | None = None, status_code: int | None = None,
+                   using: str | None = None, **overrides) -> ActivityLog:
+    """Insert one ``activity_logs`` row (who, what, details, where)."""
+    ctx = get_context()
+    row = ActivityLog(
+        user_id=clean_text(user_id or current_user_id(), 20),
+        activity=clean_text(activity, _limit(ActivityLog, "activity")),
+        details=clean_text(details),
+        user_agent=clean_text(ctx.user_agent, _limit(ActivityLog, "user_agent")),
+        method=clean_text(ctx.method, _limit(ActivityLog, "method")),
+        path=clean_text(ctx.path, _limit(ActivityLog, "path")),
+        status_code=status_code,
+        **_common(ActivityLog),
+    )
+    for name, value in overrides.items():
+        field = ActivityLog._meta.get_field(name)
+        if isinstance(value, str):
+            value = clean_text(value, field.max_length or TEXT_LIMIT)
+        setattr(row, name, value)
+    row.save(using=using or router.db_for_write(ActivityLog), force_insert=True)
+    return row
+
+
+def write_system_event(*, event_type: str, entity_type: str = "", entity_id: Any = "", event_data: Any = "",
+                       severity: str = "info", using: str | None = None) -> SystemEvent:
+    """Insert one ``system_events`` row. ``event_data`` may be a dict (stored
+    as JSON text) or text."""
+    if severity not in Severity.values:
+        raise ValueError(f"unknown severity {severity!r}; expected one of {', '.join(Severity.values)}")
+    row = SystemEvent(
+        event_type=clean_text(event_type, _limit(SystemEvent, "event_type")),
+        entity_type=clean_text(entity_type, _limit(SystemEvent, "entity_type")),
+        entity_id=clean_text(entity_id, _limit(SystemEvent, "entity_id")),
+        event_data=json_text(event_data) or "",
+        severity=severity,
+        request_id=_common(SystemEvent)["request_id"],
+    )
+    row.save(using=using or router.db_for_write(SystemEvent), force_insert=True)
+    return row
+
+
+def write_change(*, action_type: str, entity_type: str, entity_id: Any, changes: dict, table_name: str,
+                 status: str = "completed", error_message: str = "", old_value: Any = _DERIVE,
+                 new_value: Any = _DERIVE, user_id: str | None = None, reason: str | None = None,
+                 using: str | None = None) -> AuditTrail:
+    """Insert one ``audit_trail`` row and one ``update_history`` row per key
+    of ``changes`` (``{"field": {"old": ..., "new": ...}}``, JSON-safe values).
+
+    ``old_value``/``new_value`` (dicts or JSON text) default to the old and
+    new halves of ``changes``. A failed attempt (``status="failed"``) writes
+    the trail row only, never field history.
+    """
+    ctx = get_context()
+    using = using or router.db_for_write(AuditTrail)
+    now = timezone.now()
+    who = clean_text(user_id or current_user_id(), 20)
+    why = clean_text(ctx.reason if reason is None else reason)
+    changes = _clean_json(dict(changes or {}))
+    if old_value is _DERIVE:
+        old_value = {k: v.get("old") for k, v in changes.items()} if changes else None
+    if new_value is _DERIVE:
+        new_value = {k: v.get("new") for k, v in changes.items()} if changes else None
+    trail = AuditTrail(
+        timestamp=now,
+        user_id=who,
+        action_type=clean_text(action_type, _limit(AuditTrail, "action_type")),
+        entity_type=clean_text(entity_type, _limit(AuditTrail, "entity_type")),
+        entity_id=clean_text(entity_id, _limit(AuditTrail, "entity_id")),
+        old_value=json_text(old_value),
+        new_value=json_text(new_value),
+        changes=changes,
+        status=status,
+        error_message=clean_text(error_message),
+        change_reason=why,
+        **_common(AuditTrail),
+    )
+    fields = []
+    if status == "completed":
+        table = clean_text(table_name, _limit(UpdateHistory, "table_name"))
+        fields = [
+            (clean_text(name, _limit(UpdateHistory, "field_name")), value_text(diff.get("old")),
+             value_text(diff.get("new")))
+            for name, diff in changes.items()
+        ]
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        _insert_postgresql(connection, trail, fields, table if fields else "")
+    else:
+        with transaction.atomic(using=using, savepoint=False):
+            AuditTrail.objects.using(using).bulk_create([trail])
+            if fields:
+                UpdateHistory.objects.using(using).bulk_create(
+                    [
+                        UpdateHistory(timestamp=now, table_name=table, record_id=trail.entity_id, field_name=name,
+                                      old_value=old, new_value=new, user_id=who, change_reason=why, audit=trail)
+                        for name, old, new in fields
+                    ]
+                )
+    trail._state.adding = False
+    trail._state.db = using
+    return trail
+
+
+_TRAIL_COLUMNS = [f for f in AuditTrail._meta.concrete_fields if not f.primary_key]
+
+
+def _insert_postgresql(connection, trail: AuditTrail, fields: list[tuple], table_name: str) -> None:
+    """One round trip: the trail row, and its field rows from a VALUES list."""
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(f.column) for f in _TRAIL_COLUMNS)
+    placeholders = ", ".join(["%s"] * len(_TRAIL_COLUMNS))
+    params = [f.get_db_prep_save(getattr(trail, f.attname), connection) for f in _TRAIL_COLUMNS]
+    insert_trail = f"INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) VALUES ({placeholders}) RETURNING id"
+    if not fields:
+        sql = insert_trail
+    else:
+        values = ", ".join(["(%s, %s::text, %s::text)"] * len(fields))
+        history = UpdateHistory._meta.db_table
+        sql = (
+            f"WITH t AS ({insert_trail}) "
+            f"INSERT INTO {qn(history)} (timestamp, table_name, record_id, field_name, old_value, new_value, "
+            f"user_id, change_reason, audit_id) "
+            f"SELECT %s, %s, %s, v.f, v.o, v.n, %s, %s, t.id FROM t, (VALUES {values}) AS v(f, o, n) "
+            f"RETURNING audit_id"
+        )
+        params += [trail.timestamp, table_name, trail.entity_id, trail.user_id, trail.change_reason]
+        for row in fields:
+            params.extend(row)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        trail.pk = cursor.fetchone()[0]
