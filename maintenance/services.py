@@ -1,0 +1,635 @@
+"""Writes for the maintenance app. The API, the portal, the admin and the
+management commands all come through here.
+
+Rules (see ``maintenance.permissions`` for the table):
+- an action from a status it cannot start from raises ``TransitionError`` (409);
+- an action the actor's role does not allow raises ``PermissionDenied`` (403);
+- bad values raise ``DomainError`` (400) naming the field at fault.
+
+Every write is atomic, runs inside ``reason_context(reason)`` so the audit
+app records the change reason, and locks the row it changes
+(``SELECT ... FOR UPDATE``) before re-checking its state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import mimetypes
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, SuspiciousFileOperation, ValidationError
+from django.db import IntegrityError, transaction
+from django.http import Http404
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+from django.utils.text import get_valid_filename
+
+from audit.context import reason_context
+from core.codes import next_code
+from core.errors import DomainError, TransitionError
+from core.permissions import is_manager
+from core.signals import activity, domain_event
+
+from . import permissions
+from .models import (
+    Attachment,
+    Category,
+    Comment,
+    InventoryItem,
+    MaintenanceRequest,
+    Priority,
+    RequestStatus,
+    StockAdjustment,
+)
+
+EDITABLE_REQUEST_FIELDS = frozenset(
+    {"vessel", "title", "description", "category", "priority", "due_date", "estimated_cost", "assigned_to"}
+)
+EDITABLE_ITEM_FIELDS = frozenset({"part_number", "name", "location", "quantity_on_hand", "minimum_stock"})
+MAX_COMMENT_LENGTH = 5000
+MAX_REASON_LENGTH = 2000
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+_VERBS = {
+    "edit": "edit",
+    "approve": "approve",
+    "reject": "reject",
+    "assign": "assign",
+    "start": "start",
+    "complete": "complete",
+    "cancel": "cancel",
+    "comment": "comment on",
+    "upload": "attach files to",
+}
+
+
+# ---- small validators ---------------------------------------------------------
+
+
+def _require_actor(actor) -> None:
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        raise PermissionDenied("You must be logged in to do this.")
+
+
+def _text(value: Any, *, field: str, required: bool = False, max_length: int | None = None) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise DomainError(f"{field.replace('_', ' ').capitalize()} must be text.", field=field)
+    value = value.replace("\x00", "").strip()
+    if required and not value:
+        raise DomainError(f"{field.replace('_', ' ').capitalize()} is required.", field=field)
+    if max_length is not None and len(value) > max_length:
+        raise DomainError(
+            f"{field.replace('_', ' ').capitalize()} is too long ({len(value)} characters, at most {max_length}).",
+            field=field,
+        )
+    return value
+
+
+def _choice(value: Any, *, field: str, choices) -> str:
+    if value not in choices.values:
+        allowed = ", ".join(choices.values)
+        raise DomainError(f"{value!r} is not a valid {field}; use one of: {allowed}.", field=field)
+    return value
+
+
+def _cost(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise DomainError("Estimated cost must be a number.", field="estimated_cost")
+    try:
+        cost = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise DomainError("Estimated cost must be a number.", field="estimated_cost") from None
+    if not cost.is_finite():
+        raise DomainError("Estimated cost must be a number.", field="estimated_cost")
+    if cost < 0:
+        raise DomainError("Estimated cost cannot be negative.", field="estimated_cost")
+    if cost != cost.quantize(Decimal("0.01")):
+        raise DomainError("Estimated cost has at most 2 decimal places.", field="estimated_cost")
+    if cost >= Decimal("10000000000"):
+        raise DomainError("Estimated cost is too large (at most 9,999,999,999.99).", field="estimated_cost")
+    return cost.quantize(Decimal("0.01"))
+
+
+def _date(value: Any) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = parse_date(value)
+        except ValueError:
+            parsed = None
+        if parsed:
+            return parsed
+    raise DomainError("Due date must be a date (YYYY-MM-DD).", field="due_date")
+
+
+def _count(value: Any, *, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DomainError(f"{field.replace('_', ' ').capitalize()} must be a whole number.", field=field)
+    if value < 0:
+        raise DomainError(f"{field.replace('_', ' ').capitalize()} cannot be negative.", field=field)
+    if value > 2_147_483_647:
+        raise DomainError(f"{field.replace('_', ' ').capitalize()} is too large.", field=field)
+    return value
+
+
+def _check_assignee(assignee) -> None:
+    if assignee is None:
+        return
+    if not getattr(assignee, "pk", None):
+        raise DomainError("Unknown assignee.", field="assigned_to")
+    if not assignee.is_active or getattr(assignee, "approval_status", "approved") != "approved":
+        raise DomainError(
+            f"{assignee.user_id} cannot be assigned: only approved, active users can take work.",
+            field="assigned_to",
+        )
+
+
+def _full_clean(obj, *, exclude=()) -> None:
+    """Model-level validation (lengths, choices) as a last line: a DomainError
+    naming the first field at fault."""
+    try:
+        obj.full_clean(exclude=list(exclude), validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        if hasattr(exc, "error_dict"):
+            field, messages = next(iter(exc.message_dict.items()))
+            raise DomainError(f"{field.replace('_', ' ').capitalize()}: {' '.join(messages)}", field=field) from None
+        raise DomainError(" ".join(exc.messages)) from None
+
+
+def _check(action: str, actor, obj: MaintenanceRequest) -> None:
+    """409 if nobody may do ``action`` from the current status, 403 if the
+    actor may not."""
+    _require_actor(actor)
+    verb = _VERBS[action]
+    if not permissions.state_allows(action, obj):
+        raise TransitionError(
+            f"Cannot {verb} maintenance request {obj.code}: it is {obj.get_status_display().lower()}."
+        )
+    if not permissions.role_allows(action, actor, obj):
+        raise PermissionDenied(f"You may not {verb} maintenance request {obj.code}.")
+
+
+def _lock(obj):
+    """Lock ``obj``'s row for this transaction and reload it, so the checks
+    below see the committed state (two managers approving at once: one wins,
+    the other gets a 409)."""
+    type(obj).objects.select_for_update().filter(pk=obj.pk).values_list("pk", flat=True).first()
+    obj.refresh_from_db()
+    return obj
+
+
+def _send_activity(text: str, details: str) -> None:
+    activity.send(sender=MaintenanceRequest, activity=text, details=details)
+
+
+# ---- maintenance requests -----------------------------------------------------
+
+
+@transaction.atomic
+def create_request(
+    *,
+    actor,
+    vessel: str,
+    title: str,
+    description: str = "",
+    category: str = Category.OTHER,
+    priority: str = Priority.MEDIUM,
+    due_date: dt.date | str | None = None,
+    estimated_cost: Decimal | str | int | None = None,
+    assigned_to=None,
+    reason: str = "",
+) -> MaintenanceRequest:
+    """Open a request (status pending) on behalf of ``actor``. Only managers
+    may assign it at creation."""
+    _require_actor(actor)
+    with reason_context(reason):
+        if assigned_to is not None and not is_manager(actor):
+            raise PermissionDenied("Only administrators and port engineers may assign requests.")
+        _check_assignee(assigned_to)
+        obj = MaintenanceRequest(
+            vessel=_text(vessel, field="vessel", required=True, max_length=120),
+            title=_text(title, field="title", required=True, max_length=200),
+            description=_text(description, field="description", max_length=20000),
+            category=_choice(category, field="category", choices=Category),
+            priority=_choice(priority, field="priority", choices=Priority),
+            due_date=_date(due_date),
+            estimated_cost=_cost(estimated_cost),
+            requested_by=actor,
+            assigned_to=assigned_to,
+            status=RequestStatus.PENDING,
+        )
+        _full_clean(obj, exclude=("code", "requested_by", "assigned_to", "approved_by"))
+        obj.code = next_code("MR")
+        obj.save()
+        return obj
+
+
+_REQUEST_CLEANERS = {
+    "vessel": lambda v: _text(v, field="vessel", required=True, max_length=120),
+    "title": lambda v: _text(v, field="title", required=True, max_length=200),
+    "description": lambda v: _text(v, field="description", max_length=20000),
+    "category": lambda v: _choice(v, field="category", choices=Category),
+    "priority": lambda v: _choice(v, field="priority", choices=Priority),
+    "due_date": _date,
+    "estimated_cost": _cost,
+}
+
+
+@transaction.atomic
+def update_request(*, request_obj: MaintenanceRequest, actor, reason: str = "", **fields) -> MaintenanceRequest:
+    """Change the editable fields of a request (``EDITABLE_REQUEST_FIELDS``).
+    The requester may edit while pending, managers until completion; only
+    managers change the assignee. Saves only what changed."""
+    unknown = sorted(set(fields) - EDITABLE_REQUEST_FIELDS)
+    if unknown:
+        raise DomainError(f"These fields cannot be edited: {', '.join(unknown)}.", field=unknown[0])
+    with reason_context(reason):
+        obj = _lock(request_obj)
+        _check("edit", actor, obj)
+        changed: list[str] = []
+        for name, value in fields.items():
+            if name == "assigned_to":
+                if value == obj.assigned_to:
+                    continue
+                if not permissions.role_allows("assign", actor, obj):
+                    raise PermissionDenied("Only administrators and port engineers may assign requests.")
+                _check_assignee(value)
+                obj.assigned_to = value
+                changed.append(name)
+                continue
+            value = _REQUEST_CLEANERS[name](value)
+            if getattr(obj, name) != value:
+                setattr(obj, name, value)
+                changed.append(name)
+        if changed:
+            _full_clean(obj, exclude=("code", "requested_by", "assigned_to", "approved_by"))
+            obj.save(update_fields=[*changed, "updated_at"])
+        return obj
+
+
+@transaction.atomic
+def approve_request(*, request_obj: MaintenanceRequest, actor, reason: str = "") -> MaintenanceRequest:
+    """pending -> approved by a manager; stamps approved_by and approved_at."""
+    with reason_context(reason):
+        obj = _lock(request_obj)
+        _check("approve", actor, obj)
+        obj.status = RequestStatus.APPROVED
+        obj.approved_by = actor
+        obj.approved_at = timezone.now()
+        obj.save(update_fields=["status", "approved_by", "approved_at", "updated_at"])
+        _send_activity("Approved maintenance request", f"{obj.code}: {obj.title}")
+        domain_event.send(
+            sender=MaintenanceRequest,
+            event_type="request_approved",
+            entity_type="maintenance_request",
+            entity_id=obj.code,
+            event_data={"code": obj.code, "title": obj.title, "vessel": obj.vessel, "approved_by": actor.user_id},
+            severity="info",
+        )
+        return obj
+
+
+@transaction.atomic
+def reject_request(*, request_obj: MaintenanceRequest, actor, reason: str) -> MaintenanceRequest:
+    """pending -> rejected by a manager; the reason is required and kept on
+    the request (``rejection_reason``) as well as in the audit record."""
+    reason = _text(reason, field="reason", required=True, max_length=MAX_REASON_LENGTH)
+    with reason_context(reason):
+        obj = _lock(request_obj)
+        _check("reject", actor, obj)
+        obj.status = RequestStatus.REJECTED
+        obj.rejection_reason = reason
+        obj.save(update_fields=["status", "rejection_reason", "updated_at"])
+        _send_activity("Rejected maintenance request", f"{obj.code}: {reason}")
+        return obj
+
+
+@transaction.atomic
+def assign_request(*, request_obj: MaintenanceRequest, actor, assignee, reason: str = "") -> MaintenanceRequest:
+    """Give an open request to an approved, active user (managers only)."""
+    with reason_context(reason):
+        obj = _lock(request_obj)
+        _check("assign", actor, obj)
+        if assignee is None:
+            raise DomainError("Choose a user to assign the request to.", field="assigned_to")
+        _check_assignee(assignee)
+        if obj.assigned_to_id != assignee.pk:
+            obj.assigned_to = assignee
+            obj.save(update_fields=["assigned_to", "updated_at"])
+        return obj
+
+
+@transaction.atomic
+def start_request(*, request_obj: MaintenanceRequest, actor, reason: str = "") -> MaintenanceRequest:
+    """approved -> in_progress by the assignee or a manager; stamps started_at."""
+    with reason_context(reason):
+        obj = _lock(request_obj)
+        _check("start", actor, obj)
+        obj.status = RequestStatus.IN_PROGRESS
+        obj.started_at = timezone.now()
+        obj.save(update_fields=["status", "started_at", "updated_at"])
+        return obj
+
+
+@transaction.atomic
+def complete_request(*, request_obj: MaintenanceRequest, actor, reason: str = "") -> MaintenanceRequest:
+    """in_progress -> completed by the assignee or a manager; stamps completed_at."""
+    with reason_context(reason):
+        obj = _lock(request_obj)
+        _check("complete", actor, obj)
+        obj.status = RequestStatus.COMPLETED
+        obj.completed_at = timezone.now()
+        obj.save(update_fields=["status", "completed_at", "updated_at"])
+        return obj
+
+
+@transaction.atomic
+def cancel_request(*, request_obj: MaintenanceRequest, actor, reason: str = "") -> MaintenanceRequest:
+    """pending/approved/in_progress -> cancelled: the requester while pending
+    or approved, managers until completion."""
+    with reason_context(reason):
+        obj = _lock(request_obj)
+        _check("cancel", actor, obj)
+        obj.status = RequestStatus.CANCELLED
+        obj.save(update_fields=["status", "updated_at"])
+        return obj
+
+
+# ---- comments and attachments -----------------------------------------------------
+
+
+@transaction.atomic
+def add_comment(*, request_obj: MaintenanceRequest, actor, body: str, reason: str = "") -> Comment:
+    """A message on the request from anyone who may see it."""
+    _check("comment", actor, request_obj)
+    body = _text(body, field="body", required=True, max_length=MAX_COMMENT_LENGTH)
+    with reason_context(reason):
+        comment = Comment.objects.create(request=request_obj, author=actor, body=body)
+        _send_activity("Sent message", f"Comment on {request_obj.code}")
+        return comment
+
+
+def _allowed_extensions() -> list[str]:
+    return [e.lower().lstrip(".") for e in getattr(settings, "ATTACHMENT_ALLOWED_EXTENSIONS", [])]
+
+
+def _max_bytes() -> int:
+    return int(getattr(settings, "ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024))
+
+
+def clean_original_name(name: str) -> str:
+    """The client's file name without any directory part or control characters."""
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    return _CONTROL_CHARS.sub("", name).strip()[:255]
+
+
+def safe_storage_name(original: str, extension: str) -> str:
+    """A file-system-safe name keeping the (allowed) extension."""
+    stem = original[: -(len(extension) + 1)] if extension else original
+    try:
+        stem = get_valid_filename(stem)
+    except SuspiciousFileOperation:
+        stem = ""
+    stem = stem.strip("._-")[:100] or "file"
+    return f"{stem}.{extension}"
+
+
+@transaction.atomic
+def add_attachment(*, request_obj: MaintenanceRequest, actor, uploaded_file, reason: str = "") -> Attachment:
+    """Store an uploaded file on the request.
+
+    Refused (DomainError on ``file``) when empty, larger than
+    ``settings.ATTACHMENT_MAX_BYTES`` or with an extension outside
+    ``settings.ATTACHMENT_ALLOWED_EXTENSIONS``. The stored name is sanitized,
+    the original name kept for downloads; the content type is derived from the
+    extension, never taken from the client."""
+    _check("upload", actor, request_obj)
+    if uploaded_file is None:
+        raise DomainError("Choose a file to upload.", field="file")
+    original = clean_original_name(getattr(uploaded_file, "name", ""))
+    extension = original.rsplit(".", 1)[-1].lower() if "." in original else ""
+    allowed = _allowed_extensions()
+    if not extension or extension not in allowed:
+        shown = f".{extension}" if extension else "without an extension"
+        raise DomainError(
+            f"Files {shown} are not allowed. Allowed types: {', '.join(allowed)}.", field="file", code="file_type"
+        )
+    size = uploaded_file.size or 0
+    if size <= 0:
+        raise DomainError("The file is empty.", field="file", code="file_empty")
+    limit = _max_bytes()
+    if size > limit:
+        raise DomainError(
+            f"The file is too large ({size} bytes; the limit is {limit} bytes).", field="file", code="file_too_large"
+        )
+    storage_name = safe_storage_name(original, extension)
+    content_type = mimetypes.guess_type(storage_name)[0] or "application/octet-stream"
+    with reason_context(reason):
+        attachment = Attachment(
+            request=request_obj,
+            uploaded_by=actor,
+            original_name=original,
+            content_type=content_type,
+            size=size,
+        )
+        attachment.file.save(storage_name, uploaded_file, save=False)
+        try:
+            attachment.save()
+            _send_activity("Uploaded attachment", f"{original} ({size} bytes) to {request_obj.code}")
+        except BaseException:
+            attachment.file.storage.delete(attachment.file.name)
+            raise
+        return attachment
+
+
+def download_attachment(*, attachment: Attachment, actor):
+    """Open an attachment for reading (the caller streams and closes it),
+    for users who may see its request; records the download."""
+    request_obj = attachment.request
+    _require_actor(actor)
+    if not permissions.can_view_request(actor, request_obj):
+        raise PermissionDenied("You may not download this attachment.")
+    try:
+        handle = attachment.file.storage.open(attachment.file.name, "rb")
+    except (FileNotFoundError, OSError):
+        raise Http404("The file of this attachment is no longer available.") from None
+    _send_activity("Downloaded attachment", f"{attachment.original_name} from {request_obj.code}")
+    return handle
+
+
+# ---- inventory -----------------------------------------------------------------
+
+
+def _require_inventory_manager(actor) -> None:
+    _require_actor(actor)
+    if not permissions.can_manage_inventory(actor):
+        raise PermissionDenied("Only administrators and port engineers may change the inventory.")
+
+
+def _check_part_number_free(part_number: str, *, exclude_pk=None) -> None:
+    qs = InventoryItem.objects.filter(part_number__iexact=part_number)
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    if qs.exists():
+        raise DomainError(
+            f"Part number {part_number} is already in the inventory.", field="part_number", code="duplicate"
+        )
+
+
+@transaction.atomic
+def create_item(
+    *,
+    actor,
+    part_number: str,
+    name: str,
+    location: str = "",
+    quantity_on_hand: int = 0,
+    minimum_stock: int = 0,
+    reason: str = "",
+) -> InventoryItem:
+    """Add a spare part (managers). Opening stock is recorded as the first
+    stock adjustment ("Initial stock")."""
+    _require_inventory_manager(actor)
+    part_number = _text(part_number, field="part_number", required=True, max_length=60)
+    name = _text(name, field="name", required=True, max_length=200)
+    location = _text(location, field="location", max_length=120)
+    quantity_on_hand = _count(quantity_on_hand, field="quantity_on_hand")
+    minimum_stock = _count(minimum_stock, field="minimum_stock")
+    with reason_context(reason):
+        _check_part_number_free(part_number)
+        item = InventoryItem(
+            part_number=part_number,
+            name=name,
+            location=location,
+            quantity_on_hand=quantity_on_hand,
+            minimum_stock=minimum_stock,
+        )
+        item.code = next_code("INV")
+        try:
+            with transaction.atomic():
+                item.save()
+        except IntegrityError:
+            raise DomainError(
+                f"Part number {part_number} is already in the inventory.", field="part_number", code="duplicate"
+            ) from None
+        if quantity_on_hand:
+            StockAdjustment.objects.create(
+                item=item,
+                quantity_change=quantity_on_hand,
+                resulting_quantity=quantity_on_hand,
+                reason="Initial stock",
+                adjusted_by=actor,
+            )
+        return item
+
+
+_ITEM_CLEANERS = {
+    "part_number": lambda v: _text(v, field="part_number", required=True, max_length=60),
+    "name": lambda v: _text(v, field="name", required=True, max_length=200),
+    "location": lambda v: _text(v, field="location", max_length=120),
+    "minimum_stock": lambda v: _count(v, field="minimum_stock"),
+    "quantity_on_hand": lambda v: _count(v, field="quantity_on_hand"),
+}
+
+
+@transaction.atomic
+def update_item(*, item: InventoryItem, actor, reason: str = "", **fields) -> InventoryItem:
+    """Edit a spare part (managers). A new ``quantity_on_hand`` is booked as a
+    stock adjustment of the difference, so the ledger always adds up."""
+    _require_inventory_manager(actor)
+    unknown = sorted(set(fields) - EDITABLE_ITEM_FIELDS)
+    if unknown:
+        raise DomainError(f"These fields cannot be edited: {', '.join(unknown)}.", field=unknown[0])
+    cleaned = {name: _ITEM_CLEANERS[name](value) for name, value in fields.items()}
+    with reason_context(reason):
+        obj = _lock(item)
+        if "part_number" in cleaned and cleaned["part_number"] != obj.part_number:
+            _check_part_number_free(cleaned["part_number"], exclude_pk=obj.pk)
+        changed = [name for name, value in cleaned.items() if getattr(obj, name) != value]
+        delta = cleaned.get("quantity_on_hand", obj.quantity_on_hand) - obj.quantity_on_hand
+        for name in changed:
+            setattr(obj, name, cleaned[name])
+        if changed:
+            obj.save(update_fields=[*changed, "updated_at"])
+        if delta:
+            StockAdjustment.objects.create(
+                item=obj,
+                quantity_change=delta,
+                resulting_quantity=obj.quantity_on_hand,
+                reason=(reason or "Stock count corrected")[:255],
+                adjusted_by=actor,
+            )
+        return obj
+
+
+@transaction.atomic
+def adjust_stock(*, item: InventoryItem, actor, quantity_change: int, reason: str) -> StockAdjustment:
+    """Add (positive) or take (negative) stock with a reason (managers).
+
+    The item row is locked (``SELECT ... FOR UPDATE``) so concurrent
+    adjustments serialize; stock never goes below zero (DomainError). The
+    adjustment row and the new quantity commit together. ``item`` is updated
+    in place."""
+    _require_inventory_manager(actor)
+    if isinstance(quantity_change, bool) or not isinstance(quantity_change, int):
+        raise DomainError("Quantity change must be a whole number.", field="quantity_change")
+    if quantity_change == 0:
+        raise DomainError("Quantity change cannot be zero.", field="quantity_change")
+    if abs(quantity_change) > 2_147_483_647:
+        raise DomainError("Quantity change is too large.", field="quantity_change")
+    reason = _text(reason, field="reason", required=True, max_length=255)
+    with reason_context(reason):
+        locked = InventoryItem.objects.select_for_update().get(pk=item.pk)
+        new_quantity = locked.quantity_on_hand + quantity_change
+        if new_quantity < 0:
+            raise DomainError(
+                f"Cannot take {-quantity_change} of {locked.code}: only {locked.quantity_on_hand} in stock.",
+                field="quantity_change",
+                code="insufficient_stock",
+            )
+        if new_quantity > 2_147_483_647:
+            raise DomainError("The resulting stock is too large.", field="quantity_change")
+        locked.quantity_on_hand = new_quantity
+        locked.save(update_fields=["quantity_on_hand", "updated_at"])
+        adjustment = StockAdjustment.objects.create(
+            item=locked,
+            quantity_change=quantity_change,
+            resulting_quantity=new_quantity,
+            reason=reason,
+            adjusted_by=actor,
+        )
+        item.quantity_on_hand = locked.quantity_on_hand
+        item.updated_at = locked.updated_at
+        return adjustment
+
+
+__all__ = [
+    "EDITABLE_ITEM_FIELDS",
+    "EDITABLE_REQUEST_FIELDS",
+    "add_attachment",
+    "add_comment",
+    "adjust_stock",
+    "approve_request",
+    "assign_request",
+    "cancel_request",
+    "complete_request",
+    "create_item",
+    "create_request",
+    "download_attachment",
+    "reject_request",
+    "start_request",
+    "update_item",
+    "update_request",
+]
