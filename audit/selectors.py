@@ -1,0 +1,213 @@
+"""Reads of the audit tables.
+
+The three seed getters return **lists of plain dicts** (JSON-ready apart from
+``timestamp``, an aware UTC ``datetime``), newest first::
+
+    from audit.selectors import (
+        get_entity_change_history,
+        get_real_time_events,
+        get_user_activity_timeline,
+    )
+
+    get_user_activity_timeline("PE001", hours=24, limit=50)
+    get_entity_change_history("maintenance_request", "MR001")
+    get_real_time_events(hours=1, severity_filter="critical")  # or "error,critical" or ["error", "critical"]
+
+The queryset helpers below them (:func:`activities_since`,
+:func:`entity_changes`, :func:`events_since`, :func:`trail_filtered`) return
+**QuerySets**, newest first and not yet limited, so the real-time API, the
+admin page and the exports can count a ``total`` and paginate the same rows.
+
+Every argument is validated; a bad one raises ``ValueError`` with a message
+fit to show to an API client (``hours`` must be a number > 0 and <= 8760,
+``limit`` an integer from 1 to 1000, severities among info, warning, error,
+critical). Nothing is silently clamped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .models import ActivityLog, AuditTrail, Severity, SystemEvent, UpdateHistory
+
+MAX_HOURS = 8760
+MAX_LIMIT = 1000
+SEVERITIES = tuple(Severity.values)
+
+#: Filters of the audit-trail API, the admin audit-log page and the export:
+#: query parameter -> model field (exact match). Nothing else is accepted.
+TRAIL_FILTERS: Mapping[str, str] = {
+    "user_id": "user_id",
+    "action_type": "action_type",
+    "entity_type": "entity_type",
+    "entity_id": "entity_id",
+    "status": "status",
+}
+
+
+# --- argument validation (shared with the API) --------------------------------
+
+
+def validate_hours(hours) -> float:
+    """``hours`` as a float in (0, 8760]; strings such as ``"0.5"`` are
+    accepted, booleans, NaN and infinities are not."""
+    if isinstance(hours, bool):
+        raise ValueError("hours must be a number greater than 0 and at most 8760.")
+    if isinstance(hours, str):
+        text = hours.strip()
+        try:
+            hours = float(text)
+        except ValueError:
+            raise ValueError(f"hours must be a number greater than 0 and at most 8760, not {text[:20]!r}.") from None
+    if not isinstance(hours, int | float | Decimal):
+        raise ValueError("hours must be a number greater than 0 and at most 8760.")
+    value = float(hours)
+    if math.isnan(value) or value <= 0 or value > MAX_HOURS:
+        raise ValueError(f"hours must be greater than 0 and at most {MAX_HOURS} (got {hours}).")
+    return value
+
+
+def validate_limit(limit, *, name: str = "limit") -> int:
+    """``limit`` as an int from 1 to 1000; digit strings are accepted."""
+    if isinstance(limit, bool):
+        raise ValueError(f"{name} must be an integer from 1 to {MAX_LIMIT}.")
+    if isinstance(limit, str):
+        text = limit.strip()
+        if not text.lstrip("+-").isdigit():
+            raise ValueError(f"{name} must be an integer from 1 to {MAX_LIMIT}, not {text[:20]!r}.")
+        limit = int(text)
+    if not isinstance(limit, int):
+        raise ValueError(f"{name} must be an integer from 1 to {MAX_LIMIT}.")
+    if limit < 1 or limit > MAX_LIMIT:
+        raise ValueError(f"{name} must be from 1 to {MAX_LIMIT} (got {limit}).")
+    return limit
+
+
+def parse_severities(value: str | Iterable[str] | None) -> list[str] | None:
+    """``None`` (no filter), one severity, a comma list (``"error,critical"``)
+    or an iterable of them -> a de-duplicated list; unknown names are refused."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}.")
+        name = item.strip().lower()
+        if name not in SEVERITIES:
+            raise ValueError(f"Unknown severity {item.strip()[:20]!r}: use one of {', '.join(SEVERITIES)}.")
+        if name not in out:
+            out.append(name)
+    if not out:
+        raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}.")
+    return out
+
+
+def _text(value, name: str, *, max_length: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} is required.")
+    value = value.strip()
+    if len(value) > max_length or "\x00" in value:
+        raise ValueError(f"{name} is not valid.")
+    return value
+
+
+def _since(hours) -> datetime:
+    return timezone.now() - timedelta(hours=validate_hours(hours))
+
+
+# --- querysets ----------------------------------------------------------------
+
+
+def activities_since(*, hours=24, user_id: str | None = None) -> QuerySet[ActivityLog]:
+    """Activity rows of the last ``hours`` (of one user if given), newest first.
+    Served by ``activity_user_ts_idx`` / ``activity_ts_idx``."""
+    qs = ActivityLog.objects.filter(timestamp__gte=_since(hours))
+    if user_id is not None:
+        qs = qs.filter(user_id=_text(user_id, "user_id", max_length=20))
+    return qs.order_by("-timestamp", "-id")
+
+
+def events_since(*, hours=1, severities: str | Iterable[str] | None = None) -> QuerySet[SystemEvent]:
+    """System events of the last ``hours``, optionally of some severities,
+    newest first. Served by ``event_severity_ts_idx`` / ``event_ts_idx``."""
+    qs = SystemEvent.objects.filter(timestamp__gte=_since(hours))
+    wanted = parse_severities(severities)
+    if wanted:
+        qs = qs.filter(severity__in=wanted)
+    return qs.order_by("-timestamp", "-id")
+
+
+def entity_changes(entity_type: str, entity_id: str) -> QuerySet[UpdateHistory]:
+    """Field-level changes of one entity (update_history rows joined to their
+    audit_trail row), newest first. Served by ``trail_entity_ts_idx``."""
+    entity_type = _text(entity_type, "entity_type", max_length=50)
+    entity_id = _text(entity_id, "entity_id", max_length=64)
+    return (
+        UpdateHistory.objects.filter(audit__entity_type=entity_type, audit__entity_id=entity_id)
+        .select_related("audit")
+        .order_by("-timestamp", "-id")
+    )
+
+
+def trail_filtered(*, hours=24, filters: Mapping[str, object] | None = None) -> QuerySet[AuditTrail]:
+    """audit_trail rows of the last ``hours`` matching the allow-listed
+    ``filters`` (:data:`TRAIL_FILTERS`; empty values are ignored), newest
+    first. An unknown filter name raises ``ValueError``: request dictionaries
+    are never expanded into the ORM."""
+    qs = AuditTrail.objects.filter(timestamp__gte=_since(hours))
+    for name, value in (filters or {}).items():
+        field = TRAIL_FILTERS.get(name)
+        if field is None:
+            raise ValueError(f"Unknown filter {str(name)[:30]!r}: use {', '.join(TRAIL_FILTERS)}.")
+        if value is None or value == "":
+            continue
+        qs = qs.filter(**{field: _text(str(value), name, max_length=64)})
+    return qs.order_by("-timestamp", "-id")
+
+
+# --- the seed's getters -------------------------------------------------------
+
+
+def get_user_activity_timeline(user_id: str, limit: int = 50, hours: float = 24) -> list[dict]:
+    """The activities of ``user_id`` in the last ``hours``, newest first, at
+    most ``limit``: ``[{id, activity, details, timestamp, ip_address}]``."""
+    limit = validate_limit(limit)
+    qs = activities_since(hours=hours, user_id=user_id)
+    return list(qs.values("id", "activity", "details", "timestamp", "ip_address")[:limit])
+
+
+def get_entity_change_history(entity_type: str, entity_id: str, limit: int = 100) -> list[dict]:
+    """Field changes of one entity, newest first, at most ``limit``:
+    ``[{timestamp, action_type, field_name, old_value, new_value, user_id,
+    change_reason}]``. ``action_type`` comes from the audit_trail row."""
+    limit = validate_limit(limit)
+    rows = entity_changes(entity_type, entity_id)[:limit]
+    return [
+        {
+            "timestamp": row.timestamp,
+            "action_type": row.audit.action_type if row.audit_id else "update",
+            "field_name": row.field_name,
+            "old_value": row.old_value,
+            "new_value": row.new_value,
+            "user_id": row.user_id,
+            "change_reason": row.change_reason,
+        }
+        for row in rows
+    ]
+
+
+def get_real_time_events(hours: float = 1, severity_filter: str | Iterable[str] | None = None) -> list[dict]:
+    """System events of the last ``hours``, newest first, optionally only
+    the given severities: ``[{id, timestamp, event_type, entity_type,
+    entity_id, event_data, severity, processed}]``."""
+    qs = events_since(hours=hours, severities=severity_filter)
+    return list(
+        qs.values("id", "timestamp", "event_type", "entity_type", "entity_id", "event_data", "severity", "processed")
+    )
