@@ -228,7 +228,9 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         self.check_object_permissions(self.request, user)
         return user
 
-    @extend_schema(request=UserAdminUpdateSerializer, responses={200: UserSerializer, 400: _ERROR, 403: _ERROR, 404: _ERROR})
+    @extend_schema(
+        request=UserAdminUpdateSerializer, responses={200: UserSerializer, 400: _ERROR, 403: _ERROR, 404: _ERROR}
+    )
     def partial_update(self, request, *args, **kwargs):
         user = self.get_object()
         serializer = UserAdminUpdateSerializer(data=request.data)
@@ -246,14 +248,18 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                 services.set_active(user=user, actor=request.user, active=active, reason=reason)
         return Response(UserSerializer(user).data)
 
-    @extend_schema(request=ChangeReasonSerializer, responses={200: UserSerializer, 403: _ERROR, 404: _ERROR, 409: _ERROR})
+    @extend_schema(
+        request=ChangeReasonSerializer, responses={200: UserSerializer, 403: _ERROR, 404: _ERROR, 409: _ERROR}
+    )
     @action(detail=True, methods=["post"])
     def approve(self, request, user_id=None):
         user = self.get_object()
         services.approve_user(user=user, actor=request.user, reason=self._reason(request))
         return Response(UserSerializer(user).data)
 
-    @extend_schema(request=ChangeReasonSerializer, responses={200: UserSerializer, 403: _ERROR, 404: _ERROR, 409: _ERROR})
+    @extend_schema(
+        request=ChangeReasonSerializer, responses={200: UserSerializer, 403: _ERROR, 404: _ERROR, 409: _ERROR}
+    )
     @action(detail=True, methods=["post"])
     def reject(self, request, user_id=None):
         user = self.get_object()

@@ -119,4 +119,3 @@ class UserAdminUpdateSerializer(ChangeReasonSerializer):
             if refused:
                 raise serializers.ValidationError(refused)
         return attrs
-

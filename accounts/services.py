@@ -171,6 +171,23 @@ def create_user(
         return user
 
 
+def check_new_user(
+    *, user_id: str, password: str, full_name: str = "", email: str = "", phone: str = "", department: str = ""
+) -> None:
+    """Validate a new account's fields as register_user/create_user would,
+    saving nothing (forms call it to show errors beside their fields)."""
+    _build_user(
+        user_id=user_id,
+        password=password,
+        full_name=full_name,
+        email=email,
+        phone=phone,
+        department=department,
+        role=Role.STAFF,
+        approval_status=ApprovalStatus.PENDING,
+    )
+
+
 def _build_user(*, user_id, password, full_name, email, phone, department, role, approval_status) -> User:
     user_id = normalize_user_id(user_id)
     if not USER_ID_RE.match(user_id):
@@ -284,8 +301,7 @@ def change_role(*, user: User, actor, role: str, reason: str = "") -> User:
         old = locked.role
         if old == role:
             return user
-        if old == Role.ADMIN and not _other_active_admins(locked).exists():
-            raise DomainError("At least one active administrator must remain.", field="role")
+        _raise_first(account_change_problems(user=locked, actor=actor, role=role))
         locked.role = role
         locked.save(update_fields=["role"])
         _copy(locked, user, ["role"])
@@ -296,6 +312,29 @@ def change_role(*, user: User, actor, role: str, reason: str = "") -> User:
 
 def _other_active_admins(user: User):
     return User.objects.filter(role=Role.ADMIN, is_active=True).exclude(pk=user.pk)
+
+
+def account_change_problems(
+    *, user: User, actor, role: str | None = None, active: bool | None = None
+) -> dict[str, str]:
+    """What would refuse a role or active-flag change, by field (empty: none).
+    change_role and set_active enforce it; admin forms show it beside the field."""
+    problems: dict[str, str] = {}
+    losing_admin = (
+        user.role == Role.ADMIN and user.is_active and ((role is not None and role != Role.ADMIN) or active is False)
+    )
+    if losing_admin and not _other_active_admins(user).exists():
+        problems["role" if role is not None and role != Role.ADMIN else "is_active"] = (
+            "At least one active administrator must remain."
+        )
+    if active is False and user.is_active and actor is not None and user.pk == getattr(actor, "pk", None):
+        problems["is_active"] = "You cannot deactivate your own account."
+    return problems
+
+
+def _raise_first(problems: dict[str, str]) -> None:
+    for field, message in problems.items():
+        raise DomainError(message, field=field)
 
 
 @transaction.atomic
@@ -329,10 +368,7 @@ def set_active(*, user: User, actor, active: bool, reason: str = "") -> User:
         locked = _lock(user)
         if locked.is_active == active:
             return user
-        if not active and locked.pk == actor.pk:
-            raise DomainError("You cannot deactivate your own account.", field="is_active")
-        if not active and locked.role == Role.ADMIN and not _other_active_admins(locked).exists():
-            raise DomainError("At least one active administrator must remain.", field="is_active")
+        _raise_first(account_change_problems(user=locked, actor=actor, active=active))
         locked.is_active = active
         locked.save(update_fields=["is_active"])
         _copy(locked, user, ["is_active"])

@@ -43,9 +43,12 @@ _ACTION_SCHEMA = extend_schema(
 @extend_schema_view(
     list=extend_schema(responses={200: EmergencySerializer(many=True), 400: _ERROR, 401: _ERROR}),
     retrieve=extend_schema(responses={200: EmergencySerializer, 404: _ERROR}),
-    create=extend_schema(request=EmergencyCreateSerializer, responses={201: EmergencySerializer, 400: _ERROR, 403: _ERROR}),
+    create=extend_schema(
+        request=EmergencyCreateSerializer, responses={201: EmergencySerializer, 400: _ERROR, 403: _ERROR}
+    ),
     partial_update=extend_schema(
-        request=EmergencyUpdateSerializer, responses={200: EmergencySerializer, 400: _ERROR, 403: _ERROR, 404: _ERROR, 409: _ERROR}
+        request=EmergencyUpdateSerializer,
+        responses={200: EmergencySerializer, 400: _ERROR, 403: _ERROR, 404: _ERROR, 409: _ERROR},
     ),
 )
 @extend_schema(tags=["emergencies"])

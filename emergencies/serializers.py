@@ -84,14 +84,23 @@ class EmergencyUpdateSerializer(serializers.Serializer):
     assigned_to = UserIdField(queryset=assignable_users(), required=False, allow_null=True)
     change_reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
-    READ_ONLY_HERE = ("code", "status", "reported_by", "created_at", "acknowledged_at", "dispatched_at",
-                      "resolved_at", "closed_at")
+    READ_ONLY_HERE = (
+        "code",
+        "status",
+        "reported_by",
+        "created_at",
+        "acknowledged_at",
+        "dispatched_at",
+        "resolved_at",
+        "closed_at",
+    )
 
     def validate(self, attrs):
         initial = getattr(self, "initial_data", None) or {}
         if hasattr(initial, "keys"):
             refused = {
-                name: "Use the acknowledge, dispatch, resolve and close actions." if name == "status"
+                name: "Use the acknowledge, dispatch, resolve and close actions."
+                if name == "status"
                 else "This field cannot be changed."
                 for name in self.READ_ONLY_HERE
                 if name in initial

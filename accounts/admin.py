@@ -1,0 +1,300 @@
+"""Account administration. Every write goes through accounts.services, so the
+admin obeys the same rules (and leaves the same audit records) as the API."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import password_validation, update_session_auth_hash
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
+
+from core.errors import DomainError
+
+from . import services
+from .models import ApprovalStatus, Role, User
+
+REASON_HELP = "Why this change is made (kept in the audit trail)."
+
+
+def _reason_field():
+    return forms.CharField(label="Change reason", required=False, max_length=500, help_text=REASON_HELP)
+
+
+class UserAddForm(forms.ModelForm):
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+    password2 = forms.CharField(
+        label="Password confirmation", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+    change_reason = _reason_field()
+
+    class Meta:
+        model = User
+        fields = ["user_id", "full_name", "email", "phone", "department", "role"]
+
+    def validate_unique(self):
+        pass  # the service checks user_id case-insensitively
+
+    def clean(self):
+        cleaned = super().clean()
+        p1, p2 = cleaned.get("password1"), cleaned.get("password2")
+        if p1 and p2 and p1 != p2:
+            self.add_error("password2", "The two passwords do not match.")
+            return cleaned
+        if self.errors:
+            return cleaned
+        try:
+            services.check_new_user(
+                user_id=cleaned.get("user_id", ""),
+                password=p1 or "",
+                full_name=cleaned.get("full_name", ""),
+                email=cleaned.get("email", ""),
+                phone=cleaned.get("phone", ""),
+                department=cleaned.get("department", ""),
+            )
+        except DomainError as exc:
+            self.add_error("password1" if exc.field == "password" else exc.field, str(exc))
+        return cleaned
+
+
+class UserChangeForm(forms.ModelForm):
+    change_reason = _reason_field()
+
+    class Meta:
+        model = User
+        fields = ["full_name", "email", "phone", "department", "role", "is_active", "groups", "user_permissions"]
+
+    def __init__(self, *args, actor=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.actor = actor
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk is None or self.errors:
+            return cleaned
+        current = User.objects.get(pk=self.instance.pk)
+        for field, message in services.account_change_problems(
+            user=current, actor=self.actor, role=cleaned.get("role"), active=cleaned.get("is_active")
+        ).items():
+            self.add_error(field, message)
+        return cleaned
+
+
+class PasswordResetForm(forms.Form):
+    new_password1 = forms.CharField(
+        label="New password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+    new_password2 = forms.CharField(
+        label="New password confirmation",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    change_reason = _reason_field()
+
+    def clean(self):
+        cleaned = super().clean()
+        p1, p2 = cleaned.get("new_password1"), cleaned.get("new_password2")
+        if p1 and p2 and p1 != p2:
+            self.add_error("new_password2", "The two passwords do not match.")
+        return cleaned
+
+
+@admin.register(User)
+class UserAdmin(SimpleHistoryAdmin):
+    form = UserChangeForm
+    add_form = UserAddForm
+    list_display = ("user_id", "full_name", "role", "approval_status", "is_active", "date_joined")
+    list_filter = ("role", "approval_status", "is_active", "department")
+    search_fields = ("user_id", "full_name", "email", "department")
+    ordering = ("-date_joined",)
+    date_hierarchy = "date_joined"
+    filter_horizontal = ("groups", "user_permissions")
+    readonly_fields = (
+        "user_id",
+        "password_status",
+        "approval_status",
+        "approved_by",
+        "approved_at",
+        "date_joined",
+        "last_login",
+        "failed_login_count",
+        "locked_until",
+    )
+    fieldsets = (
+        (None, {"fields": ("user_id", "password_status")}),
+        ("Profile", {"fields": ("full_name", "email", "phone", "department")}),
+        ("Access", {"fields": ("role", "is_active", "approval_status", "approved_by", "approved_at")}),
+        ("Sign-in", {"fields": ("last_login", "date_joined", "failed_login_count", "locked_until")}),
+        ("Permissions", {"classes": ("collapse",), "fields": ("groups", "user_permissions")}),
+        ("Change reason", {"fields": ("change_reason",)}),
+    )
+    add_fieldsets = (
+        (None, {"fields": ("user_id", "password1", "password2")}),
+        ("Profile", {"fields": ("full_name", "email", "phone", "department", "role")}),
+        ("Change reason", {"fields": ("change_reason",)}),
+    )
+    actions = ["approve_selected", "reject_selected", "reset_password_action"]
+
+    # --- forms ---------------------------------------------------------------
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+            kwargs["fields"] = None
+            return super().get_form(request, obj, **kwargs)
+        form_class = super().get_form(request, obj, **kwargs)
+
+        class ActorForm(form_class):
+            def __init__(self, *args, **kw):
+                kw.setdefault("actor", request.user)
+                super().__init__(*args, **kw)
+
+        return ActorForm
+
+    @admin.display(description="Password")
+    def password_status(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        url = reverse(f"{self.admin_site.name}:accounts_user_password", args=[obj.pk])
+        return format_html('Stored hashed, never shown. <a class="button" href="{}">Reset password</a>', url)
+
+    # --- saving through the services ------------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        reason = data.get("change_reason", "")
+        if not change:
+            created = services.create_user(
+                actor=request.user,
+                user_id=data["user_id"],
+                password=data["password1"],
+                role=data.get("role") or Role.STAFF,
+                full_name=data.get("full_name", ""),
+                email=data.get("email", ""),
+                phone=data.get("phone", ""),
+                department=data.get("department", ""),
+                reason=reason,
+            )
+            obj.pk = created.pk
+            obj._state.adding = False
+            obj._state.db = created._state.db
+            for field in ("user_id", "password", "approval_status", "approved_by_id", "approved_at"):
+                setattr(obj, field, getattr(created, field))
+            return
+        user = User.objects.get(pk=obj.pk)
+        profile = {f: data[f] for f in services.PROFILE_FIELDS if f in form.changed_data}
+        if profile:
+            services.update_profile(user=user, actor=request.user, reason=reason, **profile)
+        if "role" in form.changed_data:
+            services.change_role(user=user, actor=request.user, role=data["role"], reason=reason)
+        if "is_active" in form.changed_data:
+            services.set_active(user=user, actor=request.user, active=data["is_active"], reason=reason)
+
+    def save_related(self, request, form, formsets, change):
+        from audit.context import reason_context
+
+        with reason_context(form.cleaned_data.get("change_reason", "")):
+            super().save_related(request, form, formsets, change)
+
+    def has_delete_permission(self, request, obj=None):
+        # Accounts are deactivated, never deleted: their audit history refers to them.
+        return False
+
+    # --- actions ----------------------------------------------------------------
+
+    def _decide(self, request, queryset, service, verb):
+        done, skipped = [], []
+        for user in queryset:
+            if user.approval_status != ApprovalStatus.PENDING:
+                skipped.append(user.user_id)
+                continue
+            try:
+                service(user=user, actor=request.user, reason=f"{verb} in the admin")
+                done.append(user.user_id)
+            except (DomainError, PermissionDenied) as exc:
+                self.message_user(request, f"{user.user_id}: {exc}", messages.ERROR)
+        if done:
+            self.message_user(request, f"{verb}: {', '.join(done)}.", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"Skipped (not pending): {', '.join(skipped)}.", messages.WARNING)
+
+    @admin.action(description="Approve selected pending accounts")
+    def approve_selected(self, request, queryset):
+        self._decide(request, queryset, services.approve_user, "Approved")
+
+    @admin.action(description="Reject selected pending accounts")
+    def reject_selected(self, request, queryset):
+        self._decide(request, queryset, services.reject_user, "Rejected")
+
+    @admin.action(description="Reset the password of the selected account")
+    def reset_password_action(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one account to reset its password.", messages.WARNING)
+            return None
+        user = queryset.get()
+        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:accounts_user_password", args=[user.pk]))
+
+    # --- the reset-password page ---------------------------------------------------
+
+    def get_urls(self):
+        return [
+            path(
+                "<id>/password/",
+                self.admin_site.admin_view(self.reset_password_view),
+                name="accounts_user_password",
+            ),
+            *super().get_urls(),
+        ]
+
+    def reset_password_view(self, request, id):
+        user = self.get_object(request, unquote(id))
+        if user is None:
+            raise Http404("No such account.")
+        if not (self.has_change_permission(request, user) and request.user.is_admin):
+            raise PermissionDenied
+        form = PasswordResetForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                with transaction.atomic():
+                    services.reset_password(
+                        user=user,
+                        actor=request.user,
+                        new_password=form.cleaned_data["new_password1"],
+                        reason=form.cleaned_data.get("change_reason", ""),
+                    )
+            except DomainError as exc:
+                form.add_error("new_password1", str(exc))
+            else:
+                self.log_change(request, user, "Password reset.")
+                if user.pk == request.user.pk:
+                    update_session_auth_hash(request, user)
+                self.message_user(request, f"Password of {user.user_id} reset.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse(f"{self.admin_site.name}:accounts_user_change", args=[user.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Reset password: {user.user_id}",
+            "form": form,
+            "opts": self.opts,
+            "original": user,
+        }
+        return TemplateResponse(request, "admin/accounts/user/reset_password.html", context)
