@@ -11,7 +11,9 @@ class EmergencyFilter(django_filters.FilterSet):
     severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
     emergency_type = django_filters.ChoiceFilter(choices=EmergencyType.choices)
     vessel = django_filters.CharFilter(field_name="vessel", lookup_expr="icontains", max_length=120)
-    active = django_filters.BooleanFilter(method="filter_active", label="Active (not resolved or closed)")
+    active = django_filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")], method="filter_active", label="Active (not resolved or closed)"
+    )
     reported_by = django_filters.CharFilter(field_name="reported_by__user_id", lookup_expr="iexact", max_length=20)
     assigned_to = django_filters.CharFilter(field_name="assigned_to__user_id", lookup_expr="iexact", max_length=20)
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
@@ -22,7 +24,7 @@ class EmergencyFilter(django_filters.FilterSet):
         fields = ["status", "severity", "emergency_type", "vessel", "active", "reported_by", "assigned_to"]
 
     def filter_active(self, queryset, name, value):
-        if value is None:
+        if not value:
             return queryset
         condition = Q(status__in=ACTIVE_STATUSES)
-        return queryset.filter(condition) if value else queryset.exclude(condition)
+        return queryset.filter(condition) if value == "true" else queryset.exclude(condition)
