@@ -1,0 +1,285 @@
+"""API shapes for maintenance requests, comments, attachments and inventory.
+
+Users are written and read as their ``user_id``; requests and items by code.
+Write serializers refuse keys they do not know (a ``status`` in a PATCH is a
+400, not a silently ignored value)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from django.db import models
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.models import User
+
+from .models import Attachment, Category, Comment, InventoryItem, MaintenanceRequest, Priority, StockAdjustment
+from .selectors import allowed_request_actions
+
+REASON_MAX = 500
+
+
+def _change_reason():
+    return serializers.CharField(
+        max_length=REASON_MAX,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Why this change is made; recorded in the audit trail.",
+    )
+
+
+class UserIdField(serializers.SlugRelatedField):
+    """A user written as their ``user_id`` (case-insensitive). Whether the user
+    may take work (approved, active) is the service's call, with a clear message."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("slug_field", "user_id")
+        kwargs.setdefault("queryset", User.objects.all())
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        user = self.get_queryset().filter(user_id__iexact=data.strip()).first()
+        if user is None:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data[:40])
+        return user
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses unknown keys, naming each."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {key[:60]: "Unknown field; it cannot be set here." for key in unknown[:20]}
+                )
+        return super().to_internal_value(data)
+
+
+class _UserRefs:
+    """Read-only user_id and display-name fields."""
+
+    @staticmethod
+    def user_id():
+        return serializers.SlugRelatedField(slug_field="user_id", read_only=True, allow_null=True)
+
+    @staticmethod
+    def name(source):
+        return serializers.CharField(source=f"{source}.get_full_name", read_only=True, allow_null=True, default=None)
+
+
+class UTCMillisecondsField(serializers.DateTimeField):
+    """ISO 8601 in UTC with milliseconds: ``2025-01-20T14:30:45.123Z`` (SPEC)."""
+
+    def to_representation(self, value):
+        if not value:
+            return None
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: UTCMillisecondsField,
+    }
+
+
+# ---- maintenance requests ---------------------------------------------------------
+
+
+class MaintenanceRequestSerializer(ModelSerializer):
+    category_display = serializers.CharField(source="get_category_display", read_only=True)
+    priority_display = serializers.CharField(source="get_priority_display", read_only=True)
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    requested_by = _UserRefs.user_id()
+    requested_by_name = _UserRefs.name("requested_by")
+    assigned_to = _UserRefs.user_id()
+    assigned_to_name = _UserRefs.name("assigned_to")
+    approved_by = _UserRefs.user_id()
+    allowed_actions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MaintenanceRequest
+        fields = [
+            "code",
+            "vessel",
+            "title",
+            "description",
+            "category",
+            "category_display",
+            "priority",
+            "priority_display",
+            "status",
+            "status_display",
+            "requested_by",
+            "requested_by_name",
+            "assigned_to",
+            "assigned_to_name",
+            "approved_by",
+            "approved_at",
+            "started_at",
+            "completed_at",
+            "due_date",
+            "estimated_cost",
+            "rejection_reason",
+            "created_at",
+            "updated_at",
+            "allowed_actions",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_allowed_actions(self, obj) -> list[str]:
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        return sorted(allowed_request_actions(user, obj)) if user is not None else []
+
+
+class MaintenanceRequestWriteSerializer(StrictSerializer):
+    """Create (``vessel`` and ``title`` required) and update (PATCH: any subset)."""
+
+    vessel = serializers.CharField(max_length=120)
+    title = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=20000, required=False, allow_blank=True)
+    category = serializers.ChoiceField(choices=Category.choices, required=False)
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    due_date = serializers.DateField(required=False, allow_null=True)
+    estimated_cost = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, required=False, allow_null=True
+    )
+    assigned_to = UserIdField(required=False, allow_null=True, help_text="user_id of the assignee (managers only).")
+    change_reason = _change_reason()
+
+
+class RequestActionSerializer(StrictSerializer):
+    change_reason = _change_reason()
+
+
+class RejectSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why the request is rejected (required).")
+    change_reason = _change_reason()
+
+
+class AssignSerializer(StrictSerializer):
+    assigned_to = UserIdField(help_text="user_id of an approved, active user.")
+    change_reason = _change_reason()
+
+
+# ---- comments and attachments -------------------------------------------------------
+
+
+class CommentSerializer(ModelSerializer):
+    author = _UserRefs.user_id()
+    author_name = _UserRefs.name("author")
+    request = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Comment
+        fields = ["id", "request", "author", "author_name", "body", "created_at"]
+        read_only_fields = fields
+
+
+class CommentCreateSerializer(StrictSerializer):
+    body = serializers.CharField(max_length=5000)
+    change_reason = _change_reason()
+
+
+class AttachmentSerializer(ModelSerializer):
+    uploaded_by = _UserRefs.user_id()
+    uploaded_by_name = _UserRefs.name("uploaded_by")
+    request = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Attachment
+        fields = [
+            "id",
+            "request",
+            "original_name",
+            "content_type",
+            "size",
+            "uploaded_by",
+            "uploaded_by_name",
+            "created_at",
+            "download_url",
+        ]
+        read_only_fields = fields
+
+    def get_download_url(self, obj) -> str:
+        return reverse("maintenance-request-download", kwargs={"code": obj.request.code, "attachment_id": obj.pk})
+
+
+class AttachmentUploadSerializer(StrictSerializer):
+    file = serializers.FileField(help_text="The file (multipart/form-data).")
+    change_reason = _change_reason()
+
+
+# ---- inventory ------------------------------------------------------------------------
+
+
+class InventoryItemSerializer(ModelSerializer):
+    below_minimum = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = InventoryItem
+        fields = [
+            "code",
+            "part_number",
+            "name",
+            "location",
+            "quantity_on_hand",
+            "minimum_stock",
+            "below_minimum",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class InventoryItemWriteSerializer(StrictSerializer):
+    """Create (``part_number`` and ``name`` required) and update (PATCH: any subset).
+    A changed ``quantity_on_hand`` is booked as a stock adjustment."""
+
+    part_number = serializers.CharField(max_length=60)
+    name = serializers.CharField(max_length=200)
+    location = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    quantity_on_hand = serializers.IntegerField(min_value=0, max_value=2_147_483_647, required=False)
+    minimum_stock = serializers.IntegerField(min_value=0, max_value=2_147_483_647, required=False)
+    change_reason = _change_reason()
+
+
+class StockAdjustSerializer(StrictSerializer):
+    quantity_change = serializers.IntegerField(
+        min_value=-2_147_483_647, max_value=2_147_483_647, help_text="Positive adds stock, negative takes it."
+    )
+    reason = serializers.CharField(max_length=255, help_text="Why the stock changes (required).")
+    change_reason = _change_reason()
+
+    def validate_quantity_change(self, value):
+        if value == 0:
+            raise serializers.ValidationError("Quantity change cannot be zero.")
+        return value
+
+
+class StockAdjustmentSerializer(ModelSerializer):
+    item = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    adjusted_by = _UserRefs.user_id()
+
+    class Meta:
+        model = StockAdjustment
+        fields = ["id", "item", "quantity_change", "resulting_quantity", "reason", "adjusted_by", "created_at"]
+        read_only_fields = fields
+
+
+class StockAdjustResultSerializer(serializers.Serializer):
+    item = InventoryItemSerializer()
+    adjustment = StockAdjustmentSerializer()
