@@ -1,0 +1,71 @@
+"""Small helpers shared by the server-rendered portal views.
+
+The portal calls the same services and selectors as the API; these helpers
+only turn their answers into pages: pagination, domain errors shown on a
+form or as a message, and role checks that end in the 403 page."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+
+from core.errors import DomainError
+from core.permissions import is_admin, is_manager
+
+PAGE_SIZE = 20
+
+
+def paginate(request, queryset, per_page: int = PAGE_SIZE):
+    """The requested page (``?page=``); an invalid or too large number gives
+    the last page rather than an error."""
+    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+
+
+def form_error(form: forms.Form, exc: DomainError, *, field_map: dict | None = None) -> None:
+    """Show a service's DomainError on the form field it names, or above the form."""
+    field = (field_map or {}).get(exc.field, exc.field)
+    if field and field in form.fields:
+        form.add_error(field, str(exc))
+    else:
+        form.add_error(None, str(exc))
+
+
+def message_error(request, exc: Exception) -> None:
+    messages.error(request, str(exc) or "The operation was refused.")
+
+
+def require(check, message: str = "You are not allowed to do this."):
+    """View decorator: ``check(user)`` must hold, else the 403 page.
+
+    Use it under ``login_required`` so anonymous users go to the login page."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not check(request.user):
+                raise PermissionDenied(message)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+manager_required = require(is_manager, "Only administrators and port engineers may do this.")
+admin_required = require(is_admin, "Only administrators may do this.")
+
+
+class ReasonField(forms.CharField):
+    """The change-reason box of edit and approval forms."""
+
+    def __init__(self, *, required: bool = False, label: str = "Reason for the change", **kwargs):
+        kwargs.setdefault("max_length", 500)
+        kwargs.setdefault(
+            "widget", forms.Textarea(attrs={"rows": 2, "class": "reason", "placeholder": "Why is this being done?"})
+        )
+        kwargs.setdefault("help_text", "Recorded in the audit trail with the change.")
+        super().__init__(required=required, label=label, **kwargs)
