@@ -1,0 +1,128 @@
+"""Portal forms for accounts. Validation of business rules stays in
+accounts.services; these forms only shape the input."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import AuthenticationForm
+
+from core.portal import ReasonField
+
+from . import services
+from .models import ApprovalStatus, Role, User
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form (fields ``username`` and ``password``) that tells a
+    pending, rejected, inactive or locked account why it cannot log in, and
+    counts failed attempts for the lock-out."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "The user ID or password is incorrect.",
+    }
+
+    def __init__(self, request=None, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        self.fields["username"].label = "User ID"
+        self.fields["username"].widget.attrs.update({"autocapitalize": "characters", "placeholder": "e.g. ST001"})
+
+    def clean(self):
+        user_id = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if user_id is not None and password:
+            self.user_cache = authenticate(self.request, username=user_id, password=password)
+            if self.user_cache is None:
+                refusal = services.login_refusal(user_id)
+                # Say why only to someone who knows the password; anyone else
+                # gets the generic answer and the attempt counts.
+                if refusal and _password_matches(user_id, password):
+                    raise forms.ValidationError(refusal, code="refused")
+                services.record_failed_login(user_id=user_id, request=self.request)
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+def _password_matches(user_id: str, password: str) -> bool:
+    user = User.objects.filter(user_id__iexact=(user_id or "").strip()).first()
+    return bool(user and user.check_password(password))
+
+
+class RegistrationForm(forms.Form):
+    user_id = forms.CharField(
+        label="User ID", max_length=20, help_text="The code you will log in with, e.g. ST042 (letters and digits)."
+    )
+    full_name = forms.CharField(max_length=150)
+    email = forms.EmailField()
+    phone = forms.CharField(max_length=40, required=False)
+    department = forms.CharField(max_length=100, required=False)
+    password1 = forms.CharField(label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password2 = forms.CharField(
+        label="Password again", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password1") and data.get("password2") and data["password1"] != data["password2"]:
+            self.add_error("password2", "The two passwords differ.")
+        return data
+
+
+class ProfileForm(forms.Form):
+    wide_fields = ("reason",)
+
+    full_name = forms.CharField(max_length=150, required=False)
+    email = forms.EmailField(required=False)
+    phone = forms.CharField(max_length=40, required=False)
+    department = forms.CharField(max_length=100, required=False)
+    reason = ReasonField()
+
+    PROFILE_FIELDS = ("full_name", "email", "phone", "department")
+
+
+class PasswordChangeForm(forms.Form):
+    old_password = forms.CharField(
+        label="Current password", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+    new_password1 = forms.CharField(label="New password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    new_password2 = forms.CharField(
+        label="New password again", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("new_password1") and data.get("new_password2") and data["new_password1"] != data["new_password2"]:
+            self.add_error("new_password2", "The two passwords differ.")
+        return data
+
+
+class UserFilterForm(forms.Form):
+    q = forms.CharField(label="Search", required=False, max_length=100,
+                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "User ID, name, email"}))
+    role = forms.ChoiceField(choices=[("", "Any role"), *Role.choices], required=False)
+    approval_status = forms.ChoiceField(
+        label="Approval", choices=[("", "Any state"), *ApprovalStatus.choices], required=False
+    )
+
+
+class DecisionForm(forms.Form):
+    """Approve or reject an account."""
+
+    reason = ReasonField()
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+    reason = ReasonField()
+
+
+class PasswordResetForm(forms.Form):
+    new_password = forms.CharField(label="New password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    reason = ReasonField()
+
+
+class ActiveForm(forms.Form):
+    active = forms.TypedChoiceField(coerce=lambda v: v == "true", choices=[("true", "Active"), ("false", "Inactive")])
+    reason = ReasonField()
