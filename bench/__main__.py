@@ -1,0 +1,104 @@
+"""``python -m bench`` (``make bench``): the capture benchmark on SQLite and
+PostgreSQL, one subprocess per database (Django reads ``DATABASE_URL`` once),
+merged into one table and ``bench/results/capture.json``.
+
+Options: ``--db sqlite|postgresql`` (repeatable; default both), ``--output``
+(default ``bench/results/capture.json``). Sizes: ``BENCH_N``,
+``BENCH_ROUNDS``, ``BENCH_BULK``, ``BENCH_API_N`` (see :mod:`bench.capture`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.capture import OPS, TX_MODES
+
+RESULTS = Path(__file__).resolve().parent / "results" / "capture.json"
+
+#: (database, mode, operation) -> the largest acceptable on/off ratio (issue 3).
+TARGETS = {
+    ("postgresql", "autocommit", "update"): 2.0,
+    ("postgresql", "atomic", "update"): 2.0,
+    ("postgresql", "api_patch", ""): 1.2,
+}
+
+LABELS = {
+    "create": "create",
+    "update": "update via save()",
+    "update_fields": "update via save(update_fields)",
+    "delete": "delete",
+    "queryset_update": "QuerySet.update() of {bulk} rows",
+}
+
+
+def run_capture(db: str) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+        out = fh.name
+    try:
+        proc = subprocess.run([sys.executable, "-m", "bench.capture", "--db", db, "--output", out],
+                              cwd=Path(__file__).resolve().parent.parent)
+        if proc.returncode != 0:
+            return {"failed": f"bench.capture --db {db} exited with {proc.returncode}"}
+        return json.loads(Path(out).read_text())
+    finally:
+        os.unlink(out)
+
+
+def _mark(db: str, mode: str, op: str, ratio: float) -> str:
+    target = TARGETS.get((db, mode, op))
+    if target is None:
+        return ""
+    return f"target <= {target:.1f}x: " + ("met" if ratio <= target else "NOT MET")
+
+
+def table(results: dict) -> str:
+    lines = [f"{'database':<11} {'mode':<11} {'operation':<34} {'on µs':>10} {'off µs':>10} {'ratio':>7}  target"]
+    lines.append("-" * len(lines[0]) + "-" * 20)
+    for db, data in results.items():
+        if "skipped" in data or "failed" in data:
+            lines.append(f"{db:<11} {data.get('skipped') or data.get('failed')}")
+            continue
+        bulk = data.get("meta", {}).get("bulk_rows", 1000)
+        for mode in TX_MODES:
+            for op in OPS:
+                row = data[mode][op]
+                label = LABELS[op].format(bulk=f"{bulk:,}")
+                lines.append(f"{db:<11} {mode:<11} {label:<34} {row['on_us']:>10,.1f} {row['off_us']:>10,.1f} "
+                             f"{row['ratio']:>6.2f}x  {_mark(db, mode, op, row['ratio'])}")
+        api = data.get("api_patch", {})
+        if "skipped" in api:
+            lines.append(f"{db:<11} {'request':<11} {'API PATCH (end to end)':<34} skipped: {api['skipped']}")
+        else:
+            lines.append(f"{db:<11} {'request':<11} {'API PATCH (end to end)':<34} {api['on_us']:>10,.1f} "
+                         f"{api['off_us']:>10,.1f} {api['ratio']:>6.2f}x  {_mark(db, 'api_patch', '', api['ratio'])}")
+        meta = data.get("meta", {})
+        lines.append(f"{'':<11} ({meta.get('server')}; n={meta.get('n')}, rounds={meta.get('rounds')}, "
+                     f"medians; audit rows written on/off: {meta.get('audit_rows_written_on')}/"
+                     f"{meta.get('audit_rows_written_off')})")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Capture on/off benchmark.")
+    parser.add_argument("--db", action="append", choices=("sqlite", "postgresql"))
+    parser.add_argument("--output", default=str(RESULTS))
+    args = parser.parse_args(argv)
+
+    results = {db: run_capture(db) for db in (args.db or ["postgresql", "sqlite"])}
+    print(table(results))
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(f"\nwritten: {output}")
+    failed = [db for db, data in results.items() if "failed" in data]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
