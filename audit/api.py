@@ -1,0 +1,349 @@
+"""The real-time audit API: ``/api/realtime/...`` (SPEC "The API").
+
+Each view validates its parameters with a FilterSet of :mod:`audit.filters`
+(a bad one is a 400 in the error envelope naming it), reads through
+:mod:`audit.selectors`, records the read in ``activity_logs`` and answers.
+The read is recorded before the first byte is sent; if it cannot be
+recorded the read is refused (503), as RELIABILITY asks. A refused read
+(403) is recorded too, on a best-effort basis.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import timedelta
+
+from django.core.handlers.asgi import ASGIRequest
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import exports, selectors, services
+from .context import audit_context
+from .filters import (
+    AuditTrailFilter,
+    AuditTrailQuery,
+    EntityHistoryQuery,
+    SystemEventsQuery,
+    UserActivityQuery,
+    entity_type_choices,
+)
+from .models import ActionType, AuditStatus
+from .permissions import CanReadAllAuditData, CanViewEntityHistory, CanViewUserActivity
+from .serializers import (
+    AuditTrailResponseSerializer,
+    DashboardResponseSerializer,
+    EntityHistoryResponseSerializer,
+    AuditErrorEnvelopeSerializer,
+    SystemEventsResponseSerializer,
+    UserActivityResponseSerializer,
+    hours_number,
+    iso_ms,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class AuditUnavailable(exceptions.APIException):
+    status_code = 503
+    default_detail = "This read of audit data could not be recorded in the audit log, so it was refused."
+    default_code = "audit_unavailable"
+
+
+def record_read(request, activity: str, details: dict) -> None:
+    """Record a read of audit data before answering; refuse it (503) if the
+    record cannot be written."""
+    try:
+        with audit_context(actor=request.user):
+            services.log_activity(activity, json.dumps(details, sort_keys=True, default=str))
+    except Exception as exc:  # any failure to record refuses the read
+        logger.exception("audit read not recorded: %s", activity)
+        raise AuditUnavailable() from exc
+
+
+def _merged(query_params, **path) -> dict:
+    """Query parameters plus the path's (the path wins)."""
+    data = {key: query_params.get(key) for key in query_params}
+    data.update(path)
+    return data
+
+
+# --- OpenAPI -----------------------------------------------------------------------
+
+_ERROR = AuditErrorEnvelopeSerializer
+_ERRORS = {
+    400: OpenApiResponse(_ERROR, description="A bad parameter; `error.fields` names it."),
+    401: OpenApiResponse(_ERROR, description="No credentials."),
+    403: OpenApiResponse(_ERROR, description="Not allowed to read this audit data."),
+    503: OpenApiResponse(_ERROR, description="The read could not be recorded in the audit log and was refused."),
+}
+
+
+def _hours(default) -> OpenApiParameter:
+    return OpenApiParameter(
+        "hours",
+        {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 8760, "default": default},
+        description="Hours back from now: greater than 0, at most 8760, decimals allowed (0.5 is half an hour).",
+    )
+
+
+def _limit(default) -> OpenApiParameter:
+    return OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": 1000, "default": default},
+        description="At most this many records (1 to 1000); `total` counts every match.",
+    )
+
+
+def _text_param(name: str, max_length: int, description: str, location=OpenApiParameter.QUERY) -> OpenApiParameter:
+    return OpenApiParameter(
+        name, {"type": "string", "maxLength": max_length}, location=location, description=description
+    )
+
+
+def _enum_param(name: str, values, description: str, location=OpenApiParameter.QUERY) -> OpenApiParameter:
+    return OpenApiParameter(name, {"type": "string", "enum": list(values)}, location=location, description=description)
+
+
+def _trail_filters() -> list[OpenApiParameter]:
+    return [
+        _hours(24),
+        _text_param("user_id", 20, "Actor's user_id (exact)."),
+        _enum_param("action_type", ActionType.values, "Action type (exact)."),
+        _enum_param("entity_type", [v for v, _ in entity_type_choices()], "Entity type (exact)."),
+        _text_param("entity_id", 64, "Entity code such as MR001 (exact)."),
+        _enum_param("status", AuditStatus.values, "Status of the change (exact)."),
+    ]
+
+
+# --- views -----------------------------------------------------------------------
+
+
+class _AuditReadView(APIView):
+    permission_classes = [IsAuthenticated, CanReadAllAuditData]
+    http_method_names = ["get", "head", "options"]
+
+    def permission_denied(self, request, message=None, code=None):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            try:  # best effort: the denial stands whatever happens here
+                with audit_context(actor=user):
+                    services.log_activity("Denied audit read", json.dumps({"path": request.path}, sort_keys=True))
+            except Exception:  # noqa: BLE001 - counted on stderr, the 403 stands
+                print(f"audit: denied read of {request.path} not recorded", file=sys.stderr)
+        super().permission_denied(request, message=message, code=code)
+
+
+class UserActivityView(_AuditReadView):
+    """The activity timeline of one user, newest first."""
+
+    permission_classes = [IsAuthenticated, CanViewUserActivity]
+
+    @extend_schema(
+        operation_id="realtime_user_activity",
+        tags=["realtime audit"],
+        parameters=[
+            _text_param("user_id", 20, "The user's user_id (PE001).", location=OpenApiParameter.PATH),
+            _hours(24),
+            _limit(50),
+        ],
+        responses={200: UserActivityResponseSerializer, **_ERRORS},
+    )
+    def get(self, request, user_id: str):
+        params = UserActivityQuery(data=_merged(request.query_params, user_id=user_id)).cleaned()
+        qs = selectors.activities_since(hours=params["hours"], user_id=params["user_id"])
+        total = qs.count()
+        rows = list(qs.values_list("id", "activity", "details", "timestamp", "ip_address")[: params["limit"]])
+        record_read(request, "Viewed user activity",
+                    {"user_id": params["user_id"], "hours": params["hours"], "limit": params["limit"]})
+        return Response({
+            "success": True,
+            "user_id": params["user_id"],
+            "activities": [
+                {"id": pk, "activity": activity, "details": details, "timestamp": iso_ms(ts), "ip_address": ip}
+                for pk, activity, details, ts, ip in rows
+            ],
+            "count": len(rows),
+            "total": total,
+            "timestamp": iso_ms(timezone.now()),
+        })
+
+
+class EntityHistoryView(_AuditReadView):
+    """Field-level changes of one entity, newest first."""
+
+    permission_classes = [IsAuthenticated, CanViewEntityHistory]
+
+    @extend_schema(
+        operation_id="realtime_entity_history",
+        tags=["realtime audit"],
+        parameters=[
+            _enum_param("entity_type", [v for v, _ in entity_type_choices()], "The entity type.",
+                        location=OpenApiParameter.PATH),
+            _text_param("entity_id", 64, "The entity's code (MR001, EMG001, a user_id).",
+                        location=OpenApiParameter.PATH),
+            _limit(100),
+        ],
+        responses={200: EntityHistoryResponseSerializer, **_ERRORS},
+    )
+    def get(self, request, entity_type: str, entity_id: str):
+        params = EntityHistoryQuery(
+            data=_merged(request.query_params, entity_type=entity_type, entity_id=entity_id)
+        ).cleaned()
+        qs = selectors.entity_changes(params["entity_type"], params["entity_id"])
+        total = qs.count()
+        rows = list(
+            qs.values_list(
+                "timestamp", "audit__action_type", "field_name", "old_value", "new_value", "user_id", "change_reason"
+            )[: params["limit"]]
+        )
+        record_read(request, "Viewed entity history",
+                    {"entity_type": params["entity_type"], "entity_id": params["entity_id"], "limit": params["limit"]})
+        return Response({
+            "success": True,
+            "entity_type": params["entity_type"],
+            "entity_id": params["entity_id"],
+            "changes": [
+                {
+                    "timestamp": iso_ms(ts),
+                    "action_type": action or "update",
+                    "field_name": field,
+                    "old_value": old,
+                    "new_value": new,
+                    "user_id": who,
+                    "change_reason": why,
+                }
+                for ts, action, field, old, new, who, why in rows
+            ],
+            "count": len(rows),
+            "total": total,
+        })
+
+
+class SystemEventsView(_AuditReadView):
+    """System events of the last hours, newest first."""
+
+    @extend_schema(
+        operation_id="realtime_system_events",
+        tags=["realtime audit"],
+        parameters=[
+            _hours(1),
+            OpenApiParameter(
+                "severity", OpenApiTypes.STR,
+                description="info, warning, error or critical, or a comma list of them (error,critical).",
+            ),
+            _limit(1000),
+        ],
+        responses={200: SystemEventsResponseSerializer, **_ERRORS},
+    )
+    def get(self, request):
+        params = SystemEventsQuery(data=request.query_params).cleaned()
+        qs = selectors.events_since(hours=params["hours"], severities=params["severity"])
+        total = qs.count()
+        fields = ("id", "timestamp", "event_type", "entity_type", "entity_id", "event_data", "severity", "processed")
+        rows = list(qs.values(*fields)[: params["limit"]])
+        for row in rows:
+            row["timestamp"] = iso_ms(row["timestamp"])
+        record_read(request, "Viewed system events",
+                    {"hours": params["hours"], "severity": params["severity"], "limit": params["limit"]})
+        return Response({
+            "success": True,
+            "events": rows,
+            "count": len(rows),
+            "total": total,
+            "hours_included": hours_number(params["hours"]),
+        })
+
+
+class AuditTrailView(_AuditReadView):
+    """audit_trail records of the last hours with exact filters, newest first."""
+
+    @extend_schema(
+        operation_id="realtime_audit_trail",
+        tags=["realtime audit"],
+        parameters=[*_trail_filters(), _limit(200)],
+        responses={200: AuditTrailResponseSerializer, **_ERRORS},
+    )
+    def get(self, request):
+        filterset = AuditTrailQuery(data=request.query_params)
+        params = filterset.cleaned()
+        qs = filterset.qs
+        total = qs.count()
+        fields = ("id", "timestamp", "user_id", "action_type", "entity_type", "entity_id",
+                  "old_value", "new_value", "ip_address", "status")
+        rows = list(qs.values(*fields)[: params["limit"]])
+        for row in rows:
+            row["timestamp"] = iso_ms(row["timestamp"])
+        record_read(request, "Viewed audit trail", {**filterset.describe(), "limit": params["limit"]})
+        return Response({"success": True, "records": rows, "count": len(rows), "total": total})
+
+
+class DashboardView(_AuditReadView):
+    """Counters and the 10 newest activities."""
+
+    @extend_schema(
+        operation_id="realtime_dashboard",
+        tags=["realtime audit"],
+        responses={200: DashboardResponseSerializer, **{k: v for k, v in _ERRORS.items() if k != 400}},
+    )
+    def get(self, request):
+        now = timezone.now()
+        metrics = selectors.dashboard_metrics(now=now)
+        latest = selectors.latest_activities(limit=10).values_list("user_id", "activity", "details", "timestamp")
+        record_read(request, "Viewed audit dashboard", {})
+        return Response({
+            "success": True,
+            "timestamp": iso_ms(now),
+            "metrics": metrics,
+            "latest_activities": [
+                {"user_id": who, "activity": activity, "details": details, "timestamp": iso_ms(ts)}
+                for who, activity, details, ts in latest
+            ],
+        })
+
+
+class ExportAuditView(_AuditReadView):
+    """The audit_trail records of the last hours as a CSV attachment, streamed."""
+
+    def perform_content_negotiation(self, request, force=False):
+        # The body is CSV whatever the Accept header says; errors are JSON envelopes.
+        return JSONRenderer(), JSONRenderer.media_type
+
+    @extend_schema(
+        operation_id="realtime_export_audit",
+        tags=["realtime audit"],
+        parameters=_trail_filters(),
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="Header row (" + ", ".join(exports.COLUMNS) + ") then one row per record, "
+                "every cell quoted, formula-like text prefixed with '. "
+                "File name: audit-trail_<from>_<to>.csv (UTC).",
+            ),
+            **_ERRORS,
+        },
+    )
+    def get(self, request):
+        filterset = AuditTrailFilter(data=request.query_params)
+        params = filterset.cleaned()
+        end = timezone.now()
+        start = end - timedelta(hours=params["hours"])
+        qs = filterset.qs
+        record_read(request, "Exported audit trail", {**filterset.describe(), "format": "csv"})
+        if isinstance(request._request, ASGIRequest):
+            body = exports.acsv_chunks(qs)
+        else:
+            body = exports.csv_chunks(qs)
+        response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{exports.export_filename(start=start, end=end)}"'
+        response["Cache-Control"] = "no-store"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response

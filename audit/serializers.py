@@ -1,0 +1,141 @@
+"""Response shapes of the real-time audit API (SPEC "The API").
+
+The views build plain dicts from ``values()`` rows (fast at ``limit=1000``)
+with :func:`iso_ms` for timestamps; these serializers describe the same
+shapes for the OpenAPI schema, and the tests hold the two together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from rest_framework import serializers
+
+
+def iso_ms(value: dt.datetime | None) -> str | None:
+    """ISO 8601 in UTC with milliseconds: ``2025-01-20T14:30:45.123Z``."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def hours_number(hours: float | int) -> float | int:
+    """``24.0`` -> ``24``; ``0.5`` stays ``0.5``."""
+    return int(hours) if float(hours).is_integer() else float(hours)
+
+
+class _Timestamp(serializers.DateTimeField):
+    def to_representation(self, value):
+        return iso_ms(value)
+
+
+# --- rows ----------------------------------------------------------------------
+
+
+class ActivityEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    activity = serializers.CharField()
+    details = serializers.CharField(allow_blank=True)
+    timestamp = _Timestamp(help_text="UTC with milliseconds, e.g. 2025-01-20T14:30:45.123Z")
+    ip_address = serializers.IPAddressField(allow_null=True)
+
+
+class ChangeEntrySerializer(serializers.Serializer):
+    timestamp = _Timestamp()
+    action_type = serializers.CharField()
+    field_name = serializers.CharField()
+    old_value = serializers.CharField(allow_null=True)
+    new_value = serializers.CharField(allow_null=True)
+    user_id = serializers.CharField()
+    change_reason = serializers.CharField(allow_blank=True)
+
+
+class SystemEventEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    timestamp = _Timestamp()
+    event_type = serializers.CharField()
+    entity_type = serializers.CharField(allow_blank=True)
+    entity_id = serializers.CharField(allow_blank=True)
+    event_data = serializers.CharField(allow_blank=True)
+    severity = serializers.CharField(help_text="info, warning, error or critical.")
+    processed = serializers.BooleanField()
+
+
+class TrailRecordSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    timestamp = _Timestamp()
+    user_id = serializers.CharField()
+    action_type = serializers.CharField()
+    entity_type = serializers.CharField()
+    entity_id = serializers.CharField()
+    old_value = serializers.CharField(allow_null=True, help_text="JSON object of the old values.")
+    new_value = serializers.CharField(allow_null=True, help_text="JSON object of the new values.")
+    ip_address = serializers.IPAddressField(allow_null=True)
+    status = serializers.CharField(help_text="completed, failed or pending.")
+
+
+class LatestActivitySerializer(serializers.Serializer):
+    user_id = serializers.CharField()
+    activity = serializers.CharField()
+    details = serializers.CharField(allow_blank=True)
+    timestamp = _Timestamp()
+
+
+# --- responses -----------------------------------------------------------------
+
+
+class _Listing(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    count = serializers.IntegerField(help_text="Records returned.")
+    total = serializers.IntegerField(help_text="Records that matched before the limit.")
+
+
+class UserActivityResponseSerializer(_Listing):
+    user_id = serializers.CharField()
+    activities = ActivityEntrySerializer(many=True)
+    timestamp = _Timestamp(help_text="Server time of the answer.")
+
+
+class EntityHistoryResponseSerializer(_Listing):
+    entity_type = serializers.CharField()
+    entity_id = serializers.CharField()
+    changes = ChangeEntrySerializer(many=True)
+
+
+class SystemEventsResponseSerializer(_Listing):
+    events = SystemEventEntrySerializer(many=True)
+    hours_included = serializers.FloatField(help_text="The hours window applied.")
+
+
+class AuditTrailResponseSerializer(_Listing):
+    records = TrailRecordSerializer(many=True)
+
+
+class DashboardMetricsSerializer(serializers.Serializer):
+    active_users_1h = serializers.IntegerField()
+    recent_activities_1h = serializers.IntegerField()
+    recent_errors_1h = serializers.IntegerField()
+    online_users_15m = serializers.IntegerField()
+    pending_maintenance = serializers.IntegerField()
+    active_emergencies = serializers.IntegerField()
+
+
+class DashboardResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    timestamp = _Timestamp()
+    metrics = DashboardMetricsSerializer()
+    latest_activities = LatestActivitySerializer(many=True)
+
+
+class AuditErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.CharField(), required=False,
+                                   help_text="Parameter -> what is wrong with it.")
+
+
+class AuditErrorEnvelopeSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=False)
+    error = AuditErrorDetailSerializer()
