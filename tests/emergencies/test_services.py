@@ -105,3 +105,19 @@ def test_active_emergencies(staff, engineer):
     services.acknowledge_emergency(emergency=b, actor=engineer)
     services.resolve_emergency(emergency=b, actor=engineer)
     assert list(selectors.active_emergencies()) == [a]
+
+
+def test_services_name_the_actor_and_reason_for_the_audit_outside_a_request(staff, engineer):
+    from audit.context import get_context
+    from core.signals import domain_event
+
+    seen = []
+    domain_event.connect(lambda sender, **kw: seen.append((kw["event_type"], get_context().actor, get_context().reason)),
+                         dispatch_uid="t-emg-ctx", weak=False)
+    try:
+        emergency = services.report_emergency(actor=staff, **FIELDS)
+        services.acknowledge_emergency(emergency=emergency, actor=engineer, reason="Radio confirmed")
+    finally:
+        domain_event.disconnect(dispatch_uid="t-emg-ctx")
+    assert seen == [("emergency_created", staff, ""), ("emergency_acknowledged", engineer, "Radio confirmed")]
+    assert get_context().actor is None and get_context().reason == ""  # nothing leaks out
