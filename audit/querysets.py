@@ -1,8 +1,179 @@
-"""A QuerySet whose bulk paths (update, delete, bulk_create, bulk_update)
-are captured like single saves. Tracked models use it as their manager."""
+"""A QuerySet whose bulk paths (``update``, ``delete``, ``bulk_create``,
+``bulk_update``) are captured like single saves, and the model mixin that
+makes a single save atomic with its audit rows.
 
-from django.db import models
+Tracked models use ``AuditedQuerySet.as_manager()`` (the user model
+``BaseUserManager.from_queryset(AuditedQuerySet)``) and inherit
+:class:`AuditedModelMixin`. Every bulk path runs in one transaction with its
+audit rows, records row by row with the old values (read in one query
+before the write), uses the context's actor and reason, and writes
+simple-history snapshots with ``bulk_history_create`` so the per-model history
+stays consistent.
+
+``QuerySet.delete()`` needs no override: because the capture receivers are
+connected for the model, Django's Collector loads the rows and sends
+``post_delete`` for each one inside its own transaction.
+"""
+
+from __future__ import annotations
+
+from django.db import connections, models, router, transaction
+
+_CHUNK = 500
+
+
+def _capture():
+    from . import capture  # late: this module is imported by domain models.py
+
+    return capture
+
+
+class AuditedModelMixin:
+    """Wraps ``save()`` and ``delete()`` in ``transaction.atomic`` so the
+    change and its audit rows (written by ``post_save``/``post_delete``)
+    commit or roll back together even in autocommit. ``savepoint=False``:
+    inside an outer transaction it costs nothing."""
+
+    def save(self, *args, **kwargs):
+        if not _capture().capture_enabled():
+            return super().save(*args, **kwargs)
+        using = kwargs.get("using") or router.db_for_write(self.__class__, instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            return super().save(*args, **kwargs)
+
+    save.alters_data = True
+
+    def delete(self, using=None, keep_parents=False):
+        using = using or router.db_for_write(self.__class__, instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            return super().delete(using=using, keep_parents=keep_parents)
+
+    delete.alters_data = True
+
+    def refresh_from_db(self, *args, **kwargs):
+        super().refresh_from_db(*args, **kwargs)
+        capture = _capture()
+        spec = capture.spec_for(type(self)._meta.concrete_model)
+        if spec is not None:
+            snapshot = self.__dict__.setdefault(capture.SNAPSHOT, {})
+            snapshot.update(capture.current_values(self, spec.attnames))
+
+
+def _history_manager(model):
+    name = getattr(model._meta, "simple_history_manager_attribute", None)
+    return getattr(model, name) if name else None
+
+
+def _bulk_history(model, objs, *, update: bool) -> None:
+    manager = _history_manager(model)
+    if manager is None or not objs:
+        return
+    capture = _capture()
+    from .context import get_context
+
+    manager.bulk_history_create(objs, update=update, default_user=capture.history_user(),
+                                default_change_reason=get_context().reason or "")
+
+
+def _chunks(items, size=_CHUNK):
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 class AuditedQuerySet(models.QuerySet):
-    pass
+    def _audit_spec(self):
+        capture = _capture()
+        if not capture.capture_enabled():
+            return None
+        return capture.spec_for(self.model._meta.concrete_model)
+
+    def _old_rows(self, pks_or_qs, attnames) -> dict:
+        """``{pk: {attname: value}}`` in one query per chunk, rows locked
+        (``SELECT ... FOR UPDATE``) where the database supports it."""
+        features = connections[self.db].features
+        base = self.model._base_manager.using(self.db)
+        rows = {}
+        if isinstance(pks_or_qs, models.QuerySet):
+            sources = [pks_or_qs.order_by()]
+        else:
+            sources = [base.filter(pk__in=chunk).order_by() for chunk in _chunks(pks_or_qs)]
+        for qs in sources:
+            if features.has_select_for_update:
+                qs = qs.select_for_update(**({"of": ("self",)} if features.has_select_for_update_of else {}))
+            for row in qs.values("pk", *attnames):
+                rows[row.pop("pk")] = row
+        return rows
+
+    def update(self, **kwargs):
+        spec = self._audit_spec()
+        if spec is None or not kwargs:
+            return super().update(**kwargs)
+        capture = _capture()
+        attnames = spec.attnames_for(set(kwargs))
+        with transaction.atomic(using=self.db, savepoint=False):
+            old_rows = self._old_rows(self, attnames)
+            count = super().update(**kwargs)
+            if not old_rows:
+                return count
+            base = self.model._base_manager.using(self.db)
+            changed, changes = [], []
+            new_objs = [obj for chunk in _chunks(old_rows) for obj in base.filter(pk__in=chunk)]
+            codes = capture.prefetch_codes(spec, [*old_rows.values(), *(obj.__dict__ for obj in new_objs)], self.db)
+            for obj in new_objs:
+                new = capture.current_values(obj, attnames)
+                change = capture.build_change(obj, spec, old=old_rows[obj.pk], new=new, code_cache=codes)
+                if change is not None:
+                    changes.append(change)
+                    changed.append(obj)
+            _bulk_history(self.model, changed, update=True)
+            capture.record_changes(changes, using=self.db)
+        return count
+
+    update.alters_data = True
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        spec = self._audit_spec()
+        if spec is None:
+            return super().bulk_update(objs, fields, batch_size=batch_size)
+        capture = _capture()
+        objs = list(objs)
+        attnames = spec.attnames_for(fields)
+        with transaction.atomic(using=self.db, savepoint=False):
+            old_rows = self._old_rows([o.pk for o in objs if o.pk is not None], attnames)
+            count = super().bulk_update(objs, fields, batch_size=batch_size)
+            codes = capture.prefetch_codes(spec, [*old_rows.values(), *(o.__dict__ for o in objs)], self.db)
+            changed, changes = [], []
+            for obj in objs:
+                new = capture.current_values(obj, attnames)
+                if obj.pk in old_rows:
+                    change = capture.build_change(obj, spec, old=old_rows[obj.pk], new=new, code_cache=codes)
+                    if change is not None:
+                        changes.append(change)
+                        changed.append(obj)
+                obj.__dict__.setdefault(capture.SNAPSHOT, {}).update(new)
+            _bulk_history(self.model, changed, update=True)
+            capture.record_changes(changes, using=self.db)
+        return count
+
+    bulk_update.alters_data = True
+
+    def bulk_create(self, objs, *args, **kwargs):
+        spec = self._audit_spec()
+        if spec is None:
+            return super().bulk_create(objs, *args, **kwargs)
+        capture = _capture()
+        with transaction.atomic(using=self.db, savepoint=False):
+            objs = super().bulk_create(objs, *args, **kwargs)
+            created = [o for o in objs if o.pk is not None]  # ignore_conflicts leaves pks unset: not recorded
+            codes = capture.prefetch_codes(spec, [o.__dict__ for o in created], self.db)
+            changes = []
+            for obj in created:
+                new = capture.current_values(obj, spec.attnames)
+                changes.append(capture.build_change(obj, spec, old=None, new=new, code_cache=codes))
+                obj.__dict__[capture.SNAPSHOT] = dict(new)
+            _bulk_history(self.model, created, update=False)
+            capture.record_changes([c for c in changes if c is not None], using=self.db)
+        return objs
+
+    bulk_create.alters_data = True

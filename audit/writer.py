@@ -174,11 +174,33 @@ def write_change(*, action_type: str, entity_type: str, entity_id: Any, changes:
 
     ``old_value``/``new_value`` (dicts or JSON text) default to the old and
     new halves of ``changes``. A failed attempt (``status="failed"``) writes
-    the trail row only, never field history.
+    the trail row only, never field history. One statement on PostgreSQL.
     """
-    ctx = get_context()
+    using = using or router.db_for_write(AuditTrail)
+    item = _build(action_type=action_type, entity_type=entity_type, entity_id=entity_id, changes=changes,
+                  table_name=table_name, status=status, error_message=error_message, old_value=old_value,
+                  new_value=new_value, user_id=user_id or current_user_id(), reason=reason, now=timezone.now())
+    _persist(using, [item])
+    return item[0]
+
+
+def write_changes(items: list[dict], *, using: str | None = None) -> int:
+    """Insert many changes at once (the bulk paths): each item takes the
+    keyword arguments of :func:`write_change`. On PostgreSQL one statement
+    per batch of rows; elsewhere two INSERTs. Returns the number of trail rows."""
+    if not items:
+        return 0
     using = using or router.db_for_write(AuditTrail)
     now = timezone.now()
+    who = current_user_id()
+    built = [_build(**{"user_id": who, "now": now, **item}) for item in items]
+    _persist(using, built)
+    return len(built)
+
+
+def _build(*, action_type, entity_type, entity_id, changes, table_name, status="completed", error_message="",
+           old_value=_DERIVE, new_value=_DERIVE, user_id, reason=None, now) -> tuple[AuditTrail, list[tuple]]:
+    ctx = get_context()
     who = clean_text(user_id or current_user_id(), 20)
     why = clean_text(ctx.reason if reason is None else reason)
     changes = _clean_json(dict(changes or {}))
@@ -204,54 +226,83 @@ def write_change(*, action_type: str, entity_type: str, entity_id: Any, changes:
     if status == "completed":
         table = clean_text(table_name, _limit(UpdateHistory, "table_name"))
         fields = [
-            (clean_text(name, _limit(UpdateHistory, "field_name")), value_text(diff.get("old")),
+            (table, clean_text(name, _limit(UpdateHistory, "field_name")), value_text(diff.get("old")),
              value_text(diff.get("new")))
             for name, diff in changes.items()
         ]
+    return trail, fields
+
+
+def _persist(using: str, items: list[tuple[AuditTrail, list[tuple]]]) -> None:
     connection = connections[using]
     if connection.vendor == "postgresql":
-        _insert_postgresql(connection, trail, fields, table if fields else "")
+        for batch in _pg_batches(items):
+            _insert_postgresql(connection, batch)
     else:
         with transaction.atomic(using=using, savepoint=False):
-            AuditTrail.objects.using(using).bulk_create([trail])
-            if fields:
-                UpdateHistory.objects.using(using).bulk_create(
-                    [
-                        UpdateHistory(timestamp=now, table_name=table, record_id=trail.entity_id, field_name=name,
-                                      old_value=old, new_value=new, user_id=who, change_reason=why, audit=trail)
-                        for name, old, new in fields
-                    ]
-                )
-    trail._state.adding = False
-    trail._state.db = using
-    return trail
+            trails = AuditTrail.objects.using(using).bulk_create([trail for trail, _ in items])
+            rows = [
+                UpdateHistory(timestamp=trail.timestamp, table_name=table, record_id=trail.entity_id,
+                              field_name=name, old_value=old, new_value=new, user_id=trail.user_id,
+                              change_reason=trail.change_reason, audit_id=trail.pk)
+                for trail, fields in zip(trails, [f for _, f in items], strict=True) for table, name, old, new in fields
+            ]
+            if rows:
+                UpdateHistory.objects.using(using).bulk_create(rows, batch_size=500)
+    for trail, _ in items:
+        trail._state.adding = False
+        trail._state.db = using
 
 
 _TRAIL_COLUMNS = [f for f in AuditTrail._meta.concrete_fields if not f.primary_key]
+_MAX_PARAMS = 30_000
 
 
-def _insert_postgresql(connection, trail: AuditTrail, fields: list[tuple], table_name: str) -> None:
-    """One round trip: the trail row, and its field rows from a VALUES list."""
+def _pg_batches(items):
+    """Split into statements: entity ids unique within one (the field rows
+    are joined to their trail row by entity id) and bounded parameters."""
+    batch, seen, params = [], set(), 0
+    for item in items:
+        key = item[0].entity_id
+        cost = len(_TRAIL_COLUMNS) + 4 * len(item[1])
+        if batch and (key in seen or params + cost > _MAX_PARAMS):
+            yield batch
+            batch, seen, params = [], set(), 0
+        batch.append(item)
+        seen.add(key)
+        params += cost
+    if batch:
+        yield batch
+
+
+def _insert_postgresql(connection, items) -> None:
+    """One round trip: the trail rows (multi-row INSERT ... RETURNING) and
+    their field rows from a VALUES list joined to them, in one statement."""
     qn = connection.ops.quote_name
     columns = ", ".join(qn(f.column) for f in _TRAIL_COLUMNS)
-    placeholders = ", ".join(["%s"] * len(_TRAIL_COLUMNS))
-    params = [f.get_db_prep_save(getattr(trail, f.attname), connection) for f in _TRAIL_COLUMNS]
-    insert_trail = f"INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) VALUES ({placeholders}) RETURNING id"
+    row_sql = "(" + ", ".join(["%s"] * len(_TRAIL_COLUMNS)) + ")"
+    params = []
+    for trail, _ in items:
+        params.extend(f.get_db_prep_save(getattr(trail, f.attname), connection) for f in _TRAIL_COLUMNS)
+    insert_trail = (f"INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) "
+                    f"VALUES {', '.join([row_sql] * len(items))} RETURNING id, entity_id, timestamp, user_id, change_reason")
+    fields = [(trail.entity_id, *row) for trail, rows in items for row in rows]
     if not fields:
         sql = insert_trail
     else:
-        values = ", ".join(["(%s, %s::text, %s::text)"] * len(fields))
-        history = UpdateHistory._meta.db_table
+        values = ", ".join(["(%s::text, %s::text, %s::text, %s::text, %s::text)"] * len(fields))
         sql = (
             f"WITH t AS ({insert_trail}) "
-            f"INSERT INTO {qn(history)} (timestamp, table_name, record_id, field_name, old_value, new_value, "
-            f"user_id, change_reason, audit_id) "
-            f"SELECT %s, %s, %s, v.f, v.o, v.n, %s, %s, t.id FROM t, (VALUES {values}) AS v(f, o, n) "
-            f"RETURNING audit_id"
+            f"INSERT INTO {qn(UpdateHistory._meta.db_table)} (timestamp, table_name, record_id, field_name, "
+            f"old_value, new_value, user_id, change_reason, audit_id) "
+            f"SELECT t.timestamp, v.tbl, t.entity_id, v.f, v.o, v.n, t.user_id, t.change_reason, t.id "
+            f"FROM t JOIN (VALUES {values}) AS v(e, tbl, f, o, n) ON v.e = t.entity_id "
+            f"RETURNING audit_id, record_id"
         )
-        params += [trail.timestamp, table_name, trail.entity_id, trail.user_id, trail.change_reason]
         for row in fields:
             params.extend(row)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        trail.pk = cursor.fetchone()[0]
+        ids = {row[1]: row[0] for row in cursor.fetchall()}
+    for trail, _ in items:
+        trail.pk = ids.get(trail.entity_id)

@@ -1,0 +1,393 @@
+"""Automatic change capture: snapshots, the diff of one instance, and the
+one :func:`record_change` path that every entry point (save, delete, m2m,
+bulk querysets) goes through.
+
+How a save is captured (see :mod:`audit.receivers`):
+
+1. ``post_init`` stores the loaded concrete values in
+   ``instance.__dict__["_audit_snapshot"]`` (no extra SELECT later);
+2. ``pre_save`` tops the snapshot up with one SELECT only when it cannot be
+   trusted (instance not loaded from the database, e.g. built by
+   simple-history's revert, or fields that were deferred), and hands
+   simple-history the actor and reason;
+3. ``post_save`` diffs the snapshot against the saved values and calls
+   :func:`record_change`, inside the save's transaction (the models inherit
+   :class:`audit.querysets.AuditedModelMixin`, whose ``save()`` opens one).
+
+Fields with ``auto_now`` (``updated_at``) are recorded on create but never
+count as a change on update, so a save that changes nothing writes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from django.db import models
+
+from . import registry, writer
+from .context import get_context
+from .diff import CREATE, DELETE, Diff, FieldChange, classify, diff_values
+
+SNAPSHOT = "_audit_snapshot"
+_REVERT_PATH = re.compile(r"/history/[^/]+/?$")
+
+
+def capture_enabled() -> bool:
+    return get_context().enabled
+
+
+@dataclass
+class ModelSpec:
+    """What capture needs to know about one tracked model, computed once."""
+
+    model: type[models.Model]
+    config: registry.TrackedModel
+
+    @cached_property
+    def fields(self) -> tuple:
+        return tuple(f for f in self.model._meta.concrete_fields if f.name not in self.config.exclude)
+
+    @cached_property
+    def attnames(self) -> tuple[str, ...]:
+        return tuple(f.attname for f in self.fields)
+
+    @cached_property
+    def name_of(self) -> dict[str, str]:
+        return {f.attname: f.name for f in self.fields}
+
+    @cached_property
+    def field_by_name(self) -> dict[str, models.Field]:
+        return {f.name: f for f in self.fields}
+
+    @cached_property
+    def fk_fields(self) -> dict[str, models.Field]:
+        return {f.name: f for f in self.fields if f.is_relation and (f.many_to_one or f.one_to_one)}
+
+    @cached_property
+    def auto_now(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.fields if getattr(f, "auto_now", False))
+
+    @cached_property
+    def normalize(self) -> dict:
+        return {f.name: f.to_python for f in self.fields if not f.is_relation}
+
+    @cached_property
+    def table_name(self) -> str:
+        return self.model._meta.db_table
+
+    def attnames_for(self, update_fields) -> tuple[str, ...]:
+        if update_fields is None:
+            return self.attnames
+        wanted = set(update_fields)
+        return tuple(f.attname for f in self.fields if f.name in wanted or f.attname in wanted)
+
+
+_specs: dict[type, ModelSpec | None] = {}
+
+
+def spec_for(model) -> ModelSpec | None:
+    try:
+        return _specs[model]
+    except KeyError:
+        config = registry.get_config(model)
+        spec = _specs[model] = ModelSpec(model, config) if config else None
+        return spec
+
+
+def forget_specs() -> None:
+    _specs.clear()
+
+
+# -- snapshots ----------------------------------------------------------------
+
+
+def take_snapshot(instance, spec: ModelSpec) -> None:
+    d = instance.__dict__
+    d[SNAPSHOT] = {a: d[a] for a in spec.attnames if a in d}
+
+
+def current_values(instance, attnames) -> dict[str, Any]:
+    d = instance.__dict__
+    return {a: d[a] for a in attnames if a in d}
+
+
+def ensure_trusted_snapshot(instance, spec: ModelSpec, update_fields=None) -> None:
+    """Before an update, make sure the snapshot holds the stored values of
+    the fields about to be saved; one SELECT only when it does not."""
+    if instance.pk is None:
+        return
+    snapshot = instance.__dict__.get(SNAPSHOT)
+    loaded = not instance._state.adding and instance._state.db is not None
+    attnames = spec.attnames_for(update_fields)
+    if loaded and snapshot is not None:
+        missing = [a for a in attnames if a not in snapshot and a in instance.__dict__]
+    else:
+        missing = list(attnames)
+        snapshot = {}
+    if not missing:
+        return
+    manager = instance.__class__._base_manager.using(instance._state.db or "default")
+    row = manager.filter(pk=instance.pk).values(*missing).first()
+    if row is None:
+        instance.__dict__[SNAPSHOT] = snapshot if loaded else None
+        return
+    snapshot = dict(snapshot)
+    snapshot.update(row)
+    instance.__dict__[SNAPSHOT] = snapshot
+
+
+# -- building one change -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change ready for :func:`audit.writer.write_changes`."""
+
+    action_type: str
+    entity_type: str
+    entity_id: str
+    diff: Diff
+    table_name: str
+
+    def as_writer_kwargs(self) -> dict:
+        return {
+            "action_type": self.action_type,
+            "entity_type": self.entity_type,
+            "entity_id": self.entity_id,
+            "changes": self.diff.as_dict(),
+            "table_name": self.table_name,
+            "old_value": self.diff.old_values(),
+            "new_value": self.diff.new_values(),
+        }
+
+
+def by_name(spec: ModelSpec, values: dict[str, Any] | None) -> dict[str, Any] | None:
+    if values is None:
+        return None
+    name_of = spec.name_of
+    return {name_of[a]: v for a, v in values.items() if a in name_of}
+
+
+def build_change(instance, spec: ModelSpec, *, old: dict | None, new: dict | None, action: str | None = None,
+                 code_cache: dict | None = None) -> Change | None:
+    """Diff attname-keyed ``old``/``new`` values of ``instance``; ``None``
+    when an update changed nothing."""
+    diff = diff_values(by_name(spec, old), by_name(spec, new), masked=spec.config.mask,
+                       excluded=spec.config.exclude, ignored=spec.auto_now, normalize=spec.normalize)
+    if not diff:
+        return None
+    diff = resolve_fk_codes(instance, spec, diff, code_cache)
+    return Change(
+        action_type=action or classify(diff),
+        entity_type=spec.config.entity_type,
+        entity_id=spec.config.entity_id(instance),
+        diff=diff,
+        table_name=spec.table_name,
+    )
+
+
+def code_attname(model) -> str | None:
+    """The attribute holding a related model's code, or None for its pk."""
+    config = registry.get_config(model)
+    if config is None or config.code_field in ("pk", "id"):
+        return None
+    return config.code_field
+
+
+def resolve_fk_codes(instance, spec: ModelSpec, diff: Diff, code_cache: dict | None = None) -> Diff:
+    """Replace foreign-key pks in ``diff`` by the related entity's code
+    (``PE001``, ``MR001``): from the related object when it is cached on the
+    instance, else one query per changed foreign key (``code_cache`` lets the
+    bulk paths share one query per field)."""
+    fks = spec.fk_fields
+    if not fks or not any(c.field in fks for c in diff.changes):
+        return diff
+    changes = []
+    for change in diff.changes:
+        field = fks.get(change.field)
+        if field is None:
+            changes.append(change)
+            continue
+        related = field.related_model
+        attr = code_attname(related)
+        if attr is None:
+            changes.append(FieldChange(change.field, _s(change.old), _s(change.new)))
+            continue
+        known: dict[Any, str] = {}
+        if code_cache is not None:
+            known.update(code_cache.get(related, {}))
+        if field.is_cached(instance):
+            obj = field.get_cached_value(instance)
+            if obj is not None and obj.pk is not None:
+                known[obj.pk] = getattr(obj, attr)
+        wanted = {v for v in (change.old, change.new) if v is not None and v not in known}
+        if wanted:
+            db = instance._state.db or "default"
+            known.update(related._base_manager.using(db).filter(pk__in=wanted).values_list("pk", attr))
+        changes.append(FieldChange(change.field, _code(change.old, known), _code(change.new, known)))
+    return Diff(diff.mode, tuple(changes))
+
+
+def _s(value):
+    return None if value is None else str(value)
+
+
+def _code(pk, known):
+    if pk is None:
+        return None
+    code = known.get(pk)
+    return str(code) if code is not None else str(pk)
+
+
+def prefetch_codes(spec: ModelSpec, rows: list[dict], db: str) -> dict:
+    """For the bulk paths: one query per foreign key field for the codes of
+    every related pk in ``rows`` (attname-keyed dicts)."""
+    cache: dict = {}
+    for field in spec.fk_fields.values():
+        attr = code_attname(field.related_model)
+        if attr is None:
+            continue
+        pks = {row.get(field.attname) for row in rows} - {None}
+        if pks:
+            found = dict(field.related_model._base_manager.using(db).filter(pk__in=pks).values_list("pk", attr))
+            cache.setdefault(field.related_model, {}).update(found)
+    return cache
+
+
+# -- the one path --------------------------------------------------------------
+
+
+def revert_action() -> str | None:
+    """``revert`` when the current request is a simple-history admin revert
+    (POST to ``.../history/<version>/``)."""
+    ctx = get_context()
+    if ctx.method == "POST" and ctx.path and _REVERT_PATH.search(ctx.path):
+        return "revert"
+    return None
+
+
+def revert_reason() -> str | None:
+    ctx = get_context()
+    if ctx.reason:
+        return None
+    match = _REVERT_PATH.search(ctx.path or "")
+    version = match.group(0).strip("/").split("/")[-1] if match else ""
+    return f"Reverted to history version {version}"
+
+
+def record_change(instance, *, old: dict | None, new: dict | None, action: str | None = None,
+                  using: str | None = None) -> None:
+    """Record one change of a tracked instance: create (``old=None``),
+    delete (``new=None``) or update; nothing when nothing changed."""
+    spec = spec_for(type(instance)._meta.concrete_model)
+    if spec is None or not capture_enabled():
+        return
+    reason = None
+    if action is None and old is not None and new is not None and revert_action():
+        action, reason = "revert", revert_reason()
+    change = build_change(instance, spec, old=old, new=new, action=action)
+    if change is None:
+        return
+    writer.write_change(**change.as_writer_kwargs(), reason=reason, using=using or instance._state.db)
+
+
+def record_changes(changes: list[Change], *, using: str) -> None:
+    if changes and capture_enabled():
+        writer.write_changes([c.as_writer_kwargs() for c in changes], using=using)
+
+
+# -- many-to-many ----------------------------------------------------------------
+
+
+PERMISSION_FIELDS = frozenset({"groups", "user_permissions"})
+
+
+def record_m2m(instance, field_name: str, old_labels: list[str], new_labels: list[str], *, using=None) -> None:
+    spec = spec_for(type(instance)._meta.concrete_model)
+    if spec is None or not capture_enabled() or field_name in spec.config.exclude:
+        return
+    old, new = sorted(old_labels), sorted(new_labels)
+    if old == new:
+        return
+    action = "permission_change" if field_name in PERMISSION_FIELDS else "update"
+    diff = Diff("update", (FieldChange(field_name, old, new),))
+    writer.write_change(action_type=action, entity_type=spec.config.entity_type,
+                        entity_id=spec.config.entity_id(instance), changes=diff.as_dict(),
+                        table_name=spec.table_name, using=using or instance._state.db)
+
+
+def _labels(queryset) -> list[str]:
+    """Labels of the related rows in ``queryset`` (one query)."""
+    model = queryset.model
+    label = model._meta.label_lower
+    if label == "auth.group":
+        return [str(v) for v in queryset.values_list("name", flat=True)]
+    if label == "auth.permission":
+        return [f"{a}.{c}" for a, c in queryset.values_list("content_type__app_label", "codename")]
+    attr = code_attname(model) or "pk"
+    return [str(v) for v in queryset.values_list(attr, flat=True)]
+
+
+def _m2m_field(through, tracked_model):
+    for field in tracked_model._meta.many_to_many:
+        if field.remote_field.through is through:
+            return field
+    return None
+
+
+OLD_M2M = "_audit_m2m_old"
+
+
+def m2m_changed(through, instance, action, reverse, model, pk_set, using) -> None:
+    """Receiver body for ``m2m_changed``: read the related labels before
+    and after (one query each) and record a ``permission_change`` (groups,
+    user_permissions) or ``update`` of the many-to-many field."""
+    if reverse:  # group.user_set.add(user): record on each affected user
+        field = _m2m_field(through, model)
+        if field is None or spec_for(model) is None:
+            return
+        if action in ("pre_add", "pre_remove", "pre_clear"):
+            owners = model._base_manager.using(using)
+            owners = owners.filter(pk__in=pk_set) if pk_set is not None else owners.filter(**{field.name: instance})
+            instance.__dict__.setdefault(OLD_M2M, {})[field.name] = [
+                (owner, _labels(getattr(owner, field.name).all())) for owner in owners
+            ]
+        elif action in ("post_add", "post_remove", "post_clear"):
+            for owner, old in instance.__dict__.get(OLD_M2M, {}).pop(field.name, []):
+                record_m2m(owner, field.name, old, _labels(getattr(owner, field.name).all()), using=using)
+        return
+    spec = spec_for(type(instance)._meta.concrete_model)
+    field = _m2m_field(through, type(instance)._meta.concrete_model) if spec else None
+    if field is None:
+        return
+    if action in ("pre_add", "pre_remove", "pre_clear"):
+        instance.__dict__.setdefault(OLD_M2M, {})[field.name] = _labels(getattr(instance, field.name).all())
+    elif action in ("post_add", "post_remove", "post_clear"):
+        old = instance.__dict__.get(OLD_M2M, {}).pop(field.name, None)
+        if old is not None:
+            record_m2m(instance, field.name, old, _labels(getattr(instance, field.name).all()), using=using)
+
+
+def history_user():
+    """The actor as a User for simple-history's ``history_user``: the
+    context's actor (a user_id string costs one query), else the request's
+    authenticated user, else ``None``."""
+    from django.contrib.auth import get_user_model
+
+    ctx = get_context()
+    actor = ctx.actor
+    if actor is not None:
+        if isinstance(actor, str):
+            User = get_user_model()  # noqa: N806
+            return User._default_manager.filter(**{User.USERNAME_FIELD: actor}).first()
+        return actor if getattr(actor, "pk", None) is not None else None
+    user = getattr(ctx.request, "user", None) if ctx.request is not None else None
+    if user is not None and getattr(user, "is_authenticated", False):
+        return user
+    return None
+
+
+__all__ = ["CREATE", "DELETE", "record_change", "record_changes", "record_m2m", "capture_enabled"]
