@@ -4,7 +4,7 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from audit.querysets import AuditedQuerySet
+from audit.querysets import AuditedModelMixin, AuditedQuerySet
 
 
 class Role(models.TextChoices):
@@ -44,7 +44,7 @@ class UserManager(BaseUserManager.from_queryset(AuditedQuerySet)):
         return self.get(user_id__iexact=user_id)
 
 
-class User(AbstractBaseUser, PermissionsMixin):
+class User(AuditedModelMixin, AbstractBaseUser, PermissionsMixin):
     """An account of the service center, logged in by its ``user_id`` code."""
 
     user_id = models.CharField("user ID", max_length=20, unique=True, help_text="Login code such as ADM001, PE001, ST001.")

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from audit.querysets import AuditedQuerySet
+from audit.querysets import AuditedModelMixin, AuditedQuerySet
 
 
 class EmergencyType(models.TextChoices):
@@ -32,7 +32,7 @@ class EmergencyStatus(models.TextChoices):
 ACTIVE_STATUSES = (EmergencyStatus.REPORTED, EmergencyStatus.ACKNOWLEDGED, EmergencyStatus.DISPATCHED)
 
 
-class Emergency(models.Model):
+class Emergency(AuditedModelMixin, models.Model):
     code = models.CharField(max_length=16, unique=True, editable=False)
     vessel = models.CharField(max_length=120)
     emergency_type = models.CharField(max_length=20, choices=EmergencyType.choices)

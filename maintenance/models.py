@@ -3,7 +3,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from audit.querysets import AuditedQuerySet
+from audit.querysets import AuditedModelMixin, AuditedQuerySet
 
 
 class Priority(models.TextChoices):
@@ -32,7 +32,7 @@ class RequestStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-class MaintenanceRequest(models.Model):
+class MaintenanceRequest(AuditedModelMixin, models.Model):
     code = models.CharField(max_length=16, unique=True, editable=False)
     vessel = models.CharField(max_length=120)
     title = models.CharField(max_length=200)
@@ -82,7 +82,7 @@ class MaintenanceRequest(models.Model):
         return f"{self.code} {self.title}"
 
 
-class Comment(models.Model):
+class Comment(AuditedModelMixin, models.Model):
     request = models.ForeignKey(MaintenanceRequest, on_delete=models.CASCADE, related_name="comments")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     body = models.TextField()
@@ -106,7 +106,7 @@ def attachment_path(instance, filename):
     return f"attachments/{instance.request.code}/{filename}"
 
 
-class Attachment(models.Model):
+class Attachment(AuditedModelMixin, models.Model):
     request = models.ForeignKey(MaintenanceRequest, on_delete=models.CASCADE, related_name="attachments")
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     file = models.FileField(upload_to=attachment_path, max_length=255)
@@ -129,7 +129,7 @@ class Attachment(models.Model):
         return self.original_name
 
 
-class InventoryItem(models.Model):
+class InventoryItem(AuditedModelMixin, models.Model):
     code = models.CharField(max_length=16, unique=True, editable=False)
     part_number = models.CharField(max_length=60, unique=True)
     name = models.CharField(max_length=200)
@@ -157,7 +157,7 @@ class InventoryItem(models.Model):
         return self.quantity_on_hand < self.minimum_stock
 
 
-class StockAdjustment(models.Model):
+class StockAdjustment(AuditedModelMixin, models.Model):
     item = models.ForeignKey(InventoryItem, on_delete=models.CASCADE, related_name="adjustments")
     quantity_change = models.IntegerField()
     resulting_quantity = models.PositiveIntegerField()
