@@ -69,6 +69,14 @@ def get_item(code: str) -> InventoryItem:
         raise Http404(f"No inventory item {code}.") from None
 
 
+def part_number_taken(part_number: str, *, exclude_pk=None) -> bool:
+    """Whether another item already uses ``part_number`` (case-insensitive)."""
+    qs = InventoryItem.objects.filter(part_number__iexact=(part_number or "").strip())
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    return qs.exists()
+
+
 def stock_adjustments_for(item: InventoryItem) -> QuerySet[StockAdjustment]:
     return item.adjustments.select_related("adjusted_by").order_by("-created_at", "-id")
 

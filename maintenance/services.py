@@ -33,7 +33,7 @@ from core.errors import DomainError, TransitionError
 from core.permissions import is_manager
 from core.signals import activity, domain_event
 
-from . import permissions
+from . import permissions, selectors
 from .models import (
     Attachment,
     Category,
@@ -479,10 +479,7 @@ def _require_inventory_manager(actor) -> None:
 
 
 def _check_part_number_free(part_number: str, *, exclude_pk=None) -> None:
-    qs = InventoryItem.objects.filter(part_number__iexact=part_number)
-    if exclude_pk is not None:
-        qs = qs.exclude(pk=exclude_pk)
-    if qs.exists():
+    if selectors.part_number_taken(part_number, exclude_pk=exclude_pk):
         raise DomainError(
             f"Part number {part_number} is already in the inventory.", field="part_number", code="duplicate"
         )
