@@ -242,11 +242,14 @@ def _code(pk, known):
     return str(code) if code is not None else str(pk)
 
 
-def prefetch_codes(spec: ModelSpec, rows: list[dict], db: str) -> dict:
-    """For the bulk paths: one query per foreign key field for the codes of
-    every related pk in ``rows`` (attname-keyed dicts)."""
+def prefetch_codes(spec: ModelSpec, rows: list[dict], db: str, attnames=None) -> dict:
+    """For the bulk paths: one query per foreign key field (among
+    ``attnames``) for the codes of every related pk in ``rows``
+    (attname-keyed dicts)."""
     cache: dict = {}
     for field in spec.fk_fields.values():
+        if attnames is not None and field.attname not in attnames:
+            continue
         attr = code_attname(field.related_model)
         if attr is None:
             continue

@@ -17,9 +17,14 @@ connected for the model, Django's Collector loads the rows and sends
 
 from __future__ import annotations
 
+import contextvars
+
 from django.db import connections, models, router, transaction
 
 _CHUNK = 500
+# Django's bulk_update() runs QuerySet.update() per batch: those are recorded
+# by bulk_update itself, not again by update().
+_inside_bulk_update = contextvars.ContextVar("audit_inside_bulk_update", default=False)
 
 
 def _capture():
@@ -107,7 +112,7 @@ class AuditedQuerySet(models.QuerySet):
 
     def update(self, **kwargs):
         spec = self._audit_spec()
-        if spec is None or not kwargs:
+        if spec is None or not kwargs or _inside_bulk_update.get():
             return super().update(**kwargs)
         capture = _capture()
         attnames = spec.attnames_for(set(kwargs))
@@ -119,7 +124,8 @@ class AuditedQuerySet(models.QuerySet):
             base = self.model._base_manager.using(self.db)
             changed, changes = [], []
             new_objs = [obj for chunk in _chunks(old_rows) for obj in base.filter(pk__in=chunk)]
-            codes = capture.prefetch_codes(spec, [*old_rows.values(), *(obj.__dict__ for obj in new_objs)], self.db)
+            codes = capture.prefetch_codes(spec, [*old_rows.values(), *(obj.__dict__ for obj in new_objs)], self.db,
+                                           attnames)
             for obj in new_objs:
                 new = capture.current_values(obj, attnames)
                 change = capture.build_change(obj, spec, old=old_rows[obj.pk], new=new, code_cache=codes)
@@ -141,8 +147,13 @@ class AuditedQuerySet(models.QuerySet):
         attnames = spec.attnames_for(fields)
         with transaction.atomic(using=self.db, savepoint=False):
             old_rows = self._old_rows([o.pk for o in objs if o.pk is not None], attnames)
-            count = super().bulk_update(objs, fields, batch_size=batch_size)
-            codes = capture.prefetch_codes(spec, [*old_rows.values(), *(o.__dict__ for o in objs)], self.db)
+            token = _inside_bulk_update.set(True)
+            try:
+                count = super().bulk_update(objs, fields, batch_size=batch_size)
+            finally:
+                _inside_bulk_update.reset(token)
+            codes = capture.prefetch_codes(spec, [*old_rows.values(), *(o.__dict__ for o in objs)], self.db,
+                                           attnames)
             changed, changes = [], []
             for obj in objs:
                 new = capture.current_values(obj, attnames)

@@ -1,0 +1,126 @@
+"""The bulk paths record row by row with the old values, in the change's
+transaction, and keep simple-history consistent."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from audit.context import audit_context
+from audit.models import AuditTrail, UpdateHistory
+from maintenance.models import InventoryItem, MaintenanceRequest
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def requests_(staff):
+    return [
+        MaintenanceRequest.objects.create(code=f"MR{i:03d}", vessel="MV Tern", title=f"Job {i}", requested_by=staff)
+        for i in range(1, 4)
+    ]
+
+
+def updates_of(code):
+    return AuditTrail.objects.filter(entity_id=code).exclude(action_type="create")
+
+
+def test_queryset_update_records_each_row_with_old_values(requests_, engineer):
+    MaintenanceRequest.objects.filter(code="MR003").update(priority="high")
+    with audit_context(actor=engineer, reason="Fleet-wide reprioritisation"):
+        count = MaintenanceRequest.objects.filter(code__in=["MR001", "MR002", "MR003"]).update(
+            priority="high", assigned_to=engineer)
+    assert count == 3
+    for code in ("MR001", "MR002"):
+        trail = updates_of(code).get(action_type="update", user_id="PE001")
+        assert trail.changes == {"priority": {"old": "medium", "new": "high"},
+                                 "assigned_to": {"old": None, "new": "PE001"}}
+        assert trail.change_reason == "Fleet-wide reprioritisation"
+        assert set(trail.field_changes.values_list("field_name", flat=True)) == {"priority", "assigned_to"}
+    # MR003 already had priority high: only the assignee changed
+    trail = updates_of("MR003").get(user_id="PE001")
+    assert trail.changes == {"assigned_to": {"old": None, "new": "PE001"}} and trail.action_type == "assign"
+    history = MaintenanceRequest.history.filter(code="MR001").order_by("-history_id").first()
+    assert (history.history_type, history.priority, history.history_user_id) == ("~", "high", engineer.pk)
+    assert history.history_change_reason == "Fleet-wide reprioritisation"
+
+
+def test_update_with_a_filter_on_the_changed_field_and_f_expressions(requests_):
+    from django.db.models import F
+
+    InventoryItem.objects.create(code="INV001", part_number="P-1", name="Filter", quantity_on_hand=5)
+    InventoryItem.objects.filter(quantity_on_hand__lt=10).update(quantity_on_hand=F("quantity_on_hand") + 7)
+    trail = updates_of("INV001").get()
+    assert trail.changes == {"quantity_on_hand": {"old": 5, "new": 12}}
+    assert trail.field_changes.get().new_value == "12"
+    assert MaintenanceRequest.objects.filter(status="pending").update(status="pending") == 3
+    assert not updates_of("MR001").exists()  # nothing changed, nothing written
+
+
+def test_bulk_create_records_creates_and_history(staff):
+    with audit_context(actor="ADM001", reason="Import"):
+        items = InventoryItem.objects.bulk_create(
+            [InventoryItem(code=f"INV{i:03d}", part_number=f"P-{i}", name=f"Part {i}") for i in range(1, 6)])
+    assert all(i.pk for i in items)
+    trails = AuditTrail.objects.filter(entity_type="inventory_item", action_type="create")
+    assert sorted(trails.values_list("entity_id", flat=True)) == [f"INV{i:03d}" for i in range(1, 6)]
+    assert set(trails.values_list("user_id", "change_reason")) == {("ADM001", "Import")}
+    assert UpdateHistory.objects.filter(record_id="INV003", field_name="name").get().new_value == "Part 3"
+    assert InventoryItem.history.filter(history_type="+").count() == 5
+
+
+def test_bulk_update_reads_old_values_first(requests_, engineer):
+    objs = list(MaintenanceRequest.objects.order_by("code"))
+    objs[0].title, objs[1].title = "Renamed 1", "Renamed 2"
+    objs[0].estimated_cost = "10.5"
+    MaintenanceRequest.objects.bulk_update(objs, ["title", "estimated_cost"])
+    first = updates_of("MR001").get()
+    assert first.changes == {"title": {"old": "Job 1", "new": "Renamed 1"},
+                             "estimated_cost": {"old": None, "new": "10.5"}}
+    assert updates_of("MR002").get().changes == {"title": {"old": "Job 2", "new": "Renamed 2"}}
+    assert not updates_of("MR003").exists()
+    assert MaintenanceRequest.history.filter(history_type="~").count() == 2
+
+
+def test_queryset_delete_records_each_row(requests_):
+    with audit_context(actor="ADM001", reason="Duplicates"):
+        deleted, _ = MaintenanceRequest.objects.filter(code__in=["MR001", "MR002"]).delete()
+    assert deleted == 2
+    trails = AuditTrail.objects.filter(action_type="delete")
+    assert sorted(trails.values_list("entity_id", flat=True)) == ["MR001", "MR002"]
+    assert trails.first().change_reason == "Duplicates"
+    assert MaintenanceRequest.history.filter(history_type="-").count() == 2
+
+
+def test_bulk_paths_are_atomic_with_their_audit_rows(requests_, monkeypatch):
+    from audit import writer
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("audit down")
+
+    monkeypatch.setattr(writer, "write_changes", boom)
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        MaintenanceRequest.objects.update(title="Gone")
+    assert set(MaintenanceRequest.objects.values_list("title", flat=True)) == {"Job 1", "Job 2", "Job 3"}
+
+
+def test_one_captured_update_issues_a_fixed_number_of_queries(requests_, is_postgres):
+    mr = MaintenanceRequest.objects.get(code="MR001")
+    mr.title = "Counted"
+    with CaptureQueriesContext(connection) as queries:
+        mr.save()
+    sql = [q["sql"] for q in queries.captured_queries]
+    # UPDATE, the simple-history snapshot, and the audit rows: one statement on
+    # PostgreSQL (trail + field rows in a CTE), two INSERTs on SQLite
+    assert len(sql) == (3 if is_postgres else 4), sql
+    assert sql[0].startswith("UPDATE")
+    assert not any(s.startswith("SELECT") for s in sql)
+
+
+def test_one_captured_queryset_update_of_many_rows_is_a_fixed_number_of_queries(requests_, is_postgres):
+    with CaptureQueriesContext(connection) as queries:
+        MaintenanceRequest.objects.update(priority="urgent")
+    # SELECT old (FOR UPDATE), UPDATE, SELECT new, history INSERT, audit rows
+    assert len(queries.captured_queries) == (5 if is_postgres else 6)
+    assert AuditTrail.objects.filter(action_type="update").count() == 3
