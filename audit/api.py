@@ -39,10 +39,10 @@ from .filters import (
 from .models import ActionType, AuditStatus
 from .permissions import CanReadAllAuditData, CanViewEntityHistory, CanViewUserActivity
 from .serializers import (
+    AuditErrorEnvelopeSerializer,
     AuditTrailResponseSerializer,
     DashboardResponseSerializer,
     EntityHistoryResponseSerializer,
-    AuditErrorEnvelopeSerializer,
     SystemEventsResponseSerializer,
     UserActivityResponseSerializer,
     hours_number,
@@ -297,7 +297,7 @@ class DashboardView(_AuditReadView):
     def get(self, request):
         now = timezone.now()
         metrics = selectors.dashboard_metrics(now=now)
-        latest = selectors.latest_activities(limit=10).values_list("user_id", "activity", "details", "timestamp")
+        latest = list(selectors.latest_activities(limit=10).values_list("user_id", "activity", "details", "timestamp"))
         record_read(request, "Viewed audit dashboard", {})
         return Response({
             "success": True,
