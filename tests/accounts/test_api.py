@@ -349,3 +349,39 @@ def test_user_detail_visibility(anon_api, api, personas):
     assert_envelope(api(personas["staff"]).patch("/api/users/ST001/", {"full_name": "x"}, format="json"), 403)
     assert_envelope(api(personas["admin"]).put("/api/users/ST001/", {}, format="json"), 405)
     assert_envelope(api(personas["admin"]).delete("/api/users/ST001/"), 405)
+
+
+# --- the role matrix -------------------------------------------------------------------
+
+# (method, path, body) -> expected status for anonymous, staff ST001, other staff ST002, engineer, admin.
+# ST002 acts on ST001 where "other staff" matters; ST050 is a pending registration.
+USER_MATRIX = [
+    ("get", "/api/users/", None, (401, 403, 403, 200, 200)),
+    ("get", "/api/users/ST001/", None, (401, 200, 404, 200, 200)),
+    ("patch", "/api/users/ST001/", {"department": "Deck"}, (401, 403, 403, 403, 200)),
+    ("patch", "/api/users/ST001/", {"role": "port_engineer"}, (401, 403, 403, 403, 200)),
+    ("patch", "/api/users/ST001/", {"is_active": False}, (401, 403, 403, 403, 200)),
+    ("post", "/api/users/ST050/approve/", {}, (401, 403, 403, 200, 200)),
+    ("post", "/api/users/ST050/reject/", {}, (401, 403, 403, 200, 200)),
+    ("post", "/api/users/ST001/reset-password/", {"new_password": NEW_PASSWORD}, (401, 403, 403, 403, 200)),
+    ("get", "/api/users/me/", None, (401, 200, 200, 200, 200)),
+    ("patch", "/api/users/me/", {"phone": "123"}, (401, 200, 200, 200, 200)),
+    ("post", "/api/users/me/password", {"old_password": PASSWORD, "new_password": NEW_PASSWORD},
+     (401, 200, 200, 200, 200)),
+    ("delete", "/api/auth/token", None, (401, 204, 204, 204, 204)),
+]
+WHO = ["anonymous", "staff", "other_staff", "engineer", "admin"]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "expected"), USER_MATRIX,
+                         ids=[f"{m} {p} {sorted(b or {})}" for m, p, b, _ in USER_MATRIX])
+@pytest.mark.parametrize("who", WHO)
+def test_user_endpoint_role_matrix(anon_api, api, personas, method, path, body, expected, who):
+    register(anon_api)
+    client = anon_api if who == "anonymous" else api(personas[who])
+    kwargs = {"format": "json"} if body is not None else {}
+    response = getattr(client, method)(path, body, **kwargs) if body is not None else getattr(client, method)(path)
+    status = expected[WHO.index(who)]
+    assert response.status_code == status, response.content
+    if status >= 400:
+        assert response.json()["success"] is False

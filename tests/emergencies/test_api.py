@@ -300,3 +300,35 @@ def test_list_filters(api, personas, report):
 def test_codes_are_case_insensitive_in_urls(api, personas, report):
     code = report().code
     assert api(personas["engineer"]).get(f"/api/emergencies/{code.lower()}/").json()["code"] == code
+
+
+# --- the role matrix ----------------------------------------------------------------------
+
+WHO = ["anonymous", "staff", "other_staff", "engineer", "admin"]
+# EMG001 is reported by ST001 (staff) and still "reported".
+EMERGENCY_MATRIX = [
+    ("get", "/api/emergencies/", None, (401, 200, 200, 200, 200)),
+    ("post", "/api/emergencies/", PAYLOAD, (401, 201, 201, 201, 201)),
+    ("get", "/api/emergencies/EMG001/", None, (401, 200, 404, 200, 200)),
+    ("patch", "/api/emergencies/EMG001/", {"location": "Berth 9"}, (401, 200, 404, 200, 200)),
+    ("post", "/api/emergencies/EMG001/acknowledge/", {}, (401, 403, 403, 200, 200)),
+    ("post", "/api/emergencies/EMG001/assign/", {"assigned_to": "PE001"}, (401, 403, 403, 200, 200)),
+    ("put", "/api/emergencies/EMG001/", PAYLOAD, (401, 405, 405, 405, 405)),
+    ("delete", "/api/emergencies/EMG001/", None, (401, 405, 405, 405, 405)),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "expected"), EMERGENCY_MATRIX,
+                         ids=[f"{m} {p}" for m, p, _, _ in EMERGENCY_MATRIX])
+@pytest.mark.parametrize("who", WHO)
+def test_emergency_endpoint_role_matrix(anon_api, api, personas, report, method, path, body, expected, who):
+    report(by=personas["staff"])
+    client = anon_api if who == "anonymous" else api(personas[who])
+    if body is None:
+        response = getattr(client, method)(path)
+    else:
+        response = getattr(client, method)(path, body, format="json")
+    status = expected[WHO.index(who)]
+    assert response.status_code == status, response.content
+    if status >= 400:
+        assert response.json()["success"] is False and response.json()["error"]["code"]
