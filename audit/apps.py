@@ -7,7 +7,7 @@ class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import activity, receivers
+        from . import activity, checks, receivers  # noqa: F401 - checks registers itself
 
         receivers.connect()
         activity.connect()

@@ -374,6 +374,17 @@ def m2m_changed(through, instance, action, reverse, model, pk_set, using) -> Non
             record_m2m(instance, field.name, old, _labels(getattr(instance, field.name).all()), using=using)
 
 
+def history_reason(model, reason: str) -> str:
+    """The reason as simple-history can store it: no NUL bytes, cut to its
+    column (``history_change_reason`` is a 100-character field by default)."""
+    limit = 100
+    name = getattr(model._meta, "simple_history_manager_attribute", None)
+    if name:
+        field = getattr(model, name).model._meta.get_field("history_change_reason")
+        limit = field.max_length or writer.TEXT_LIMIT
+    return writer.clean_text(reason, limit)
+
+
 def history_user():
     """The actor as a User for simple-history's ``history_user``: the
     context's actor (a user_id string costs one query), else the request's

@@ -77,7 +77,7 @@ def _bulk_history(model, objs, *, update: bool) -> None:
     from .context import get_context
 
     manager.bulk_history_create(objs, update=update, default_user=capture.history_user(),
-                                default_change_reason=get_context().reason or "")
+                                default_change_reason=capture.history_reason(model, get_context().reason or ""))
 
 
 def _chunks(items, size=_CHUNK):

@@ -82,7 +82,7 @@ def _give_history_hints(instance):
     if "_change_reason" not in d:
         reason = ctx.reason or (capture.revert_reason() if capture.revert_action() else "")
         if reason:
-            d["_change_reason"] = reason
+            d["_change_reason"] = capture.history_reason(type(instance), reason)
             set_here.append("_change_reason")
     d[_OURS] = tuple(set_here)
 
