@@ -385,3 +385,10 @@ def test_user_endpoint_role_matrix(anon_api, api, personas, method, path, body, 
     assert response.status_code == status, response.content
     if status >= 400:
         assert response.json()["success"] is False
+
+
+def test_a_stale_bearer_header_does_not_block_logging_in(staff):
+    client = bearer("0" * 64)
+    assert_envelope(client.get("/api/users/me/"), 401)
+    response = get_token(client, "ST001")
+    assert response.status_code == 200 and response.json()["token"]
