@@ -121,3 +121,35 @@ def test_services_name_the_actor_and_reason_for_the_audit_outside_a_request(staf
         domain_event.disconnect(dispatch_uid="t-emg-ctx")
     assert seen == [("emergency_created", staff, ""), ("emergency_acknowledged", engineer, "Radio confirmed")]
     assert get_context().actor is None and get_context().reason == ""  # nothing leaks out
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_acknowledgements_let_exactly_one_through(make_user):
+    import threading
+
+    from django.db import connection
+
+    reporter = make_user("ST001")
+    managers = [make_user(f"PE00{i}", role="port_engineer") for i in range(1, 5)]
+    emergency = services.report_emergency(actor=reporter, **FIELDS)
+    results, barrier = [], threading.Barrier(len(managers))
+
+    def attempt(manager):
+        try:
+            stale = Emergency.objects.get(pk=emergency.pk)
+            barrier.wait()
+            services.acknowledge_emergency(emergency=stale, actor=manager)
+            results.append("ok")
+        except TransitionError:
+            results.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt, args=(m,)) for m in managers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["ok", "refused", "refused", "refused"]
+    assert Emergency.objects.get(pk=emergency.pk).status == "acknowledged"
