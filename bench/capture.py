@@ -6,26 +6,29 @@ process, on one database.
 Run by ``python -m bench`` (``make bench``) once per database, each in its own
 process because Django reads ``DATABASE_URL`` once, at set-up. The SQLite
 database is a temporary file; the PostgreSQL one (``bench_marine`` at
-127.0.0.1:5432, user postgres, or ``BENCH_PG_URL``) is created and dropped
+127.0.0.1:5432, user postgres; ``BENCH_PG_ADMIN_URL`` names another server) is created and dropped
 here. An unreachable server is a skip, not a failure.
 
 Workload, on maintenance requests (a tracked model with a simple-history
 snapshot): create, update through ``save()``, update through
 ``save(update_fields=[...])``, delete, and ``QuerySet.update()`` of
 ``BENCH_BULK`` (1,000) rows; each in autocommit (one transaction per
-operation) and inside one transaction (``atomic`` around a batch of
-``BENCH_N`` operations, time per operation); then an API ``PATCH`` of a
+operation) and inside one transaction (``atomic`` around a chunk of
+operations, time per operation); then an API ``PATCH`` of a
 maintenance request end to end (test client, Bearer token).
 
 "On" is everything the product does: the audit_trail row, its update_history
 rows and the simple-history snapshot. "Off" is plain Django:
-``audit_context(enabled=False)`` and ``SIMPLE_HISTORY_ENABLED=False``. On and
-off rounds alternate (and swap order every round) to cancel drift; results
-are medians. The run checks that "off" wrote no audit row and "on" did.
+``audit_context(enabled=False)`` and ``SIMPLE_HISTORY_ENABLED=False``, and
+for the API a middleware stack without the audit middleware. On and off
+alternate in small chunks (5 operations in autocommit, 20 inside a
+transaction, one PATCH; the order swaps every chunk) so that load from
+anything else on the machine weighs on both alike. Results are medians. The run checks that "off" wrote no audit row and "on" did.
 
-Environment: ``BENCH_N`` (operations per batch, default 200), ``BENCH_ROUNDS``
-(default 5), ``BENCH_BULK`` (rows of the QuerySet.update(), default 1000),
-``BENCH_API_N`` (PATCH requests per batch, default ``BENCH_N // 2``).
+Environment: ``BENCH_N`` (operations of each kind per mode and round,
+default 80), ``BENCH_ROUNDS`` (default 6), ``BENCH_BULK`` (rows of the
+QuerySet.update(), default 1000), ``BENCH_API_N`` (PATCH requests per mode
+and round, default ``BENCH_N // 2``).
 """
 
 from __future__ import annotations
@@ -42,12 +45,15 @@ import sys
 import tempfile
 import time
 import warnings
-from collections import defaultdict
 
 OPS = ("create", "update", "update_fields", "delete", "queryset_update")
 TX_MODES = ("autocommit", "atomic")
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_DB_NAME = "bench_marine"
+#: operations per on/off alternation: per-operation samples in autocommit,
+#: one per-operation mean per chunk inside a transaction
+CHUNK = {"autocommit": 5, "atomic": 20}
+BULK_REPEATS = 2  # QuerySet.update() statements per mode, per round and transaction mode
 
 
 def _env_int(name: str, default: int) -> int:
@@ -173,11 +179,9 @@ class Workload:
 
     def _timed(self, tx: str, items, op) -> list[float]:
         """Run ``op(item)`` for each item; per-operation microseconds: one
-        sample per operation in autocommit, one (batch mean) in atomic."""
+        sample per operation in autocommit, one (the batch mean) in atomic."""
         from django.db import transaction
 
-        items = list(items)
-        gc.collect()
         if tx == "autocommit":
             samples = []
             for item in items:
@@ -191,29 +195,45 @@ class Workload:
                 op(item)
         return [(time.perf_counter_ns() - start) / 1000 / max(len(items), 1)]
 
+    def _interleaved(self, tx: str, objs: dict, op, out: dict) -> None:
+        """Run ``op`` over both modes' objects in small alternating chunks (on
+        then off, then off then on, ...), so that whatever else the machine
+        does weighs on both modes alike."""
+        chunk = CHUNK[tx]
+        n = len(objs[True])
+        for i, start in enumerate(range(0, n, chunk)):
+            for on in ((True, False) if i % 2 == 0 else (False, True)):
+                with capture(on, self.user):
+                    out[on] += self._timed(tx, objs[on][start:start + chunk], op)
+
     def run_crud(self, tx: str, samples: dict) -> None:
+        """create, update, update_fields, delete of ``n`` requests per mode,
+        then ``QuerySet.update()`` of the bulk rows; samples[op][on] grows."""
         from maintenance.models import MaintenanceRequest
 
-        objs = [self._new() for _ in range(self.n)]
-        samples["create"] += self._timed(tx, objs, lambda o: o.save())
+        objs = {on: [self._new() for _ in range(self.n)] for on in (True, False)}
+        self._interleaved(tx, objs, lambda o: o.save(), samples["create"])
 
         def update(o):
             o.title = f"Bilge pump service #{o.pk}-{self.seq}"
             o.save()
 
-        samples["update"] += self._timed(tx, objs, update)
+        self._interleaved(tx, objs, update, samples["update"])
 
         def update_fields(o):
             o.description = f"Routine check {self.seq}"
             o.save(update_fields=["description"])
 
-        samples["update_fields"] += self._timed(tx, objs, update_fields)
-        samples["delete"] += self._timed(tx, objs, lambda o: o.delete())
+        self._interleaved(tx, objs, update_fields, samples["update_fields"])
+        self._interleaved(tx, objs, lambda o: o.delete(), samples["delete"])
 
-        self.flip ^= 1
-        priority = "high" if self.flip else "low"
         qs = MaintenanceRequest.objects.filter(pk__in=self.bulk_ids)
-        samples["queryset_update"] += self._timed(tx, [priority], lambda p: qs.update(priority=p))
+        for i in range(BULK_REPEATS):
+            for on in ((True, False) if i % 2 == 0 else (False, True)):
+                self.flip ^= 1
+                priority = "high" if self.flip else "low"  # every row changes every time
+                with capture(on, self.user):
+                    samples["queryset_update"][on] += self._timed(tx, [priority], lambda p: qs.update(priority=p))
 
     # -- API PATCH -------------------------------------------------------------------------
 
@@ -236,24 +256,66 @@ class Workload:
         with capture(False, None):
             self.api_request = create_request(actor=self.user, vessel="MV Bench", title="API bench")
             _, token = AuthToken.objects.create(self.user)
-        self.client = APIClient()
-        self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        from django.conf import settings
+        from django.test.utils import override_settings
+
         self.api_url = f"/api/maintenance-requests/{self.api_request.code}/"
-        response = self.client.patch(self.api_url, {"title": "API bench 0", "change_reason": "bench"}, format="json")
-        if response.status_code != 200:
-            return f"PATCH {self.api_url} answered {response.status_code}: {response.content[:200]!r}"
+        # Two clients: "on" runs the product's middleware stack; "off" is plain
+        # Django, its handler built (on its first request) without the audit
+        # middleware, which would otherwise open a fresh, enabled context.
+        self.clients = {True: APIClient(), False: APIClient()}
+        plain = [m for m in settings.MIDDLEWARE if not m.startswith("audit.")]
+        for on, client in self.clients.items():
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+            with override_settings(MIDDLEWARE=settings.MIDDLEWARE if on else plain), capture(on, self.user):
+                response = client.patch(self.api_url, {"title": "API bench 0", "change_reason": "bench"},
+                                        format="json")
+            if response.status_code != 200:
+                return f"PATCH {self.api_url} answered {response.status_code}: {response.content[:200]!r}"
         return None
 
-    def run_api(self, samples: list) -> None:
-        def patch(i):
+    def run_api(self, samples: dict) -> None:
+        """``api_n`` PATCH requests per mode, alternating on and off."""
+
+        def patch(on):
             self.seq += 1
-            response = self.client.patch(
+            response = self.clients[on].patch(
                 self.api_url, {"title": f"API bench {self.seq}", "change_reason": "bench"}, format="json"
             )
             if response.status_code != 200:
                 raise RuntimeError(f"PATCH answered {response.status_code}: {response.content[:200]!r}")
 
-        samples += self._timed("autocommit", range(self.api_n), patch)
+        for i in range(self.api_n):
+            for on in ((True, False) if i % 2 == 0 else (False, True)):
+                with capture(on, self.user):
+                    samples[on] += self._timed("autocommit", [on], patch)
+
+    def check_switch(self, api: bool) -> dict:
+        """Audit rows (trail, field rows, snapshots) written by a little of
+        each workload with capture on, and with it off (must be 0)."""
+        from maintenance.models import MaintenanceRequest
+
+        counts = {}
+        for on in (True, False):
+            key = "on" if on else "off"
+            before = audit_row_count()
+            with capture(on, self.user):
+                objs = [self._new() for _ in range(3)]
+                for o in objs:
+                    o.save()
+                for o in objs:
+                    o.title = "checked"
+                    o.save()
+                MaintenanceRequest.objects.filter(pk__in=self.bulk_ids[:3]).update(vessel=f"MV Check {key}")
+                for o in objs:
+                    o.delete()
+            counts[key] = audit_row_count() - before
+            if api:
+                before = audit_row_count()
+                with capture(on, self.user):
+                    self.clients[on].patch(self.api_url, {"title": f"checked {key}"}, format="json")
+                counts[f"api_{key}"] = audit_row_count() - before
+        return counts
 
 
 def _server_version(connection) -> str:
@@ -272,8 +334,8 @@ def _summary(on: list[float], off: list[float]) -> dict:
 def run(db: str) -> dict:
     from tqdm import tqdm
 
-    n = _env_int("BENCH_N", 200)
-    rounds = _env_int("BENCH_ROUNDS", 5)
+    n = _env_int("BENCH_N", 80)
+    rounds = _env_int("BENCH_ROUNDS", 6)
     bulk = _env_int("BENCH_BULK", 1000)
     api_n = _env_int("BENCH_API_N", max(n // 2, 1))
 
@@ -282,46 +344,33 @@ def run(db: str) -> dict:
     if api_problem:
         print(f"bench: API PATCH skipped: {api_problem}", file=sys.stderr)
 
-    # samples[tx][op][on|off]
+    # samples[tx][op][on|off], api[on|off]
     samples = {tx: {op: {True: [], False: []} for op in OPS} for tx in TX_MODES}
     api = {True: [], False: []}
-    leaks = defaultdict(int)  # audit rows written while capture was off
-    written = defaultdict(int)  # audit rows written while capture was on
 
-    def batch(on: bool, fn, *args):
-        before = audit_row_count()
-        with capture(on, work.user):
-            fn(*args)
-        delta = audit_row_count() - before
-        (written if on else leaks)[fn.__name__] += delta
+    # warm-up (caches, plans, lazy imports; not measured) and a check that
+    # "off" writes no audit row and "on" does
+    saved_n, work.n = work.n, min(work.n, 20)
+    work.run_crud("autocommit", {op: {True: [], False: []} for op in OPS})
+    work.n = saved_n
+    switch = work.check_switch(api=not api_problem)
 
-    # warm-up: caches, prepared plans, lazy imports (not measured)
-    for on in (True, False):
-        with capture(on, work.user):
-            junk = {op: [] for op in OPS}
-            saved_n, work.n = work.n, min(work.n, 20)
-            work.run_crud("autocommit", junk)
-            work.n = saved_n
-            if not api_problem:
-                saved_api, work.api_n = work.api_n, min(work.api_n, 5)
-                work.run_api([])
-                work.api_n = saved_api
-
-    steps = rounds * (len(TX_MODES) + (0 if api_problem else 1)) * 2
-    with tqdm(total=steps, desc=f"capture bench ({db})", file=sys.stderr, leave=False) as bar:
-        for r in range(rounds):
-            order = (True, False) if r % 2 == 0 else (False, True)
-            for tx in TX_MODES:
-                for on in order:
-                    got = defaultdict(list)
-                    batch(on, work.run_crud, tx, got)
-                    for op in OPS:
-                        samples[tx][op][on] += got[op]
+    steps = rounds * (len(TX_MODES) + (0 if api_problem else 1))
+    gc.collect()
+    gc.disable()  # no collector pauses inside the timings; collected between steps
+    try:
+        with tqdm(total=steps, desc=f"capture bench ({db})", file=sys.stderr, leave=False) as bar:
+            for _ in range(rounds):
+                for tx in TX_MODES:
+                    work.run_crud(tx, samples[tx])
+                    gc.collect()
                     bar.update()
-            if not api_problem:
-                for on in order:
-                    batch(on, work.run_api, api[on])
+                if not api_problem:
+                    work.run_api(api)
+                    gc.collect()
                     bar.update()
+    finally:
+        gc.enable()
 
     from django.db import connection
 
@@ -339,12 +388,14 @@ def run(db: str) -> dict:
         "server": _server_version(connection),
         "django": django.get_version(),
         "python": platform.python_version(),
-        "audit_rows_written_on": sum(written.values()),
-        "audit_rows_written_off": sum(leaks.values()),
+        "chunk": CHUNK,
+        "audit_rows_written_on": switch["on"],
+        "audit_rows_written_off": switch["off"],
+        "switch_check": switch,
     }
-    if sum(leaks.values()):
-        print(f"bench: WARNING: capture 'off' still wrote {dict(leaks)} audit rows", file=sys.stderr)
-    if not sum(written.values()):
+    if switch["off"] or switch.get("api_off"):
+        print(f"bench: WARNING: capture 'off' still wrote audit rows: {switch}", file=sys.stderr)
+    if not switch["on"]:
         print("bench: WARNING: capture 'on' wrote no audit row", file=sys.stderr)
     return result
 
