@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -22,7 +24,7 @@ def test_bench_capture_runs_on_sqlite_and_writes_the_documented_shape(tmp_path):
         assert set(data[mode]) == {"create", "update", "update_fields", "delete", "queryset_update"}
         for row in data[mode].values():
             assert row["on_us"] > 0 and row["off_us"] > 0
-            assert abs(row["ratio"] - row["on_us"] / row["off_us"]) < 0.02
+            assert row["ratio"] == pytest.approx(row["on_us"] / row["off_us"], rel=0.01)
     assert "ratio" in data["api_patch"] or "skipped" in data["api_patch"]
     assert data["meta"]["n"] == 5 and data["meta"]["bulk_rows"] == 10
     # "on" wrote audit rows, "off" wrote none
