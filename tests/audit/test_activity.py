@@ -190,3 +190,44 @@ def test_a_failing_denial_record_is_counted_and_the_denial_stands(client, staff,
     assert response.status_code == 200  # the login is refused as usual
     assert activity.FAILURES["failed login"] == before + 1
     assert "audit: could not record failed login: RuntimeError" in capsys.readouterr().err
+
+
+# --- fail closed ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def broken_login_record(monkeypatch):
+    """The audit write of a successful login fails."""
+    from audit import activity
+
+    original = activity.services.log_activity
+
+    def log_activity(activity_text, details=""):
+        if activity_text == "Login":
+            raise RuntimeError("audit insert failed")
+        return original(activity_text, details)
+
+    monkeypatch.setattr(activity.services, "log_activity", log_activity)
+
+
+@pytest.mark.django_db
+def test_no_token_is_issued_when_the_login_cannot_be_recorded(staff, broken_login_record):
+    from knox.models import AuthToken
+    from rest_framework.test import APIClient
+
+    client = APIClient(raise_request_exception=False)
+    response = client.post("/api/auth/token", {"user_id": "ST001", "password": PASSWORD}, format="json")
+    assert response.status_code == 500
+    assert b'"token"' not in response.content
+    assert AuthToken.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_no_admin_session_is_issued_when_the_login_cannot_be_recorded(admin_user, broken_login_record):
+    from django.test import Client
+
+    client = Client(raise_request_exception=False)
+    response = client.post("/admin/login/?next=/admin/", {"username": "ADM001", "password": PASSWORD})
+    assert response.status_code == 500
+    assert client.get("/admin/").status_code == 302  # still anonymous: back to the login page
+    assert not _activities(activity="Login")
