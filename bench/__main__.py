@@ -58,7 +58,8 @@ def _mark(db: str, mode: str, op: str, ratio: float) -> str:
 
 
 def table(results: dict) -> str:
-    lines = [f"{'database':<11} {'mode':<11} {'operation':<34} {'on µs':>10} {'off µs':>10} {'ratio':>7}  target"]
+    lines = [f"{'database':<11} {'mode':<11} {'operation':<34} {'on µs':>10} {'off µs':>10} {'ratio':>7} "
+             f"{'queries':>8}  target"]
     lines.append("-" * len(lines[0]) + "-" * 20)
     for db, data in results.items():
         if "skipped" in data or "failed" in data:
@@ -69,17 +70,21 @@ def table(results: dict) -> str:
             for op in OPS:
                 row = data[mode][op]
                 label = LABELS[op].format(bulk=f"{bulk:,}")
+                q = row.get("queries")
+                queries = f"{q['on']}/{q['off']}" if q else ""
                 lines.append(f"{db:<11} {mode:<11} {label:<34} {row['on_us']:>10,.1f} {row['off_us']:>10,.1f} "
-                             f"{row['ratio']:>6.2f}x  {_mark(db, mode, op, row['ratio'])}")
+                             f"{row['ratio']:>6.2f}x {queries:>8}  {_mark(db, mode, op, row['ratio'])}")
         api = data.get("api_patch", {})
         if "skipped" in api:
             lines.append(f"{db:<11} {'request':<11} {'API PATCH (end to end)':<34} skipped: {api['skipped']}")
         else:
             lines.append(f"{db:<11} {'request':<11} {'API PATCH (end to end)':<34} {api['on_us']:>10,.1f} "
-                         f"{api['off_us']:>10,.1f} {api['ratio']:>6.2f}x  {_mark(db, 'api_patch', '', api['ratio'])}")
+                         f"{api['off_us']:>10,.1f} {api['ratio']:>6.2f}x {'':>8}  "
+                         f"{_mark(db, 'api_patch', '', api['ratio'])}")
         meta = data.get("meta", {})
         lines.append(f"{'':<11} ({meta.get('server')}; n={meta.get('n')}, rounds={meta.get('rounds')}, "
-                     f"medians; audit rows written on/off: {meta.get('audit_rows_written_on')}/"
+                     f"medians; queries: statements per operation in autocommit, on/off; "
+                     f"switch check, audit rows written on/off: {meta.get('audit_rows_written_on')}/"
                      f"{meta.get('audit_rows_written_off')})")
     return "\n".join(lines)
 

@@ -318,6 +318,40 @@ class Workload:
         return counts
 
 
+    def count_queries(self) -> dict:
+        """Statements (BEGIN/COMMIT included) one operation of each kind
+        issues in autocommit, on and off: the round trips behind a ratio."""
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        from maintenance.models import MaintenanceRequest
+
+        def one_of_each(obj, label: str, qs, priority: str) -> dict:
+            def update():
+                obj.title = f"counted {label}"
+                obj.save()
+
+            def update_fields():
+                obj.description = f"counted {label}"
+                obj.save(update_fields=["description"])
+
+            return {"create": obj.save, "update": update, "update_fields": update_fields, "delete": obj.delete,
+                    "queryset_update": lambda: qs.update(priority=priority)}
+
+        counts = {op: {} for op in OPS}
+        for on in (True, False):
+            key = "on" if on else "off"
+            self.flip ^= 1
+            steps = one_of_each(self._new(), key, MaintenanceRequest.objects.filter(pk__in=self.bulk_ids),
+                                "high" if self.flip else "low")
+            with capture(on, self.user):
+                for op in OPS:
+                    with CaptureQueriesContext(connection) as ctx:
+                        steps[op]()
+                    counts[op][key] = len(ctx.captured_queries)
+        return counts
+
+
 def _server_version(connection) -> str:
     if connection.vendor == "postgresql":
         v = connection.pg_version
@@ -354,6 +388,7 @@ def run(db: str) -> dict:
     work.run_crud("autocommit", {op: {True: [], False: []} for op in OPS})
     work.n = saved_n
     switch = work.check_switch(api=not api_problem)
+    queries = work.count_queries()
 
     steps = rounds * (len(TX_MODES) + (0 if api_problem else 1))
     gc.collect()
@@ -376,6 +411,8 @@ def run(db: str) -> dict:
 
     result: dict = {tx: {op: _summary(samples[tx][op][True], samples[tx][op][False]) for op in OPS}
                     for tx in TX_MODES}
+    for op in OPS:
+        result["autocommit"][op]["queries"] = queries[op]
     if api_problem:
         result["api_patch"] = {"skipped": api_problem}
     else:
