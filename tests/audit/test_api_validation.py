@@ -1,0 +1,109 @@
+"""Strict validation of the real-time audit API's parameters: every bad one
+is a 400 in the error envelope naming it; never a 500, never a silently
+clamped value."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.models import ActivityLog
+
+EXPORT = "/api/realtime/export-audit"
+TRAIL = "/api/realtime/audit-trail"
+EVENTS = "/api/realtime/system-events"
+ACTIVITY = "/api/realtime/user-activity/ST001"
+HISTORY = "/api/realtime/entity-history/maintenance_request/MR001"
+
+BAD_HOURS = ["-1", "0", "-0", "abc", "8761", "8760.0001", "1e309", "-1e309", "nan", "NaN", "inf", "-inf",
+             "Infinity", "", "  ", "0x10", "1,5", "true", "24h"]
+BAD_LIMITS = ["0", "-1", "1001", "100000", "1.5", "abc", "", "1e3", "nan", "99999999999999999999999"]
+
+CASES = (
+    [(url, "hours", value) for url in (TRAIL, EVENTS, ACTIVITY, EXPORT) for value in BAD_HOURS]
+    + [(url, "limit", value) for url in (TRAIL, EVENTS, ACTIVITY, HISTORY) for value in BAD_LIMITS]
+    + [(EVENTS, "severity", value) for value in ("unknown", "error,bogus", "", ",", "error,,critical", "fatal")]
+    + [(url, "status", value) for url in (TRAIL, EXPORT) for value in ("bogus", "COMPLETED ", "done")]
+    + [(url, "action_type", value) for url in (TRAIL, EXPORT) for value in ("hack", "UPDATE", "update;drop")]
+    + [(url, "entity_type", value) for url in (TRAIL, EXPORT) for value in ("vessel", "MaintenanceRequest")]
+    + [(url, "user_id", value) for url in (TRAIL, EXPORT) for value in ("X" * 21, "a\x00b")]
+    + [(TRAIL, "entity_id", "M" * 65), (TRAIL, "entity_id", "MR\x00001")]
+)
+
+
+def ids(case):
+    url, name, value = case
+    return f"{url.split('/')[3]}-{name}={value[:12]!r}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[ids(c) for c in CASES])
+def test_bad_parameter_is_a_400_envelope_naming_it(api, personas, case):
+    url, name, value = case
+    response = api(personas["admin"]).get(url, {name: value})
+    assert response.status_code == 400, response.content[:200]
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"]["code"] == "invalid"
+    assert name in body["error"]["message"]
+    assert list(body["error"]["fields"]) == [name]
+    assert name in body["error"]["fields"][name]
+
+
+def test_at_least_forty_bad_input_cases():
+    assert len(CASES) >= 40
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/api/realtime/entity-history/vessel/V1", "entity_type"),
+        ("/api/realtime/entity-history/maintenance_request/" + "M" * 65, "entity_id"),
+        ("/api/realtime/user-activity/" + "U" * 21, "user_id"),
+        ("/api/realtime/entity-history/Maintenance_Request/MR001", "entity_type"),
+    ],
+)
+def test_bad_path_parameter_is_a_400_for_a_manager(api, personas, url, field):
+    response = api(personas["engineer"]).get(url)
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == [field]
+
+
+def test_several_bad_parameters_are_all_named(api, personas):
+    body = api(personas["admin"]).get(TRAIL, {"hours": "0", "limit": "0", "status": "x"}).json()
+    assert set(body["error"]["fields"]) == {"hours", "limit", "status"}
+
+
+@pytest.mark.parametrize(
+    ("url", "query"),
+    [
+        (TRAIL, {"hours": "8760"}),
+        (TRAIL, {"hours": "0.001"}),
+        (TRAIL, {"limit": "1000"}),
+        (TRAIL, {"limit": "1"}),
+        (EVENTS, {"severity": "ERROR,critical"}),
+        (EVENTS, {"severity": "info,warning,error,critical"}),
+        (TRAIL, {"status": "pending", "action_type": "password_reset", "entity_type": "user"}),
+        (ACTIVITY, {"hours": "1.5", "limit": "7"}),
+        (HISTORY, {"limit": "1000"}),
+    ],
+)
+def test_edge_values_are_accepted(api, personas, url, query):
+    assert api(personas["admin"]).get(url, query).status_code == 200
+
+
+def test_a_bad_read_is_neither_answered_nor_recorded(api, personas):
+    before = ActivityLog.objects.filter(activity__startswith="Viewed").count()
+    assert api(personas["admin"]).get(TRAIL, {"limit": "5000"}).status_code == 400
+    assert ActivityLog.objects.filter(activity__startswith="Viewed").count() == before
+
+
+@pytest.mark.parametrize("url", [TRAIL + "/", EVENTS + "/", ACTIVITY + "/", HISTORY + "/",
+                                 "/api/realtime/dashboard/", EXPORT + "/"])
+def test_trailing_slash_is_accepted(api, personas, url):
+    assert api(personas["admin"]).get(url).status_code == 200
+
+
+@pytest.mark.parametrize("url", [TRAIL, "/api/realtime/dashboard", EXPORT])
+def test_writes_are_refused_with_405_envelope(api, personas, url):
+    response = api(personas["admin"]).post(url, {})
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
