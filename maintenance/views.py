@@ -84,7 +84,7 @@ def _detail_context(request, obj, **extra):
         "obj": obj,
         "actions": actions,
         "has_moves": bool(actions & set(REQUEST_ACTIONS)),
-        "comments": selectors.comments_for(obj),
+        "comments": selectors.comments_for(obj).order_by("created_at", "id"),  # a conversation reads oldest first
         "attachments": selectors.attachments_for(obj),
         "comment_form": CommentForm(),
         "attachment_form": AttachmentForm(),
