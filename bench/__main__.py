@@ -82,7 +82,9 @@ def table(results: dict) -> str:
                          f"{api['off_us']:>10,.1f} {api['ratio']:>6.2f}x {'':>8}  "
                          f"{_mark(db, 'api_patch', '', api['ratio'])}")
         meta = data.get("meta", {})
+        load = meta.get("load_average_1m")
         lines.append(f"{'':<11} ({meta.get('server')}; n={meta.get('n')}, rounds={meta.get('rounds')}, "
+                     f"load average {load} on {meta.get('cpus')} CPUs, "
                      f"medians; queries: statements per operation in autocommit, on/off; "
                      f"switch check, audit rows written on/off: {meta.get('audit_rows_written_on')}/"
                      f"{meta.get('audit_rows_written_off')})")

@@ -373,6 +373,7 @@ def run(db: str) -> dict:
     bulk = _env_int("BENCH_BULK", 1000)
     api_n = _env_int("BENCH_API_N", max(n // 2, 1))
 
+    load_before = os.getloadavg()[0]
     work = Workload(n=n, bulk=bulk, api_n=api_n)
     api_problem = work.api_ready()
     if api_problem:
@@ -425,6 +426,8 @@ def run(db: str) -> dict:
         "server": _server_version(connection),
         "django": django.get_version(),
         "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "chunk": CHUNK,
         "audit_rows_written_on": switch["on"],
         "audit_rows_written_off": switch["off"],
