@@ -52,5 +52,5 @@ class ActionForm(forms.Form):
 
 
 class AssignForm(forms.Form):
-    assignee = UserChoiceField(label="Assign to", empty_label=None)
+    assignee = UserChoiceField(label="Assign to", empty_label="Choose a user…")
     reason = ReasonField()

@@ -87,7 +87,7 @@ class RejectForm(forms.Form):
 
 
 class AssignForm(forms.Form):
-    assignee = UserChoiceField(label="Assign to", empty_label=None)
+    assignee = UserChoiceField(label="Assign to", empty_label="Choose a user…")
     reason = ReasonField()
 
 
