@@ -5,7 +5,9 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _media_root(settings, tmp_path):
+def _isolated_settings(settings, tmp_path):
+    # a fast hasher: these tests create several accounts each; passwords are not under test here
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.ATTACHMENT_MAX_BYTES = 1024
     settings.ATTACHMENT_ALLOWED_EXTENSIONS = ["pdf", "png", "txt", "jpg"]
