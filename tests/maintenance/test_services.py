@@ -398,3 +398,25 @@ def test_update_item_books_quantity_change_as_adjustment(personas, make_item):
     assert (item.quantity_on_hand, item.name) == (7, "Renamed")
     assert item.adjustments.first().quantity_change == -3
     assert item.adjustments.first().reason == "Stock count"
+
+
+def test_services_name_actor_and_reason_in_the_audit_context(personas, make_request):
+    from django.db.models.signals import post_save
+
+    from audit.context import get_context
+
+    obj = make_request(personas["staff"])
+    seen = []
+
+    def spy(sender, instance, **kwargs):
+        context = get_context()
+        seen.append((getattr(context.actor, "user_id", context.actor), context.reason))
+
+    post_save.connect(spy, sender=MaintenanceRequest, dispatch_uid="test-context-spy")
+    try:
+        services.update_request(request_obj=obj, actor=personas["staff"], title="Bigger pump", reason="Too small")
+        services.approve_request(request_obj=obj, actor=personas["engineer"])
+    finally:
+        post_save.disconnect(dispatch_uid="test-context-spy")
+    assert seen == [("ST001", "Too small"), ("PE001", "")]
+    assert get_context().actor is None  # nothing leaks out of the service
