@@ -13,6 +13,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
+from core.fields import iso_ms
 from core.permissions import IsAdminRole, IsManager
 from marine_center.api import error_body
 
@@ -128,7 +129,7 @@ class TokenView(GenericAPIView):
             services.record_successful_login(user=user)
             instance, token = AuthToken.objects.create(user)
             user_logged_in.send(sender=user.__class__, request=_http(request), user=user)
-        expiry = serializers.DateTimeField().to_representation(instance.expiry) if instance.expiry else None
+        expiry = iso_ms(instance.expiry)
         return Response({"success": True, "token": token, "expiry": expiry, "user": UserSerializer(user).data})
 
     @extend_schema(operation_id="auth_token_revoke", request=None, responses={204: None, 401: _ERROR}, tags=["auth"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from core.fields import UTCMillisecondsField
+
 from .models import Role, User
 
 PASSWORD_STYLE = {"input_type": "password"}
@@ -58,7 +60,7 @@ class TokenRequestSerializer(serializers.Serializer):
 class TokenResponseSerializer(serializers.Serializer):
     success = serializers.BooleanField()
     token = serializers.CharField()
-    expiry = serializers.DateTimeField(allow_null=True)
+    expiry = UTCMillisecondsField(allow_null=True)
     user = UserSerializer()
 
 
