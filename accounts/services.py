@@ -20,7 +20,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from audit.context import audit_context
+from audit.context import acting, audit_context
 from core.errors import DomainError, TransitionError
 from core.permissions import is_admin, is_manager
 from core.signals import activity, domain_event
@@ -32,17 +32,6 @@ USER_ID_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,19}$")
 RESERVED_USER_IDS = frozenset({"ME", "SYSTEM", "ANONYMOUS"})
 
 _LIMITS = {"full_name": 150, "phone": 40, "department": 100}
-
-
-def _acting(actor, reason: str = ""):
-    """The audit context for a service body: the actor the caller named (so
-    shell and command calls are attributed too) and the change reason."""
-    fields = {}
-    if isinstance(actor, str) or getattr(actor, "is_authenticated", False):
-        fields["actor"] = actor
-    if reason:
-        fields["reason"] = reason
-    return audit_context(**fields)
 
 
 # --- helpers -----------------------------------------------------------------
@@ -130,7 +119,7 @@ def register_user(
     reason: str = "",
 ) -> User:
     """Create a self-registered account, ``pending`` until a manager approves it."""
-    with _acting(normalize_user_id(user_id), reason or "Self-registration"):
+    with acting(normalize_user_id(user_id), reason or "Self-registration"):
         user = _build_user(
             user_id=user_id,
             password=password,
@@ -164,7 +153,7 @@ def create_user(
     _require_admin(actor, "create accounts")
     if role not in Role.values:
         raise DomainError(f"Unknown role {role!r}.", field="role")
-    with _acting(actor, reason):
+    with acting(actor, reason):
         user = _build_user(
             user_id=user_id,
             password=password,
@@ -223,7 +212,7 @@ def _build_user(*, user_id, password, full_name, email, phone, department, role,
 def _decide(*, user: User, actor, reason: str, to: str, verb: str) -> User:
     _require_manager(actor, f"{verb} accounts")
     past = "approved" if to == ApprovalStatus.APPROVED else "rejected"
-    with _acting(actor, reason):
+    with acting(actor, reason):
         locked = _lock(user)
         if locked.approval_status != ApprovalStatus.PENDING:
             raise TransitionError(
@@ -264,7 +253,7 @@ def reject_user(*, user: User, actor, reason: str = "") -> User:
 @transaction.atomic
 def change_password(*, user: User, old_password: str, new_password: str, reason: str = "") -> User:
     """The user changes their own password, proving the old one first."""
-    with _acting(user, reason):
+    with acting(user, reason):
         locked = _lock(user)
         if not isinstance(old_password, str) or not locked.check_password(old_password):
             raise DomainError("The current password is incorrect.", field="old_password")
@@ -283,7 +272,7 @@ def reset_password(*, user: User, actor, new_password: str, reason: str = "") ->
     """An administrator sets a new password; the lock-out is lifted and the
     user's API tokens are revoked (whoever held them no longer should)."""
     _require_admin(actor, "reset passwords")
-    with _acting(actor, reason):
+    with acting(actor, reason):
         locked = _lock(user)
         _validate_password(new_password, user=locked, field="new_password")
         locked.set_password(new_password)
@@ -307,7 +296,7 @@ def change_role(*, user: User, actor, role: str, reason: str = "") -> User:
     _require_admin(actor, "change roles")
     if role not in Role.values:
         raise DomainError(f"Unknown role {role!r}; choose one of {', '.join(Role.values)}.", field="role")
-    with _acting(actor, reason):
+    with acting(actor, reason):
         locked = _lock(user)
         old = locked.role
         if old == role:
@@ -355,7 +344,7 @@ def update_profile(*, user: User, actor, reason: str = "", **fields) -> User:
     if not (actor and actor.is_authenticated and (actor.pk == user.pk or is_admin(actor))):
         raise PermissionDenied("Only administrators may edit another user's profile.")
     cleaned = _clean_profile(fields)
-    with _acting(actor, reason):
+    with acting(actor, reason):
         locked = _lock(user)
         changes = _changed(locked, cleaned)
         if not changes:
@@ -375,7 +364,7 @@ def set_active(*, user: User, actor, active: bool, reason: str = "") -> User:
     _require_admin(actor, "activate or deactivate accounts")
     if not isinstance(active, bool):
         raise DomainError("Must be true or false.", field="is_active")
-    with _acting(actor, reason):
+    with acting(actor, reason):
         locked = _lock(user)
         if locked.is_active == active:
             return user
@@ -465,6 +454,6 @@ def record_successful_login(*, user: User) -> User:
     if user.failed_login_count or user.locked_until:
         user.failed_login_count = 0
         user.locked_until = None
-        with _acting(user):
+        with acting(user):
             user.save(update_fields=["failed_login_count", "locked_until"])
     return user

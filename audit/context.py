@@ -62,7 +62,20 @@ class audit_context:  # noqa: N801 - used like a function
         return wrapper
 
 
+def acting(actor=None, reason: str | None = ""):
+    """The audit context for a service body: the actor the caller named (a
+    logged-in User or a user_id string, so shell and command calls are
+    attributed too) and the change reason when one was given; everything
+    else is inherited from the surrounding context (the request's IP, id...)."""
+    fields = {}
+    if isinstance(actor, str) or getattr(actor, "is_authenticated", False):
+        fields["actor"] = actor
+    if reason:
+        fields["reason"] = reason
+    return audit_context(**fields)
+
+
 def reason_context(reason: str | None):
     """``audit_context(reason=...)`` when a reason was given, else a no-op
-    context that keeps the surrounding one (services use this)."""
-    return audit_context(reason=reason) if reason else audit_context()
+    context that keeps the surrounding one."""
+    return acting(None, reason)

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from audit.context import audit_context
+from audit.context import acting
 from core.codes import next_code
 from core.errors import DomainError, TransitionError
 from core.signals import domain_event
@@ -35,17 +35,6 @@ _TIMESTAMP = {
     EmergencyStatus.CLOSED: "closed_at",
 }
 _LIMITS = {"vessel": 120, "location": 200}
-
-
-def _acting(actor, reason: str = ""):
-    """The audit context for a service body: the actor the caller named (so
-    shell and command calls are attributed too) and the change reason."""
-    fields = {}
-    if isinstance(actor, str) or getattr(actor, "is_authenticated", False):
-        fields["actor"] = actor
-    if reason:
-        fields["reason"] = reason
-    return audit_context(**fields)
 
 
 def _event(event_type: str, emergency: Emergency, severity: str, **data) -> None:
@@ -139,7 +128,7 @@ def report_emergency(
         }
     )
     assignee = _check_assignee(assigned_to)
-    with _acting(actor, reason):
+    with acting(actor, reason):
         emergency = Emergency(code=next_code("EMG"), reported_by=actor, assigned_to=assignee, **values)
         emergency.save()
         _event(
@@ -160,7 +149,7 @@ def update_emergency(*, emergency: Emergency, actor, reason: str = "", **fields)
     if unknown:
         raise DomainError(f"These fields cannot be changed: {', '.join(unknown)}.", field=unknown[0])
     values = _clean(fields)
-    with _acting(actor, reason):
+    with acting(actor, reason):
         locked = _lock(emergency)
         if not can_edit_emergency(actor, locked):
             if can_handle_emergency(actor) or locked.reported_by_id == getattr(actor, "pk", None):
@@ -186,7 +175,7 @@ def _move(*, emergency: Emergency, actor, reason: str, action: str) -> Emergency
     if not can_handle_emergency(actor):
         raise PermissionDenied("Only administrators and port engineers may handle emergencies.")
     sources, target = TRANSITIONS[action]
-    with _acting(actor, reason):
+    with acting(actor, reason):
         locked = _lock(emergency)
         if locked.status not in sources:
             allowed = " or ".join(sources)
@@ -238,7 +227,7 @@ def assign_emergency(*, emergency: Emergency, actor, assignee, reason: str = "")
     if assignee is None:
         raise DomainError("Choose whom to assign.", field="assigned_to")
     assignee = _check_assignee(assignee)
-    with _acting(actor, reason):
+    with acting(actor, reason):
         locked = _lock(emergency)
         if locked.status not in ASSIGNABLE_STATUSES:
             raise TransitionError(f"Cannot assign emergency {locked.code}: it is {locked.status}.")

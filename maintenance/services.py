@@ -6,7 +6,7 @@ Rules (see ``maintenance.permissions`` for the table):
 - an action the actor's role does not allow raises ``PermissionDenied`` (403);
 - bad values raise ``DomainError`` (400) naming the field at fault.
 
-Every write is atomic, runs inside ``_audit(actor, reason)`` (the audit
+Every write is atomic, runs inside ``acting(actor, reason)`` (the audit
 context with the change reason and the acting user, so that a call from a
 shell or a management command is recorded under its real actor, not
 "system"), and locks the row it changes
@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.text import get_valid_filename
 
-from audit.context import audit_context
+from audit.context import acting
 from core.codes import next_code
 from core.errors import DomainError, TransitionError
 from core.permissions import is_manager
@@ -192,17 +192,6 @@ def _lock(obj):
     return obj
 
 
-def _audit(actor, reason: str = ""):
-    """``audit_context`` naming the actor (when logged in) and the change
-    reason (when given); everything else is inherited from the request."""
-    fields = {}
-    if actor is not None and getattr(actor, "is_authenticated", False):
-        fields["actor"] = actor
-    if reason:
-        fields["reason"] = reason
-    return audit_context(**fields)
-
-
 def _send_activity(text: str, details: str) -> None:
     activity.send(sender=MaintenanceRequest, activity=text, details=details)
 
@@ -227,7 +216,7 @@ def create_request(
     """Open a request (status pending) on behalf of ``actor``. Only managers
     may assign it at creation."""
     _require_actor(actor)
-    with _audit(actor, reason):
+    with acting(actor, reason):
         if assigned_to is not None and not is_manager(actor):
             raise PermissionDenied("Only administrators and port engineers may assign requests.")
         _check_assignee(assigned_to)
@@ -268,7 +257,7 @@ def update_request(*, request_obj: MaintenanceRequest, actor, reason: str = "", 
     unknown = sorted(set(fields) - EDITABLE_REQUEST_FIELDS)
     if unknown:
         raise DomainError(f"These fields cannot be edited: {', '.join(unknown)}.", field=unknown[0])
-    with _audit(actor, reason):
+    with acting(actor, reason):
         obj = _lock(request_obj)
         _check("edit", actor, obj)
         changed: list[str] = []
@@ -295,7 +284,7 @@ def update_request(*, request_obj: MaintenanceRequest, actor, reason: str = "", 
 @transaction.atomic
 def approve_request(*, request_obj: MaintenanceRequest, actor, reason: str = "") -> MaintenanceRequest:
     """pending -> approved by a manager; stamps approved_by and approved_at."""
-    with _audit(actor, reason):
+    with acting(actor, reason):
         obj = _lock(request_obj)
         _check("approve", actor, obj)
         obj.status = RequestStatus.APPROVED
@@ -319,7 +308,7 @@ def reject_request(*, request_obj: MaintenanceRequest, actor, reason: str) -> Ma
     """pending -> rejected by a manager; the reason is required and kept on
     the request (``rejection_reason``) as well as in the audit record."""
     reason = _text(reason, field="reason", required=True, max_length=MAX_REASON_LENGTH)
-    with _audit(actor, reason):
+    with acting(actor, reason):
         obj = _lock(request_obj)
         _check("reject", actor, obj)
         obj.status = RequestStatus.REJECTED
@@ -332,7 +321,7 @@ def reject_request(*, request_obj: MaintenanceRequest, actor, reason: str) -> Ma
 @transaction.atomic
 def assign_request(*, request_obj: MaintenanceRequest, actor, assignee, reason: str = "") -> MaintenanceRequest:
     """Give an open request to an approved, active user (managers only)."""
-    with _audit(actor, reason):
+    with acting(actor, reason):
         obj = _lock(request_obj)
         _check("assign", actor, obj)
         if assignee is None:
@@ -347,7 +336,7 @@ def assign_request(*, request_obj: MaintenanceRequest, actor, assignee, reason: 
 @transaction.atomic
 def start_request(*, request_obj: MaintenanceRequest, actor, reason: str = "") -> MaintenanceRequest:
     """approved -> in_progress by the assignee or a manager; stamps started_at."""
-    with _audit(actor, reason):
+    with acting(actor, reason):
         obj = _lock(request_obj)
         _check("start", actor, obj)
         obj.status = RequestStatus.IN_PROGRESS
@@ -359,7 +348,7 @@ def start_request(*, request_obj: MaintenanceRequest, actor, reason: str = "") -
 @transaction.atomic
 def complete_request(*, request_obj: MaintenanceRequest, actor, reason: str = "") -> MaintenanceRequest:
     """in_progress -> completed by the assignee or a manager; stamps completed_at."""
-    with _audit(actor, reason):
+    with acting(actor, reason):
         obj = _lock(request_obj)
         _check("complete", actor, obj)
         obj.status = RequestStatus.COMPLETED
@@ -372,7 +361,7 @@ def complete_request(*, request_obj: MaintenanceRequest, actor, reason: str = ""
 def cancel_request(*, request_obj: MaintenanceRequest, actor, reason: str = "") -> MaintenanceRequest:
     """pending/approved/in_progress -> cancelled: the requester while pending
     or approved, managers until completion."""
-    with _audit(actor, reason):
+    with acting(actor, reason):
         obj = _lock(request_obj)
         _check("cancel", actor, obj)
         obj.status = RequestStatus.CANCELLED
@@ -388,7 +377,7 @@ def add_comment(*, request_obj: MaintenanceRequest, actor, body: str, reason: st
     """A message on the request from anyone who may see it."""
     _check("comment", actor, request_obj)
     body = _text(body, field="body", required=True, max_length=MAX_COMMENT_LENGTH)
-    with _audit(actor, reason):
+    with acting(actor, reason):
         comment = Comment.objects.create(request=request_obj, author=actor, body=body)
         _send_activity("Sent message", f"Comment on {request_obj.code}")
         return comment
@@ -449,7 +438,7 @@ def add_attachment(*, request_obj: MaintenanceRequest, actor, uploaded_file, rea
         )
     storage_name = safe_storage_name(original, extension)
     content_type = mimetypes.guess_type(storage_name)[0] or "application/octet-stream"
-    with _audit(actor, reason):
+    with acting(actor, reason):
         attachment = Attachment(
             request=request_obj,
             uploaded_by=actor,
@@ -517,7 +506,7 @@ def create_item(
     location = _text(location, field="location", max_length=120)
     quantity_on_hand = _count(quantity_on_hand, field="quantity_on_hand")
     minimum_stock = _count(minimum_stock, field="minimum_stock")
-    with _audit(actor, reason):
+    with acting(actor, reason):
         _check_part_number_free(part_number)
         item = InventoryItem(
             part_number=part_number,
@@ -563,7 +552,7 @@ def update_item(*, item: InventoryItem, actor, reason: str = "", **fields) -> In
     if unknown:
         raise DomainError(f"These fields cannot be edited: {', '.join(unknown)}.", field=unknown[0])
     cleaned = {name: _ITEM_CLEANERS[name](value) for name, value in fields.items()}
-    with _audit(actor, reason):
+    with acting(actor, reason):
         obj = _lock(item)
         if "part_number" in cleaned and cleaned["part_number"] != obj.part_number:
             _check_part_number_free(cleaned["part_number"], exclude_pk=obj.pk)
@@ -600,7 +589,7 @@ def adjust_stock(*, item: InventoryItem, actor, quantity_change: int, reason: st
     if abs(quantity_change) > 2_147_483_647:
         raise DomainError("Quantity change is too large.", field="quantity_change")
     reason = _text(reason, field="reason", required=True, max_length=255)
-    with _audit(actor, reason):
+    with acting(actor, reason):
         locked = InventoryItem.objects.select_for_update().get(pk=item.pk)
         new_quantity = locked.quantity_on_hand + quantity_change
         if new_quantity < 0:
