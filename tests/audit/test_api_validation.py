@@ -59,12 +59,20 @@ def test_at_least_forty_bad_input_cases():
         ("/api/realtime/entity-history/maintenance_request/" + "M" * 65, "entity_id"),
         ("/api/realtime/user-activity/" + "U" * 21, "user_id"),
         ("/api/realtime/entity-history/Maintenance_Request/MR001", "entity_type"),
+        ("/api/realtime/user-activity/PE%00001", "user_id"),
+        ("/api/realtime/entity-history/maintenance_request/MR%00001", "entity_id"),
     ],
 )
 def test_bad_path_parameter_is_a_400_for_a_manager(api, personas, url, field):
     response = api(personas["engineer"]).get(url)
     assert response.status_code == 400
     assert list(response.json()["error"]["fields"]) == [field]
+
+
+@pytest.mark.parametrize("url", ["/api/realtime/user-activity/ST%00002",
+                                 "/api/realtime/entity-history/maintenance_request/MR%00001"])
+def test_staff_asking_with_a_nul_byte_gets_403_not_500(api, personas, url):
+    assert api(personas["staff"]).get(url).status_code == 403
 
 
 def test_several_bad_parameters_are_all_named(api, personas):
