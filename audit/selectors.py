@@ -273,3 +273,75 @@ def dashboard_metrics(*, now: datetime | None = None) -> dict[str, int]:
         "pending_maintenance": request_model.objects.filter(status="pending").count(),
         "active_emergencies": emergency_model.objects.exclude(status__in=("resolved", "closed")).count(),
     }
+
+
+# --- pages: the audit-log page, timelines, dashboard charts -------------------
+
+
+def entity_trail(entity_type: str, entity_id: str) -> QuerySet[AuditTrail]:
+    """audit_trail rows of one entity (every change event, failed attempts
+    included), newest first, not limited. Served by ``trail_entity_ts_idx``."""
+    entity_type = _text(entity_type, "entity_type", max_length=50)
+    entity_id = _text(entity_id, "entity_id", max_length=64)
+    return AuditTrail.objects.filter(entity_type=entity_type, entity_id=entity_id).order_by("-timestamp", "-id")
+
+
+def page_of(queryset: QuerySet, *, page: int, per_page: int) -> tuple[list, bool]:
+    """``(rows, has_next)`` of page ``page`` (1-based) without counting the
+    queryset: ``per_page + 1`` rows are fetched, the extra one only tells
+    whether a next page exists. Works on tables of millions of rows."""
+    if page < 1 or per_page < 1:
+        raise ValueError("page and per_page must be at least 1.")
+    start = (page - 1) * per_page
+    rows = list(queryset[start : start + per_page + 1])
+    return rows[:per_page], len(rows) > per_page
+
+
+def _series(queryset: QuerySet, trunc, *, start: datetime, step: timedelta, buckets: int) -> list[dict]:
+    from django.db.models import Count
+
+    counts = {
+        row["bucket"]: row["n"]
+        for row in queryset.annotate(bucket=trunc("timestamp")).values("bucket").annotate(n=Count("id")).order_by()
+    }
+    out = []
+    for i in range(buckets):
+        at = start + i * step
+        out.append({"start": at, "count": counts.get(at, 0)})
+    return out
+
+
+def activity_per_minute(*, hours: float = 1, now: datetime | None = None) -> list[dict]:
+    """Activity rows per minute over the last ``hours`` (one bucket per
+    minute, the current minute last, empty minutes as 0):
+    ``[{start, count}]``. Served by ``activity_ts_idx``."""
+    from django.db.models.functions import TruncMinute
+
+    now = now or timezone.now()
+    buckets = max(1, round(validate_hours(hours) * 60))
+    last = now.replace(second=0, microsecond=0)
+    start = last - timedelta(minutes=buckets - 1)
+    qs = ActivityLog.objects.filter(timestamp__gte=start, timestamp__lte=now)
+    return _series(qs, TruncMinute, start=start, step=timedelta(minutes=1), buckets=buckets)
+
+
+def errors_per_hour(*, hours: float = 24, now: datetime | None = None) -> list[dict]:
+    """System events of severity error or critical per hour over the last
+    ``hours`` (the current hour last): ``[{start, count}]``. Served by
+    ``event_severity_ts_idx``."""
+    from django.db.models.functions import TruncHour
+
+    now = now or timezone.now()
+    buckets = max(1, round(validate_hours(hours)))
+    last = now.replace(minute=0, second=0, microsecond=0)
+    start = last - timedelta(hours=buckets - 1)
+    qs = SystemEvent.objects.filter(
+        timestamp__gte=start, timestamp__lte=now, severity__in=(Severity.ERROR, Severity.CRITICAL)
+    )
+    return _series(qs, TruncHour, start=start, step=timedelta(hours=1), buckets=buckets)
+
+
+def open_critical_events(*, hours: float = 24, limit: int = 10) -> QuerySet[SystemEvent]:
+    """Critical system events of the last ``hours`` not yet processed,
+    newest first. Served by ``event_severity_ts_idx``."""
+    return events_since(hours=hours, severities="critical").filter(processed=False)[: validate_limit(limit)]

@@ -1,0 +1,284 @@
+"""Audit pages for people: the admin's audit-log page, the live dashboard,
+each user's own activity and a manager's view of anyone's activity.
+
+Reads go through :mod:`audit.selectors`; filters are validated by the
+FilterSet shared with the API and the export (:class:`audit.filters.
+AuditTrailFilter`), so a bad value is an error on the page, never a 500.
+Pages are numbered by ``?page=`` without counting the table: each page
+fetches one row more than it shows to know whether a next page exists.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import urlencode
+
+from django.contrib import admin
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, JsonResponse, QueryDict
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+
+from core.permissions import is_manager
+
+from . import presentation, selectors, services
+from .context import audit_context
+from .filters import AuditTrailFilter
+from .serializers import iso_ms
+
+logger = logging.getLogger(__name__)
+
+AUDIT_LOG_PER_PAGE = 50
+ACTIVITY_PER_PAGE = 50
+MAX_PAGE = 100_000
+FILTER_NAMES = ("hours", "user_id", "action_type", "entity_type", "entity_id", "status")
+POLL_SECONDS = 5
+
+
+class AuditReadRefused(Exception):
+    """The read could not be recorded, so it is refused."""
+
+
+def _record_read(request, activity: str, details: dict) -> None:
+    """Record a read of audit data before answering (RELIABILITY: refused if
+    it cannot be recorded)."""
+    try:
+        with audit_context(actor=request.user):
+            services.log_activity(activity, json.dumps(details, sort_keys=True, default=str))
+    except Exception as exc:
+        logger.exception("audit read not recorded: %s", activity)
+        raise AuditReadRefused from exc
+
+
+def _refused() -> HttpResponse:
+    return HttpResponse(
+        "This read of audit data could not be recorded in the audit log, so it was refused.",
+        status=503, content_type="text/plain; charset=utf-8",
+    )
+
+
+def _manager_or_refuse(request):
+    """Anonymous -> the login page; logged in but not a manager -> 403."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not is_manager(request.user):
+        raise PermissionDenied("Only administrators and port engineers may read audit data.")
+    return None
+
+
+def _page_number(value) -> int:
+    if value is None:
+        return 1
+    text = str(value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+        raise ValueError(f"page must be a whole number from 1 to {MAX_PAGE}.")
+    return int(text)
+
+
+def _filter_query(data: QueryDict) -> str:
+    """The filters of ``data`` (no ``page``) as a query string."""
+    query = QueryDict(mutable=True)
+    for name in FILTER_NAMES:
+        if name in data:
+            query[name] = data.get(name)
+    return query.urlencode()
+
+
+# --- /admin/audit-log ------------------------------------------------------------
+
+
+@never_cache
+def audit_log(request):
+    refusal = _manager_or_refuse(request)
+    if refusal is not None:
+        return refusal
+    filterset = AuditTrailFilter(data=request.GET)
+    errors: list[str] = []
+    rows: list = []
+    has_next = False
+    page = 1
+    try:
+        page = _page_number(request.GET.get("page"))
+    except ValueError as exc:
+        errors.append(str(exc))
+    if not filterset.is_valid():
+        for messages in filterset.errors.values():
+            errors.extend(str(m) for m in messages)
+    if not errors:
+        trail, has_next = selectors.page_of(filterset.qs, page=page, per_page=AUDIT_LOG_PER_PAGE)
+        try:
+            _record_read(request, "Viewed audit log", {**filterset.describe(), "page": page})
+        except AuditReadRefused:
+            return _refused()
+        rows = [
+            {
+                "obj": row,
+                "fields": presentation.field_rows(row),
+                "entity_url": presentation.entity_url(row.entity_type, row.entity_id),
+                "history_query": urlencode({"entity_type": row.entity_type, "entity_id": row.entity_id,
+                                            "hours": "8760"}),
+                "user_url": presentation.user_timeline_url(row.user_id),
+            }
+            for row in trail
+        ]
+    filters = _filter_query(request.GET)
+    context = {
+        **admin.site.each_context(request),
+        "title": "Audit log",
+        "subtitle": None,
+        "form": filterset.form,
+        "errors": errors,
+        "rows": rows,
+        "page": page,
+        "has_next": has_next,
+        "has_previous": page > 1 and not errors,
+        "filters": filters,
+        "export_url": "/api/realtime/export-audit" + (f"?{filters}" if filters else ""),
+        "per_page": AUDIT_LOG_PER_PAGE,
+    }
+    return render(request, "admin/audit/audit_log.html", context, status=400 if errors else 200)
+
+
+# --- /dashboard/ -----------------------------------------------------------------
+
+METRICS = (
+    ("active_users_1h", "Active users", "distinct users in the last hour"),
+    ("recent_activities_1h", "Activities", "in the last hour"),
+    ("recent_errors_1h", "Errors", "error or critical events in the last hour"),
+    ("online_users_15m", "Online now", "active in the last 15 minutes"),
+    ("pending_maintenance", "Pending requests", "maintenance requests awaiting approval"),
+    ("active_emergencies", "Active emergencies", "not resolved or closed"),
+)
+
+
+def _charts(now):
+    per_minute = presentation.bar_chart(
+        selectors.activity_per_minute(hours=1, now=now),
+        title="Activity per minute, last hour", unit="activities", label_format="%H:%M",
+    )
+    per_hour = presentation.bar_chart(
+        selectors.errors_per_hour(hours=24, now=now),
+        title="Errors per hour, last 24 hours", unit="errors", label_format="%H:00", axis_every=4,
+    )
+    return per_minute, per_hour
+
+
+def _critical_events() -> list[dict]:
+    return [
+        {"id": e.id, "timestamp": iso_ms(e.timestamp), "event_type": e.event_type, "entity_type": e.entity_type,
+         "entity_id": e.entity_id, "event_data": e.event_data,
+         "url": presentation.entity_url(e.entity_type, e.entity_id)}
+        for e in selectors.open_critical_events(hours=24, limit=10)
+    ]
+
+
+@never_cache
+def dashboard(request):
+    refusal = _manager_or_refuse(request)
+    if refusal is not None:
+        return refusal
+    now = timezone.now()
+    metrics = selectors.dashboard_metrics(now=now)
+    latest = list(selectors.latest_activities(limit=10))
+    per_minute, per_hour = _charts(now)
+    try:
+        _record_read(request, "Viewed audit dashboard", {"page": "dashboard"})
+    except AuditReadRefused:
+        return _refused()
+    context = {
+        "now": now,
+        "tiles": [{"key": key, "label": label, "help": help_, "value": metrics[key]} for key, label, help_ in METRICS],
+        "latest": latest,
+        "critical": _critical_events(),
+        "charts": [("activity", per_minute), ("errors", per_hour)],
+        "poll_seconds": POLL_SECONDS,
+    }
+    return render(request, "audit/dashboard.html", context)
+
+
+@never_cache
+def dashboard_data(request):
+    """What the dashboard's script polls besides ``/api/realtime/dashboard``:
+    the chart series and the open critical events. The reads themselves are
+    recorded by the API poll that accompanies each of these."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"success": False, "error": {"code": "not_authenticated",
+                                                         "message": "Log in first."}}, status=401)
+    if not is_manager(request.user):
+        return JsonResponse({"success": False, "error": {"code": "permission_denied",
+                                                         "message": "Only administrators and port engineers may read audit data."}},
+                            status=403)
+    now = timezone.now()
+    per_minute, per_hour = _charts(now)
+    return JsonResponse({
+        "success": True,
+        "timestamp": iso_ms(now),
+        "charts": {"activity": presentation.chart_json(per_minute), "errors": presentation.chart_json(per_hour)},
+        "critical_events": _critical_events(),
+    })
+
+
+# --- activity timelines -------------------------------------------------------------
+
+
+def _timeline(request, user_id: str, *, own: bool):
+    errors: list[str] = []
+    hours_param = request.GET.get("hours")
+    hours = 24.0
+    page = 1
+    if hours_param is not None:
+        try:
+            hours = selectors.validate_hours(hours_param) if hours_param.strip() else None
+            if hours is None:
+                raise ValueError("hours must not be empty: give a number greater than 0 and at most 8760.")
+        except ValueError as exc:
+            errors.append(str(exc))
+    try:
+        page = _page_number(request.GET.get("page"))
+    except ValueError as exc:
+        errors.append(str(exc))
+    rows, has_next = [], False
+    if not errors:
+        rows, has_next = selectors.page_of(
+            selectors.activities_since(hours=hours, user_id=user_id), page=page, per_page=ACTIVITY_PER_PAGE
+        )
+        if not own:
+            try:
+                _record_read(request, "Viewed user activity", {"user_id": user_id, "hours": hours, "page": page})
+            except AuditReadRefused:
+                return _refused()
+    context = {
+        "subject_id": user_id,
+        "own": own,
+        "rows": rows,
+        "errors": errors,
+        "hours": hours_param if hours_param is not None else "24",
+        "page": page,
+        "has_next": has_next,
+        "has_previous": page > 1 and not errors,
+        "hour_choices": (("1", "Last hour"), ("24", "Last 24 hours"), ("168", "Last 7 days"), ("720", "Last 30 days"),
+                         ("8760", "Last year")),
+    }
+    return render(request, "audit/activity.html", context, status=400 if errors else 200)
+
+
+@login_required
+@never_cache
+def my_activity(request):
+    return _timeline(request, request.user.user_id, own=True)
+
+
+@never_cache
+def user_activity(request, user_id: str):
+    if request.user.is_authenticated and request.user.user_id == user_id:
+        return _timeline(request, user_id, own=True)
+    refusal = _manager_or_refuse(request)
+    if refusal is not None:
+        return refusal
+    if len(user_id) > 20 or "\x00" in user_id:
+        raise PermissionDenied("Not a user id.")
+    return _timeline(request, user_id, own=False)

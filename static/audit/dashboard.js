@@ -1,0 +1,152 @@
+/* Live dashboard: polls /api/realtime/dashboard (tiles, latest activities) and
+ * /dashboard/data/ (charts, open critical events) every few seconds and updates
+ * the page in place. Recorded data is attacker-controlled: it is only ever set
+ * with textContent / setAttribute, never parsed as HTML. No library, no CDN. */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  var seconds = Math.max(2, parseInt(script.getAttribute("data-poll-seconds"), 10) || 5);
+  var apiUrl = script.getAttribute("data-api");
+  var extraUrl = script.getAttribute("data-extra");
+  var statusEl = document.getElementById("live-status");
+  var updatedEl = document.getElementById("live-updated");
+  var timer = null;
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function hms(iso) { return typeof iso === "string" && iso.length >= 19 ? iso.slice(11, 19) : ""; }
+
+  function truncate(text, n) {
+    text = text == null ? "" : String(text);
+    return text.length > n ? text.slice(0, n - 1) + "\u2026" : text;
+  }
+
+  function getJSON(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); });
+  }
+
+  function setTiles(metrics) {
+    Object.keys(metrics || {}).forEach(function (key) {
+      var node = document.querySelector('[data-metric="' + key + '"]');
+      if (!node) return;
+      var value = String(metrics[key]);
+      if (node.textContent !== value) {
+        node.textContent = value;
+        var tile = node.closest(".tile");
+        if (tile) { tile.classList.add("changed"); setTimeout(function () { tile.classList.remove("changed"); }, 1500); }
+      }
+    });
+  }
+
+  function replaceList(list, items, render, emptyText) {
+    var fresh = document.createDocumentFragment();
+    if (!items.length) fresh.appendChild(el("li", "empty", emptyText));
+    items.forEach(function (item) { fresh.appendChild(render(item)); });
+    while (list.firstChild) list.removeChild(list.firstChild);
+    list.appendChild(fresh);
+  }
+
+  function setLatest(items) {
+    var list = document.getElementById("latest-activities");
+    if (!list) return;
+    var before = list.firstElementChild ? list.firstElementChild.getAttribute("data-key") : null;
+    replaceList(list, items, function (a) {
+      var li = el("li");
+      li.setAttribute("data-key", a.timestamp + "|" + a.user_id + "|" + a.activity);
+      var when = el("span", "feed-when");
+      var t = el("time", null, hms(a.timestamp)); t.setAttribute("datetime", a.timestamp || ""); when.appendChild(t);
+      li.appendChild(when);
+      li.appendChild(el("code", "feed-who", a.user_id));
+      li.appendChild(document.createTextNode(" "));
+      li.appendChild(el("span", "feed-what", a.activity));
+      if (a.details) li.appendChild(el("span", "feed-details", truncate(a.details, 120)));
+      return li;
+    }, "No activity yet.");
+    var first = list.firstElementChild;
+    if (before !== null && first && first.getAttribute("data-key") !== before) first.classList.add("fresh");
+  }
+
+  function setCritical(items) {
+    var list = document.getElementById("critical-events");
+    if (!list) return;
+    replaceList(list, items, function (e) {
+      var li = el("li");
+      var when = el("span", "feed-when");
+      var t = el("time", null, hms(e.timestamp)); t.setAttribute("datetime", e.timestamp || ""); when.appendChild(t);
+      li.appendChild(when);
+      li.appendChild(el("span", "badge badge-sev-critical", e.event_type));
+      li.appendChild(document.createTextNode(" "));
+      var code = el("code", null, e.entity_id);
+      if (e.url && e.url.charAt(0) === "/" && e.url.charAt(1) !== "/") {
+        var a = el("a"); a.setAttribute("href", e.url); a.appendChild(code); li.appendChild(a);
+      } else { li.appendChild(code); }
+      if (e.event_data) li.appendChild(el("span", "feed-details", truncate(e.event_data, 120)));
+      return li;
+    }, "No open critical event in the last 24 hours.");
+  }
+
+  function setChart(name, data) {
+    var fig = document.querySelector('[data-chart="' + name + '"]');
+    if (!fig || !data) return;
+    var unit = name === "errors" ? "errors" : "activities";
+    data.bars.forEach(function (bar, i) {
+      var rect = fig.querySelector('rect[data-i="' + i + '"]');
+      if (rect) {
+        rect.setAttribute("y", bar.y);
+        rect.setAttribute("height", bar.height);
+        rect.classList.toggle("nonzero", bar.count > 0);
+        var title = rect.querySelector("title");
+        if (title) title.textContent = bar.label + ": " + bar.count + " " + unit;
+      }
+      var row = fig.querySelector('tr[data-i="' + i + '"]');
+      if (row && row.cells.length === 2) { row.cells[0].textContent = bar.label; row.cells[1].textContent = String(bar.count); }
+    });
+    var every = name === "errors" ? 4 : 10;
+    fig.querySelectorAll("text[data-axis]").forEach(function (node) {
+      var bar = data.bars[parseInt(node.getAttribute("data-axis"), 10) * every];
+      if (bar) node.textContent = bar.label;
+    });
+    var max = fig.querySelector("[data-chart-max]"); if (max) max.textContent = String(data.maximum);
+    var desc = fig.querySelector("[data-chart-desc]"); if (desc) desc.textContent = data.description;
+  }
+
+  function stamp(iso, ok) {
+    if (updatedEl && iso) { updatedEl.textContent = hms(iso); updatedEl.setAttribute("datetime", iso); }
+    if (statusEl) statusEl.classList.toggle("stale", !ok);
+  }
+
+  function applyDashboard(body) {
+    if (!body || !body.success) return;
+    setTiles(body.metrics);
+    setLatest(body.latest_activities || []);
+    stamp(body.timestamp, true);
+  }
+
+  function poll() {
+    var main = getJSON(apiUrl).then(applyDashboard);
+    var extra = getJSON(extraUrl).then(function (body) {
+      if (!body || !body.success) return;
+      setChart("activity", body.charts.activity);
+      setChart("errors", body.charts.errors);
+      setCritical(body.critical_events || []);
+    });
+    return Promise.all([main, extra]).catch(function () { stamp(null, false); });
+  }
+
+  function schedule() {
+    timer = setTimeout(function () { poll().then(schedule, schedule); }, seconds * 1000);
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) { clearTimeout(timer); timer = null; }
+    else if (timer === null) { poll().then(schedule, schedule); }
+  });
+  window.auditDashboard = { poll: poll };  // for tests and a manual refresh
+  schedule();
+})();
