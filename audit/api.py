@@ -26,6 +26,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.fields import iso_ms
+
 from . import exports, selectors, services
 from .context import audit_context
 from .filters import (
@@ -46,7 +48,6 @@ from .serializers import (
     SystemEventsResponseSerializer,
     UserActivityResponseSerializer,
     hours_number,
-    iso_ms,
 )
 
 logger = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from asgiref.sync import sync_to_async
 from django.db.models import QuerySet
 
-from .serializers import iso_ms
+from core.fields import iso_ms
 
 #: The audit_trail columns, in file order (the CSV header row).
 COLUMNS: tuple[str, ...] = (

@@ -7,28 +7,14 @@ shapes for the OpenAPI schema, and the tests hold the two together.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from rest_framework import serializers
 
-
-def iso_ms(value: dt.datetime | None) -> str | None:
-    """ISO 8601 in UTC with milliseconds: ``2025-01-20T14:30:45.123Z``."""
-    if value is None:
-        return None
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+from core.fields import UTCMillisecondsField, iso_ms  # noqa: F401 - iso_ms re-exported for audit views
 
 
 def hours_number(hours: float | int) -> float | int:
     """``24.0`` -> ``24``; ``0.5`` stays ``0.5``."""
     return int(hours) if float(hours).is_integer() else float(hours)
-
-
-class _Timestamp(serializers.DateTimeField):
-    def to_representation(self, value):
-        return iso_ms(value)
 
 
 # --- rows ----------------------------------------------------------------------
@@ -38,12 +24,12 @@ class ActivityEntrySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     activity = serializers.CharField()
     details = serializers.CharField(allow_blank=True)
-    timestamp = _Timestamp(help_text="UTC with milliseconds, e.g. 2025-01-20T14:30:45.123Z")
+    timestamp = UTCMillisecondsField(help_text="UTC with milliseconds, e.g. 2025-01-20T14:30:45.123Z")
     ip_address = serializers.IPAddressField(allow_null=True)
 
 
 class ChangeEntrySerializer(serializers.Serializer):
-    timestamp = _Timestamp()
+    timestamp = UTCMillisecondsField()
     action_type = serializers.CharField()
     field_name = serializers.CharField()
     old_value = serializers.CharField(allow_null=True)
@@ -54,7 +40,7 @@ class ChangeEntrySerializer(serializers.Serializer):
 
 class SystemEventEntrySerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    timestamp = _Timestamp()
+    timestamp = UTCMillisecondsField()
     event_type = serializers.CharField()
     entity_type = serializers.CharField(allow_blank=True)
     entity_id = serializers.CharField(allow_blank=True)
@@ -65,7 +51,7 @@ class SystemEventEntrySerializer(serializers.Serializer):
 
 class TrailRecordSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    timestamp = _Timestamp()
+    timestamp = UTCMillisecondsField()
     user_id = serializers.CharField()
     action_type = serializers.CharField()
     entity_type = serializers.CharField()
@@ -80,7 +66,7 @@ class LatestActivitySerializer(serializers.Serializer):
     user_id = serializers.CharField()
     activity = serializers.CharField()
     details = serializers.CharField(allow_blank=True)
-    timestamp = _Timestamp()
+    timestamp = UTCMillisecondsField()
 
 
 # --- responses -----------------------------------------------------------------
@@ -95,7 +81,7 @@ class _Listing(serializers.Serializer):
 class UserActivityResponseSerializer(_Listing):
     user_id = serializers.CharField()
     activities = ActivityEntrySerializer(many=True)
-    timestamp = _Timestamp(help_text="Server time of the answer.")
+    timestamp = UTCMillisecondsField(help_text="Server time of the answer.")
 
 
 class EntityHistoryResponseSerializer(_Listing):
@@ -124,7 +110,7 @@ class DashboardMetricsSerializer(serializers.Serializer):
 
 class DashboardResponseSerializer(serializers.Serializer):
     success = serializers.BooleanField(default=True)
-    timestamp = _Timestamp()
+    timestamp = UTCMillisecondsField()
     metrics = DashboardMetricsSerializer()
     latest_activities = LatestActivitySerializer(many=True)
 

@@ -6,7 +6,6 @@ Write serializers refuse keys they do not know (a ``status`` in a PATCH is a
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 
 from django.db import models
@@ -15,6 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
+from core.fields import UTCMillisecondsField
 
 from .models import Attachment, Category, Comment, InventoryItem, MaintenanceRequest, Priority, StockAdjustment
 from .selectors import allowed_request_actions
@@ -73,17 +73,6 @@ class _UserRefs:
     @staticmethod
     def name(source):
         return serializers.CharField(source=f"{source}.get_full_name", read_only=True, allow_null=True, default=None)
-
-
-class UTCMillisecondsField(serializers.DateTimeField):
-    """ISO 8601 in UTC with milliseconds: ``2025-01-20T14:30:45.123Z`` (SPEC)."""
-
-    def to_representation(self, value):
-        if not value:
-            return None
-        if isinstance(value, dt.datetime) and value.tzinfo is not None:
-            value = value.astimezone(dt.UTC)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 class ModelSerializer(serializers.ModelSerializer):
