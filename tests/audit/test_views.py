@@ -1,0 +1,444 @@
+"""The audit pages for people: /admin/audit-log, /dashboard/, /my-activity/,
+/users/<id>/activity/ and the change history on detail pages. Role matrix,
+filters through the shared FilterSet, paging without COUNT(*), before/after
+highlighting, escaping of recorded values, recorded reads."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from audit.models import ActivityLog, AuditTrail, SystemEvent, UpdateHistory
+
+pytestmark = pytest.mark.django_db
+
+XSS = "<script>alert(1)</script>"
+XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+@pytest.fixture(autouse=True)
+def _fast_hasher(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def at(hours_ago: float):
+    return timezone.now() - timedelta(hours=hours_ago)
+
+
+def trail(entity_id="MR001", *, user_id="PE001", action_type="update", status="completed", hours_ago=0.0,
+          entity_type="maintenance_request", changes=None, old=None, new=None, **extra):
+    changes = changes if changes is not None else {"priority": {"old": "low", "new": "high"}}
+    row = AuditTrail.objects.create(
+        user_id=user_id, action_type=action_type, entity_type=entity_type, entity_id=entity_id, status=status,
+        changes=changes, old_value=old, new_value=new, ip_address="10.0.0.9", **extra,
+    )
+    AuditTrail.objects.filter(pk=row.pk).update(timestamp=at(hours_ago))
+    return row
+
+
+def clear_trail():
+    UpdateHistory.objects.all().delete()
+    AuditTrail.objects.all().delete()
+
+
+def ids_on_page(response) -> list[int]:
+    return [int(i) for i in re.findall(r'class="row\d audit-row[^"]*" data-id="(\d+)"', response.content.decode())]
+
+
+# --- who may see what -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/admin/audit-log", "/admin/audit-log/", "/dashboard/", "/users/ST002/activity/"])
+def test_manager_pages_anonymous_is_sent_to_the_login_page(client, personas, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/?next=")
+    assert url.rstrip("/").split("/")[-1] in response["Location"]
+
+
+@pytest.mark.parametrize("url", ["/admin/audit-log", "/admin/audit-log/", "/dashboard/", "/dashboard/data/",
+                                 "/users/ST002/activity/"])
+def test_manager_pages_refuse_staff_with_403(portal, personas, url):
+    response = portal(personas["staff"]).get(url)
+    assert response.status_code == 403
+    assert b"audit-row" not in response.content and b"data-metric" not in response.content
+
+
+@pytest.mark.parametrize("who", ["engineer", "admin"])
+@pytest.mark.parametrize("url", ["/admin/audit-log", "/admin/audit-log/", "/dashboard/", "/dashboard/data/",
+                                 "/users/ST001/activity/", "/my-activity/"])
+def test_manager_pages_open_to_admins_and_port_engineers(portal, personas, who, url):
+    assert portal(personas[who]).get(url).status_code == 200
+
+
+def test_dashboard_data_anonymous_is_401_json(client, personas):
+    response = client.get("/dashboard/data/")
+    assert response.status_code == 401
+    assert response.json()["success"] is False
+
+
+def test_my_activity_needs_login_and_is_open_to_staff(client, portal, personas):
+    assert client.get("/my-activity/")["Location"].startswith("/login/?next=/my-activity/")
+    assert portal(personas["staff"]).get("/my-activity/").status_code == 200
+    assert portal(personas["staff"]).get("/users/ST001/activity/").status_code == 200  # their own
+
+
+def test_audit_log_looks_like_the_admin_and_has_the_spec_filter_controls(portal, personas):
+    html = portal(personas["engineer"]).get("/admin/audit-log").content.decode()
+    assert "admin/css/base.css" in html and 'id="header"' in html and 'class="breadcrumbs"' in html
+    assert "<h1>Audit log</h1>" in html
+    for name in ("hours", "user_id", "action_type", "entity_type", "entity_id", "status"):
+        assert f'name="{name}"' in html
+    assert 'action="/logout/"' in html  # a port engineer logs out through the portal
+
+
+def test_viewing_the_audit_log_is_recorded_with_its_filters(portal, personas):
+    portal(personas["engineer"]).get("/admin/audit-log?hours=2&user_id=ST001&page=1")
+    row = ActivityLog.objects.get(user_id="PE001", activity="Viewed audit log")
+    assert '"user_id": "ST001"' in row.details and '"hours": 2.0' in row.details and '"page": 1' in row.details
+
+
+# --- filters ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def five_rows(personas):
+    clear_trail()
+    return {
+        "base": trail("MR001"),
+        "user": trail("MR001", user_id="ST001"),
+        "action": trail("MR001", action_type="approve"),
+        "entity": trail("EMG001", entity_type="emergency"),
+        "status": trail("MR002", status="failed", error_message="Illegal move"),
+        "old": trail("MR001", hours_ago=30),
+    }
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("", ["status", "entity", "action", "user", "base"]),
+    ("hours=48", ["status", "entity", "action", "user", "base", "old"]),
+    ("user_id=ST001", ["user"]),
+    ("action_type=approve", ["action"]),
+    ("entity_type=emergency", ["entity"]),
+    ("entity_id=MR002", ["status"]),
+    ("status=failed", ["status"]),
+    ("entity_type=maintenance_request&entity_id=MR001&user_id=PE001&action_type=update", ["base"]),
+])
+def test_each_filter_selects_its_rows_newest_first(portal, personas, five_rows, query, expected):
+    response = portal(personas["engineer"]).get(f"/admin/audit-log?{query}")
+    assert response.status_code == 200
+    assert ids_on_page(response) == [five_rows[name].pk for name in expected]
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("hours=abc", "hours must be a number"),
+    ("hours=0", "hours must be greater than 0"),
+    ("hours=-1", "hours must be greater than 0"),
+    ("hours=9000", "at most 8760"),
+    ("hours=", "hours must not be empty"),
+    ("action_type=explode", "action_type: &#x27;explode&#x27; is not valid"),
+    ("entity_type=ship", "entity_type: &#x27;ship&#x27; is not valid"),
+    ("status=done", "status: &#x27;done&#x27; is not valid"),
+    ("user_id=" + "X" * 30, "user_id must be at most 20 characters"),
+    ("entity_id=MR%00", "entity_id must not contain NUL"),
+    ("page=0", "page must be a whole number"),
+    ("page=abc", "page must be a whole number"),
+    ("page=-2", "page must be a whole number"),
+])
+def test_bad_filter_values_show_an_error_never_a_500(portal, personas, query, message):
+    trail("MR001")
+    response = portal(personas["engineer"]).get(f"/admin/audit-log?{query}")
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert message in html
+    assert 'class="errornote"' in html
+    assert ids_on_page(response) == []  # no silently changed filter
+    assert "audit-export" not in html
+
+
+def test_bad_hours_escape_the_echoed_value(portal, personas):
+    html = portal(personas["engineer"]).get("/admin/audit-log", {"hours": XSS}).content.decode()
+    assert XSS not in html
+
+
+# --- paging -------------------------------------------------------------------------------------------
+
+
+def test_paging_fetches_one_extra_row_and_never_counts_the_table(portal, personas):
+    clear_trail()
+    rows = [trail(f"MR{i:03d}", user_id="PE001") for i in range(120)]
+    newest_first = [r.pk for r in reversed(rows)]
+    client = portal(personas["engineer"])
+    with CaptureQueriesContext(connection) as queries:
+        page1 = client.get("/admin/audit-log?user_id=PE001")
+    trail_sql = [q["sql"] for q in queries.captured_queries if "audit_trail" in q["sql"]]
+    assert trail_sql, "the page read audit_trail"
+    assert not [sql for sql in trail_sql if "COUNT(" in sql.upper()]
+    assert any(re.search(r"LIMIT 51\b", sql) for sql in trail_sql)
+    assert ids_on_page(page1) == newest_first[:50]
+    html = page1.content.decode()
+    assert "Page 1" in html and 'rel="prev"' not in html
+    assert 'href="?user_id=PE001&amp;page=2" rel="next"' in html
+
+    page3 = client.get("/admin/audit-log?user_id=PE001&page=3")
+    assert ids_on_page(page3) == newest_first[100:]
+    html = page3.content.decode()
+    assert "Page 3" in html and 'rel="next"' not in html
+    assert 'href="?user_id=PE001&amp;page=2" rel="prev"' in html
+
+    assert ids_on_page(client.get("/admin/audit-log?user_id=PE001&page=4")) == []
+
+
+def test_exactly_a_full_last_page_has_no_next_link(portal, personas):
+    clear_trail()
+    for i in range(50):
+        trail(f"MR{i:03d}")
+    assert 'rel="next"' not in portal(personas["engineer"]).get("/admin/audit-log").content.decode()
+
+
+# --- rows --------------------------------------------------------------------------------------------------
+
+
+def test_before_and_after_side_by_side_with_changed_fields_highlighted(portal, personas):
+    clear_trail()
+    trail("MR007", changes={"status": {"old": "pending", "new": "approved"}},
+          old='{"status": "pending", "title": "Pump"}', new='{"status": "approved", "title": "Pump"}',
+          change_reason="Parts are in stock")
+    html = portal(personas["engineer"]).get("/admin/audit-log").content.decode()
+    changed = re.search(r'<tr class="changed">\s*<th scope="row">status.*?</th>\s*<td class="before">pending</td>'
+                        r'\s*<td class="after">approved</td>', html, re.S)
+    assert changed, html
+    assert re.search(r'<tr class="unchanged">\s*<th scope="row">title</th>\s*<td class="before">Pump</td>'
+                     r'\s*<td class="after">Pump</td>', html)
+    assert "Parts are in stock" in html and "10.0.0.9" in html
+
+
+def test_row_links_to_entity_history_detail_page_and_user_timeline(portal, personas):
+    clear_trail()
+    trail("MR007", user_id="ST001")
+    html = portal(personas["engineer"]).get("/admin/audit-log").content.decode()
+    assert 'href="/requests/MR007/"' in html
+    assert 'href="?entity_type=maintenance_request&amp;entity_id=MR007&amp;hours=8760"' in html
+    assert 'href="/users/ST001/activity/"' in html
+
+
+def test_export_button_carries_the_filters_and_the_session_can_follow_it(portal, personas):
+    clear_trail()
+    trail("MR001", user_id="PE001", action_type="approve")
+    trail("MR002", user_id="ST001")
+    client = portal(personas["engineer"])
+    html = client.get("/admin/audit-log?hours=48&user_id=PE001&action_type=approve&page=1").content.decode()
+    href = re.search(r'<a href="([^"]+)" class="audit-export"', html).group(1).replace("&amp;", "&")
+    assert href == "/api/realtime/export-audit?hours=48&user_id=PE001&action_type=approve"
+    response = client.get(href)
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    body = b"".join(response.streaming_content).decode()
+    assert body.count("\r\n") == 2 and '"MR001"' in body and "MR002" not in body
+
+
+# --- dashboard ---------------------------------------------------------------------------------------------
+
+
+def test_dashboard_tiles_show_the_spec_metrics(portal, personas):
+    from emergencies import services as emergencies
+    from maintenance import services as maintenance
+
+    staff, engineer = personas["staff"], personas["engineer"]
+    maintenance.create_request(actor=staff, vessel="MV A", title="One")
+    maintenance.create_request(actor=staff, vessel="MV A", title="Two")
+    third = maintenance.create_request(actor=staff, vessel="MV A", title="Three")
+    maintenance.approve_request(request_obj=third, actor=engineer)
+    emergencies.report_emergency(actor=staff, vessel="MV A", emergency_type="fire", description="Galley",
+                                 severity="high")
+    SystemEvent.objects.all().delete()
+    for severity in ("error", "critical", "warning"):
+        SystemEvent.objects.create(event_type="x", severity=severity)
+    old = SystemEvent.objects.create(event_type="x", severity="error")
+    SystemEvent.objects.filter(pk=old.pk).update(timestamp=at(2))
+
+    client = portal(engineer)
+    ActivityLog.objects.all().delete()
+    ActivityLog.objects.create(user_id="ST001", activity="Page visit")
+    ActivityLog.objects.create(user_id="ST002", activity="Page visit")
+    ActivityLog.objects.create(user_id="ST002", activity="Logout")
+    ActivityLog.objects.create(user_id="ST003", activity="Failed login")
+    hour_old = ActivityLog.objects.create(user_id="ST004", activity="Page visit")
+    ActivityLog.objects.filter(pk=hour_old.pk).update(timestamp=at(1.5))
+    html = client.get("/dashboard/").content.decode()
+
+    def tile(key):
+        return int(re.search(rf'data-metric="{key}">(\d+)<', html).group(1))
+
+    assert tile("pending_maintenance") == 2
+    assert tile("active_emergencies") == 1
+    assert tile("recent_errors_1h") == 2
+    assert tile("recent_activities_1h") == 4
+    assert tile("active_users_1h") == 2  # ST001, ST002 (a failed login is not ST003's doing)
+    assert tile("online_users_15m") == 1  # ST002 logged out
+    assert 'src="/static/audit/dashboard.js"' in html and "http" not in re.sub(r'https?://[^"]*w3\.org[^"]*', "", html.split("<main")[1])
+
+
+def test_dashboard_charts_are_svg_with_text_alternatives(portal, personas):
+    SystemEvent.objects.all().delete()
+    e = SystemEvent.objects.create(event_type="x", severity="error")
+    SystemEvent.objects.filter(pk=e.pk).update(timestamp=at(2))
+    html = portal(personas["engineer"]).get("/dashboard/").content.decode()
+    assert html.count("<svg") == 2
+    assert "<title id=\"activity-title\">Activity per minute, last hour</title>" in html
+    assert "<title id=\"errors-title\">Errors per hour, last 24 hours</title>" in html
+    assert '<desc id="errors-desc" data-chart-desc>1 errors in total' in html
+    assert len(re.findall(r'<rect data-i="\d+"', html)) == 60 + 24
+    assert "Show the numbers as a table" in html
+
+
+def test_dashboard_data_has_series_and_open_critical_events(portal, personas):
+    SystemEvent.objects.all().delete()
+    e = SystemEvent.objects.create(event_type="disk_full", severity="error")
+    SystemEvent.objects.filter(pk=e.pk).update(timestamp=at(2))
+    SystemEvent.objects.create(event_type="emergency_created", severity="critical", entity_type="emergency",
+                               entity_id="EMG004", event_data=XSS)
+    SystemEvent.objects.create(event_type="emergency_created", severity="critical", entity_id="EMG003",
+                               processed=True)
+    body = portal(personas["engineer"]).get("/dashboard/data/").json()
+    errors = body["charts"]["errors"]["bars"]
+    assert len(errors) == 24 and len(body["charts"]["activity"]["bars"]) == 60
+    assert [b["count"] for b in errors][-3:] == [1, 0, 2]  # 2 hours ago, 1 hour ago (none), this hour (both critical)
+    assert [c["entity_id"] for c in body["critical_events"]] == ["EMG004"]
+    assert body["critical_events"][0]["url"] == "/emergencies/EMG004/"
+    assert body["critical_events"][0]["event_data"] == XSS  # JSON; the script sets it with textContent
+
+
+def test_dashboard_escapes_recorded_values(portal, personas):
+    ActivityLog.objects.create(user_id="ST001", activity=XSS, details=XSS)
+    SystemEvent.objects.create(event_type=XSS, severity="critical", entity_id="EMG001", event_data=XSS)
+    html = portal(personas["engineer"]).get("/dashboard/").content.decode()
+    assert XSS not in html
+    assert html.count(XSS_ESCAPED) >= 4
+
+
+def test_dashboard_script_never_uses_inner_html():
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[2] / "static" / "audit" / "dashboard.js").read_text()
+    assert "innerHTML" not in source and "insertAdjacentHTML" not in source and "textContent" in source
+
+
+# --- activity timelines --------------------------------------------------------------------------------------
+
+
+def test_my_activity_shows_only_my_rows_newest_first_and_filters_by_hours(portal, personas):
+    client = portal(personas["staff"])
+    ActivityLog.objects.all().delete()
+    for text, hours in (("old one", 30), ("recent one", 0.5), ("newest", 0)):
+        row = ActivityLog.objects.create(user_id="ST001", activity=text, ip_address="10.1.1.1")
+        ActivityLog.objects.filter(pk=row.pk).update(timestamp=at(hours))
+    ActivityLog.objects.create(user_id="ST002", activity="someone else's")
+    html = client.get("/my-activity/").content.decode()
+    assert html.index("newest") < html.index("recent one")
+    assert "old one" not in html and "someone else" not in html and "10.1.1.1" in html
+    html = client.get("/my-activity/?hours=48").content.decode()
+    assert "old one" in html
+    response = client.get("/my-activity/?hours=nope")
+    assert response.status_code == 400 and "hours must be a number" in response.content.decode()
+
+
+def test_my_activity_pages(portal, personas):
+    client = portal(personas["staff"])
+    ActivityLog.objects.bulk_create([ActivityLog(user_id="ST001", activity=f"act {i:03d}") for i in range(60)])
+    html = client.get("/my-activity/").content.decode()
+    assert 'rel="next"' in html
+    html2 = client.get("/my-activity/?page=2").content.decode()
+    assert 'rel="prev"' in html2
+
+
+def test_my_activity_escapes_recorded_values(portal, personas):
+    client = portal(personas["staff"])
+    ActivityLog.objects.create(user_id="ST001", activity=XSS, details=XSS)
+    html = client.get("/my-activity/").content.decode()
+    assert XSS not in html and html.count(XSS_ESCAPED) == 2
+
+
+def test_manager_reading_someone_elses_activity_is_recorded(portal, personas):
+    portal(personas["engineer"]).get("/users/ST001/activity/?hours=2")
+    assert ActivityLog.objects.filter(user_id="PE001", activity="Viewed user activity",
+                                      details__contains='"user_id": "ST001"').count() == 1
+
+
+# --- entity timelines ------------------------------------------------------------------------------------------
+
+
+def test_request_timeline_shows_who_when_where_why_and_field_changes(portal, personas):
+    from maintenance import services
+
+    obj = services.create_request(actor=personas["staff"], vessel="MV A", title=XSS)
+    client = portal(personas["engineer"])
+    client.post(f"/requests/{obj.code}/approve/", {"reason": "Budget approved " + XSS})
+    obj.refresh_from_db()
+    assert obj.status == "approved"
+    html = client.get(f"/requests/{obj.code}/").content.decode()
+    section = html[html.index('id="history"'):]
+    assert "<strong>Approve</strong>" in section or "<strong>Status change</strong>" in section or "Update" in section
+    assert "by <code>PE001</code>" in section and "by <code>ST001</code>" in section
+    assert "from 127.0.0.1" in section
+    assert "Budget approved " + XSS_ESCAPED in section
+    assert "<code>status</code>: <del>pending</del> &rarr; <ins>approved</ins>" in section
+    assert XSS not in html
+
+
+def test_staff_see_their_own_request_history_without_ip(portal, personas):
+    from maintenance import services
+
+    obj = services.create_request(actor=personas["staff"], vessel="MV A", title="Pump")
+    html = portal(personas["staff"]).get(f"/requests/{obj.code}/").content.decode()
+    assert 'id="history"' in html and "by <code>ST001</code>" in html
+    assert "from 127.0.0.1" not in html and "Full history in the audit log" not in html
+    assert portal(personas["other_staff"]).get(f"/requests/{obj.code}/").status_code in (403, 404)
+
+
+def test_emergency_inventory_and_user_pages_show_their_history_to_managers(portal, personas):
+    from emergencies import services as emergencies
+    from maintenance import services as maintenance
+
+    emg = emergencies.report_emergency(actor=personas["staff"], vessel="MV A", emergency_type="fire",
+                                       description=XSS, severity="high")
+    item = maintenance.create_item(actor=personas["admin"], part_number="P-1", name=XSS, quantity_on_hand=3)
+    maintenance.adjust_stock(item=item, actor=personas["admin"], quantity_change=-1, reason="Used " + XSS)
+    client = portal(personas["engineer"])
+    for url, who in ((f"/emergencies/{emg.code}/", "ST001"), (f"/inventory/{item.code}/", "ADM001"),
+                     ("/users/ST001/", "system")):
+        html = client.get(url).content.decode()
+        assert 'id="history"' in html, url
+        assert f"by <code>{who}</code>" in html, url
+        assert XSS not in html, url
+    html = client.get(f"/inventory/{item.code}/").content.decode()
+    assert "<code>quantity_on_hand</code>: <del>3</del> &rarr; <ins>2</ins>" in html
+
+
+def test_staff_see_no_history_on_an_emergency(portal, personas):
+    from emergencies import services as emergencies
+
+    emg = emergencies.report_emergency(actor=personas["staff"], vessel="MV A", emergency_type="fire",
+                                       description="Galley", severity="high")
+    html = portal(personas["staff"]).get(f"/emergencies/{emg.code}/").content.decode()
+    assert 'id="history"' not in html
+
+
+def test_audit_log_escapes_recorded_values(portal, personas):
+    from maintenance import services
+
+    services.create_request(actor=personas["staff"], vessel=XSS, title=XSS, reason=XSS)
+    html = portal(personas["engineer"]).get("/admin/audit-log").content.decode()
+    assert XSS not in html
+    assert html.count(XSS_ESCAPED) >= 3  # vessel, title, reason
+
+
+def test_nav_links_by_role(portal, personas):
+    staff_html = portal(personas["staff"]).get("/").content.decode()
+    assert 'href="/my-activity/"' in staff_html and 'href="/dashboard/"' not in staff_html
+    pe_html = portal(personas["engineer"]).get("/").content.decode()
+    assert 'href="/dashboard/"' in pe_html and 'href="/admin/audit-log"' in pe_html
