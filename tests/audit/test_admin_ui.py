@@ -1,0 +1,122 @@
+"""The Django admin for the audit tables, beyond read-only: list filters,
+search, before/after on the change view, the CSV export action, bounded
+counts on the changelists, escaping of recorded values."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from audit.models import ActivityLog, AuditTrail, UpdateHistory
+
+pytestmark = pytest.mark.django_db
+
+XSS = "<script>alert(1)</script>"
+XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+CHANGELISTS = ["audittrail", "activitylog", "systemevent", "updatehistory"]
+
+
+@pytest.fixture(autouse=True)
+def _fast_hasher(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def request_with_payload(personas):
+    from maintenance import services
+
+    obj = services.create_request(actor=personas["staff"], vessel="MV A", title="Pump", reason="new")
+    services.update_request(request_obj=obj, actor=personas["engineer"], title=XSS, reason="=HYPERLINK(1)")
+    return obj
+
+
+def test_changelists_have_the_filters_and_search(portal, admin_user):
+    client = portal(admin_user)
+    html = client.get("/admin/audit/audittrail/").content.decode()
+    for title in ("By action type", "By entity type", "By status", "By user"):
+        assert title in html, title
+    assert 'id="searchbar"' in html and 'class="toplinks"' in html  # search, date hierarchy
+    assert "By severity" in client.get("/admin/audit/systemevent/").content.decode()
+
+
+def test_filters_and_search_select_rows(portal, admin_user, request_with_payload):
+    client = portal(admin_user)
+    code = request_with_payload.code
+    html = client.get("/admin/audit/audittrail/?entity_type=maintenance_request&user_id=PE001&action_type=update").content.decode()
+    assert html.count('class="action-checkbox"') == 1
+    html = client.get(f"/admin/audit/audittrail/?q={code}").content.decode()
+    assert html.count('class="action-checkbox"') == 2
+    html = client.get("/admin/audit/audittrail/?user_id=nobody").content.decode()
+    assert html.count('class="action-checkbox"') == 0
+
+
+def test_change_view_shows_before_and_after_escaped(portal, admin_user, request_with_payload):
+    row = AuditTrail.objects.get(entity_id=request_with_payload.code, action_type="update")
+    html = portal(admin_user).get(f"/admin/audit/audittrail/{row.pk}/change/").content.decode()
+    assert re.search(r'<tr class="changed"><th scope="row">title</th><td class="before">Pump</td>'
+                     rf'<td class="after">{re.escape(XSS_ESCAPED)}</td></tr>', html)
+    assert XSS not in html
+    assert "audit/audit-admin.css" in html
+    field = UpdateHistory.objects.get(audit=row, field_name="title")
+    assert f'href="/admin/audit/updatehistory/{field.pk}/change/"' in html
+    html = portal(admin_user).get(f"/admin/audit/updatehistory/{field.pk}/change/").content.decode()
+    assert f'href="/admin/audit/audittrail/{row.pk}/change/"' in html and XSS not in html and XSS_ESCAPED in html
+
+
+def test_activity_change_view_escapes(portal, admin_user):
+    row = ActivityLog.objects.create(user_id="ST001", activity=XSS, details=XSS)
+    html = portal(admin_user).get(f"/admin/audit/activitylog/{row.pk}/change/").content.decode()
+    assert XSS not in html and XSS_ESCAPED in html
+
+
+def test_change_view_cannot_save(portal, admin_user, request_with_payload):
+    row = AuditTrail.objects.filter(entity_id=request_with_payload.code).first()
+    client = portal(admin_user)
+    html = client.get(f"/admin/audit/audittrail/{row.pk}/change/").content.decode()
+    assert 'name="_save"' not in html and "<textarea" not in html
+    response = client.post(f"/admin/audit/audittrail/{row.pk}/change/", {"user_id": "X"})
+    assert response.status_code == 403
+    assert AuditTrail.objects.get(pk=row.pk).user_id == row.user_id
+
+
+def test_export_action_gives_the_same_safe_csv_and_is_recorded(portal, admin_user, request_with_payload):
+    client = portal(admin_user)
+    html = client.get("/admin/audit/audittrail/").content.decode()
+    assert 'value="export_csv"' in html and 'value="delete_selected"' not in html
+    rows = list(AuditTrail.objects.filter(entity_id=request_with_payload.code).order_by("-timestamp", "-id"))
+    response = client.post("/admin/audit/audittrail/", {
+        "action": "export_csv", "_selected_action": [r.pk for r in rows], "index": 0,
+    })
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    body = b"".join(response.streaming_content).decode()
+    lines = body.split("\r\n")
+    assert lines[0].startswith('"id","timestamp","user_id","action_type"')
+    assert len([line for line in lines if line]) == 1 + len(rows)
+    assert "\"'=HYPERLINK(1)\"" in body  # formula neutralised, as in the API export
+    assert ActivityLog.objects.filter(user_id="ADM001", activity="Exported audit trail").count() == 1
+
+
+@pytest.mark.parametrize("name", CHANGELISTS)
+def test_changelists_never_count_a_whole_table(portal, admin_user, request_with_payload, name):
+    client = portal(admin_user)
+    table = {"audittrail": "audit_trail", "activitylog": "activity_logs", "systemevent": "system_events",
+             "updatehistory": "update_history"}[name]
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(f"/admin/audit/{name}/")
+    assert response.status_code == 200
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper() and table in q["sql"]]
+    assert counts, "the paginator counted (boundedly)"
+    assert all("LIMIT 10000" in sql for sql in counts), counts
+
+
+def test_capped_paginator_stops_at_the_cap(settings, monkeypatch, admin_user, portal):
+    from audit import admin as audit_admin
+
+    monkeypatch.setattr(audit_admin, "COUNT_CAP", 3)
+    ActivityLog.objects.bulk_create([ActivityLog(user_id="ST001", activity=f"a{i}") for i in range(10)])
+    paginator = audit_admin.CappedCountPaginator(ActivityLog.objects.order_by("-id"), 2)
+    assert paginator.count == 3 and paginator.num_pages == 2
