@@ -24,7 +24,7 @@ seed: migrate
 ## make run: install, migrate an SQLite database, load demo data, serve on 127.0.0.1:$(PORT)
 run: seed
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	DEBUG=$${DEBUG:-1} $(BIN)/uvicorn marine_center.asgi:application --host 127.0.0.1 --port $(PORT) --workers 1
+	DEBUG=$${DEBUG:-1} $(BIN)/uvicorn marine_center.asgi:application --host 127.0.0.1 --port $(PORT) --workers 1 --no-proxy-headers
 
 ## make test: the whole suite (set DATABASE_URL for PostgreSQL)
 test: install
