@@ -37,6 +37,8 @@ ACTIVITY_PER_PAGE = 50
 MAX_PAGE = 100_000
 FILTER_NAMES = ("hours", "user_id", "action_type", "entity_type", "entity_id", "status")
 POLL_SECONDS = 5
+FILTER_LABELS = {"hours": "Hours back", "user_id": "User", "action_type": "Action", "entity_type": "Entity type",
+                 "entity_id": "Entity id", "status": "Status"}
 
 
 class AuditReadRefused(Exception):
@@ -79,13 +81,16 @@ def _page_number(value) -> int:
     return int(text)
 
 
-def _filter_query(data: QueryDict) -> str:
-    """The filters of ``data`` (no ``page``) as a query string."""
+def _form_filters(data: QueryDict) -> QueryDict:
+    """The filters of ``data`` that have a value. The page's form submits
+    every control, so an empty one means "no filter" here (the API, which
+    no form fills in, refuses a present-but-empty parameter)."""
     query = QueryDict(mutable=True)
     for name in FILTER_NAMES:
-        if name in data:
-            query[name] = data.get(name)
-    return query.urlencode()
+        value = data.get(name)
+        if value is not None and value.strip():
+            query[name] = value
+    return query
 
 
 # --- /admin/audit-log ------------------------------------------------------------
@@ -96,7 +101,11 @@ def audit_log(request):
     refusal = _manager_or_refuse(request)
     if refusal is not None:
         return refusal
-    filterset = AuditTrailFilter(data=request.GET)
+    params = _form_filters(request.GET)
+    filterset = AuditTrailFilter(data=params)
+    for name, label in FILTER_LABELS.items():
+        filterset.form.fields[name].label = label
+    filterset.form.fields["hours"].widget.attrs.update({"placeholder": "24", "inputmode": "decimal", "size": 6})
     errors: list[str] = []
     rows: list = []
     has_next = False
@@ -125,9 +134,11 @@ def audit_log(request):
             }
             for row in trail
         ]
-    filters = _filter_query(request.GET)
+    filters = params.urlencode()
     context = {
         **admin.site.each_context(request),
+        # the app sidebar only for those who may use the admin site (a port engineer is not staff)
+        "is_nav_sidebar_enabled": admin.site.has_permission(request) and admin.site.enable_nav_sidebar,
         "title": "Audit log",
         "subtitle": None,
         "form": filterset.form,
@@ -230,11 +241,9 @@ def _timeline(request, user_id: str, *, own: bool):
     hours_param = request.GET.get("hours")
     hours = 24.0
     page = 1
-    if hours_param is not None:
+    if hours_param is not None and hours_param.strip():
         try:
-            hours = selectors.validate_hours(hours_param) if hours_param.strip() else None
-            if hours is None:
-                raise ValueError("hours must not be empty: give a number greater than 0 and at most 8760.")
+            hours = selectors.validate_hours(hours_param)
         except ValueError as exc:
             errors.append(str(exc))
     try:
