@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from . import api
+from . import api, api_stream
 
 urlpatterns = [
     re_path(r"^realtime/user-activity/(?P<user_id>[^/]+)/?$", api.UserActivityView.as_view(),
@@ -13,4 +13,5 @@ urlpatterns = [
     re_path(r"^realtime/audit-trail/?$", api.AuditTrailView.as_view(), name="realtime-audit-trail"),
     re_path(r"^realtime/dashboard/?$", api.DashboardView.as_view(), name="realtime-dashboard"),
     re_path(r"^realtime/export-audit/?$", api.ExportAuditView.as_view(), name="realtime-export-audit"),
+    re_path(r"^realtime/stream/?$", api_stream.AuditStreamView.as_view(), name="realtime-stream"),
 ]
