@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import math
 
-from django.core.exceptions import ValidationError
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
-from django_filters.utils import translate_validation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 
@@ -104,7 +103,7 @@ class StreamQuery:
             except stream.CursorError as exc:
                 errors["last_event_id"] = [str(exc)]
         if errors:
-            raise translate_validation(ValidationError({k: v for k, v in errors.items()}))
+            raise exceptions.ValidationError(errors)
         return out
 
 
