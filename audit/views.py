@@ -37,6 +37,10 @@ ACTIVITY_PER_PAGE = 50
 MAX_PAGE = 100_000
 FILTER_NAMES = ("hours", "user_id", "action_type", "entity_type", "entity_id", "status")
 POLL_SECONDS = 5
+#: the SSE stream the dashboard listens to (polling is the fallback); each
+#: connection ends after STREAM_TIMEOUT seconds and the browser reconnects
+STREAM_URL = "/api/realtime/stream"
+STREAM_TIMEOUT = 60
 FILTER_LABELS = {"hours": "Hours back", "user_id": "User", "action_type": "Action", "entity_type": "Entity type",
                  "entity_id": "Entity id", "status": "Status"}
 
@@ -207,6 +211,7 @@ def dashboard(request):
         "critical": _critical_events(),
         "charts": [("activity", per_minute), ("errors", per_hour)],
         "poll_seconds": POLL_SECONDS,
+        "stream_url": f"{STREAM_URL}?timeout={STREAM_TIMEOUT}" if STREAM_URL else "",
     }
     return render(request, "audit/dashboard.html", context)
 

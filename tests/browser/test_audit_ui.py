@@ -23,6 +23,7 @@ def _fast(settings, monkeypatch):
     from audit import views
 
     monkeypatch.setattr(views, "POLL_SECONDS", 2)  # the live server runs in this process
+    monkeypatch.setattr(views, "STREAM_TIMEOUT", 5)  # short streams: nothing left open at teardown
 
 
 def login(page, base, user_id, next_url):
@@ -109,6 +110,7 @@ def test_dashboard_updates_live_when_another_session_changes_something(live_serv
         "document.getElementById('latest-activities').textContent.includes('<script>alert(1)</script>')",
         timeout=15_000)
     assert page.evaluate("window.__marker") == "same page"  # no reload
+    assert page.get_attribute("#live-status", "data-mode") == "stream"  # pushed by /api/realtime/stream
     assert page.locator("#latest-activities script").count() == 0
     assert int(page.inner_text('[data-metric="recent_activities_1h"]')) >= 2
     page.screenshot(path=str(artifacts / "audit_dashboard.png"), full_page=True)
