@@ -36,3 +36,23 @@ def check_audit_settings(app_configs=None, **kwargs):
         problems.append(Warning("audit.middleware.AuditContextMiddleware is not in MIDDLEWARE: requests will be "
                                 "recorded without actor, IP or request id.", id="audit.W002"))
     return problems
+
+
+@register("audit")
+def check_integrity_settings(app_configs=None, **kwargs):
+    problems = []
+    key = getattr(settings, "AUDIT_SEAL_KEY", "") or ""
+    if not key and not (settings.DEBUG or getattr(settings, "TESTING", False)):
+        problems.append(Error("AUDIT_SEAL_KEY is not set: the seal file cannot be signed.",
+                              hint="Set AUDIT_SEAL_KEY in the environment to a long random secret kept off the "
+                                   "database server (e.g. python -c 'import secrets; print(secrets.token_hex(32))').",
+                              id="audit.E003"))
+    elif key and len(key) < 32:
+        problems.append(Warning("AUDIT_SEAL_KEY is shorter than 32 characters.", id="audit.W003"))
+    retention = getattr(settings, "AUDIT_RETENTION_DAYS", {}) or {}
+    if not isinstance(retention, dict) or any(
+            table not in conf.AUDIT_TABLES or not isinstance(days, int) or days < 1
+            for table, days in retention.items()):
+        problems.append(Error("AUDIT_RETENTION_DAYS must map audit table names to a number of days >= 1.",
+                              hint=f"Tables: {', '.join(conf.AUDIT_TABLES)}.", id="audit.E004"))
+    return problems

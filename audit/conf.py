@@ -68,3 +68,38 @@ def api_prefix() -> str:
 
 def audit_reads_prefix() -> str:
     return _get("AUDIT_READS_PREFIX", "/api/realtime/")
+
+
+# -- retention and sealing (audit.retention, audit.integrity) -------------------------------------
+
+AUDIT_TABLES = ("activity_logs", "system_events", "audit_trail", "update_history")
+DEFAULT_RETENTION_DAYS = {"activity_logs": 365, "system_events": 365, "audit_trail": 7 * 365,
+                          "update_history": 7 * 365}
+DEV_SEAL_KEY = "dev-only-audit-seal-key-not-for-production"
+
+
+def retention_days(table: str) -> int:
+    """Days ``table``'s rows are kept (``AUDIT_RETENTION_DAYS[table]``)."""
+    configured = _get("AUDIT_RETENTION_DAYS", {}) or {}
+    return int(configured.get(table, DEFAULT_RETENTION_DAYS[table]))
+
+
+def seal_file():
+    """Where the newest seal is written outside the database (``AUDIT_SEAL_FILE``)."""
+    from pathlib import Path
+
+    value = _get("AUDIT_SEAL_FILE", None)
+    return Path(value) if value else Path(settings.BASE_DIR) / "var" / "audit-seal.json"
+
+
+def seal_key() -> bytes:
+    """The HMAC key of the seal file (``AUDIT_SEAL_KEY``); a fixed development
+    key only when DEBUG or TESTING is on (system check audit.E003 otherwise)."""
+    key = _get("AUDIT_SEAL_KEY", "") or ""
+    if not key and (settings.DEBUG or _get("TESTING", False)):
+        key = DEV_SEAL_KEY
+    return key.encode()
+
+
+def seal_interval() -> float:
+    return float(_get("AUDIT_SEAL_INTERVAL", 10))

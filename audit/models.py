@@ -166,3 +166,91 @@ class UpdateHistory(models.Model):
 
     def __str__(self):
         return f"{self.table_name} {self.record_id}.{self.field_name}: {self.old_value!r} -> {self.new_value!r}"
+
+
+# -- tamper evidence and retention (audit.integrity, audit.retention) ------------------------------
+
+
+class SealKind(models.TextChoices):
+    SEAL = "seal", "Seal"
+    PURGE = "purge", "Purge"
+
+
+class AuditSeal(models.Model):
+    """One link of the seal chain (written by :mod:`audit.integrity` only).
+
+    A ``seal`` covers the audit rows written since the previous seal: their
+    ids per table (``ranges``, ``{"audit_trail": [[first, last], ...]}``),
+    one 16-byte hash per row in ``row_hashes`` (table order, then id order)
+    and ``rows_digest`` = SHA-256 of ``row_hashes``. A ``purge`` link
+    records the ids a retention purge deleted, so that verification knows
+    they are gone legitimately. ``hash`` = SHA-256(prev_hash ||
+    rows_digest || canonical metadata); the newest hash is also kept in a
+    file outside the database, signed with an HMAC key. Rows are never
+    updated; seal membership lives here, not on the audit rows.
+    """
+
+    seq = models.PositiveBigIntegerField(unique=True, help_text="Position in the chain, from 1.")
+    kind = models.CharField(max_length=10, choices=SealKind.choices, default=SealKind.SEAL)
+    created_at = models.DateTimeField(default=timezone.now)
+    horizon = models.JSONField(default=dict, blank=True,
+                               help_text='Per table, the [from, to) window sealed: transaction ids on PostgreSQL, '
+                                         'row ids on SQLite.')
+    ranges = models.JSONField(default=dict, blank=True, help_text="Per table, the row ids covered, as [first, last].")
+    row_count = models.PositiveBigIntegerField(default=0)
+    rows_digest = models.CharField(max_length=64)
+    row_hashes = models.BinaryField(blank=True, default=b"", editable=False)
+    prev_hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64, unique=True)
+    details = models.JSONField(default=dict, blank=True, help_text="Purge: cutoffs and command; free metadata.")
+
+    class Meta:
+        db_table = "audit_seals"
+        ordering = ["-seq"]
+
+    def __str__(self):
+        return f"{self.kind} #{self.seq} ({self.row_count} rows) {self.hash[:12]}"
+
+
+class LegalHold(models.Model):
+    """Audit records that the retention purge must keep: those of an entity
+    (``entity_type`` + ``entity_id``), of a user (``user_id``) and/or of a
+    time range (``starts_at``..``ends_at``). The fields given combine with
+    AND; a hold applies until it is lifted. Placed and lifted only through
+    :mod:`audit.retention` (recorded as a system event and an activity)."""
+
+    entity_type = models.CharField(max_length=50, blank=True)
+    entity_id = models.CharField(max_length=64, blank=True)
+    user_id = models.CharField(max_length=20, blank=True, help_text="Actor's user_id whose records are held.")
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField()
+    placed_by = models.CharField(max_length=20)
+    placed_at = models.DateTimeField(default=timezone.now)
+    lifted_by = models.CharField(max_length=20, blank=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lift_reason = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "audit_legal_holds"
+        ordering = ["-placed_at", "-id"]
+
+    def __str__(self):
+        state = "active" if self.active else "lifted"
+        return f"Hold #{self.pk} on {self.describe()} ({state})"
+
+    @property
+    def active(self) -> bool:
+        return self.lifted_at is None
+
+    def describe(self) -> str:
+        parts = []
+        if self.entity_type:
+            parts.append(f"entity {self.entity_type} {self.entity_id}".rstrip())
+        if self.user_id:
+            parts.append(f"user {self.user_id}")
+        if self.starts_at or self.ends_at:
+            start = self.starts_at.isoformat() if self.starts_at else "…"
+            end = self.ends_at.isoformat() if self.ends_at else "…"
+            parts.append(f"from {start} to {end}")
+        return ", ".join(parts) or "nothing"
