@@ -197,6 +197,12 @@ AUDIT_RETENTION_DAYS = {
     "audit_trail": env.int("AUDIT_RETENTION_TRAIL_DAYS", default=7 * 365),
     "update_history": env.int("AUDIT_RETENTION_HISTORY_DAYS", default=7 * 365),
 }
+# Tamper evidence: the newest seal is also written to this file, signed with AUDIT_SEAL_KEY
+# (required unless DEBUG/TESTING; keep it off the database server). See README "Production".
+AUDIT_SEAL_FILE = env.str("AUDIT_SEAL_FILE", default=str(BASE_DIR / "var" / "audit-seal.json"))
+AUDIT_SEAL_KEY = env.str("AUDIT_SEAL_KEY", default="")
+AUDIT_SEAL_INTERVAL = env.float("AUDIT_SEAL_INTERVAL", default=10.0)
+TESTING = env.bool("TESTING", default=False)
 AUDIT_LOCKOUT_THRESHOLD = env.int("AUDIT_LOCKOUT_THRESHOLD", default=5)
 AUDIT_LOCKOUT_MINUTES = env.int("AUDIT_LOCKOUT_MINUTES", default=15)
 
