@@ -6,9 +6,23 @@ PASSWORD. ``api(user)`` gives a DRF client authenticated by a real Bearer token.
 
 import pytest
 from django.db import connection
+from django.db.backends.signals import connection_created
 from rest_framework.test import APIClient
 
 PASSWORD = "Harbour-Pass-2025"
+
+
+def _allow_audit_rewrite_in_tests(sender, connection, **kwargs):
+    """On PostgreSQL the audit tables refuse UPDATE/DELETE/TRUNCATE (migration
+    audit 0002). Tests back-date rows and flush tables, so the test process's
+    own connections set ``audit.test_rewrite``; tests of the triggers turn it
+    off (tests/audit/test_append_only.py)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET audit.test_rewrite = 'on'")
+
+
+connection_created.connect(_allow_audit_rewrite_in_tests, dispatch_uid="tests_allow_audit_rewrite")
 
 
 def pytest_collection_modifyitems(config, items):
