@@ -5,6 +5,10 @@ merged into one table and ``bench/results/capture.json``.
 Options: ``--db sqlite|postgresql`` (repeatable; default both), ``--output``
 (default ``bench/results/capture.json``). Sizes: ``BENCH_N``,
 ``BENCH_ROUNDS``, ``BENCH_BULK``, ``BENCH_API_N`` (see :mod:`bench.capture`).
+
+With ``BENCH_SCALE`` set (``0.05``, ``1`` for full size) it then runs
+:mod:`bench.api_scale`: the real-time audit API on generated data in
+PostgreSQL, written to ``bench/results/api.json``.
 """
 
 from __future__ import annotations
@@ -104,6 +108,11 @@ def main(argv=None) -> int:
     output.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(f"\nwritten: {output}")
     failed = [db for db, data in results.items() if "failed" in data]
+    if os.environ.get("BENCH_SCALE"):
+        # the real-time API at scale (bench.api_scale): minutes of data loading, so only on request
+        proc = subprocess.run([sys.executable, "-m", "bench.api_scale"], cwd=Path(__file__).resolve().parent.parent)
+        if proc.returncode != 0:
+            failed.append("api_scale")
     return 1 if failed else 0
 
 
