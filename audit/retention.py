@@ -256,8 +256,8 @@ def purge(*, plan: Plan, batch_size: int = 5000, archive: Archive | None = None,
                         if history_ids:
                             archive.write("update_history", _fetch(connection, "update_history", history_ids))
                         archive.sync()  # on disk before anything is deleted
-                    deleted["update_history"] = deleted.get("update_history", 0) + _delete(
-                        connection, "update_history", history_ids)
+                    if history_ids:
+                        deleted["update_history"] += _delete(connection, "update_history", history_ids)
                     count = _delete(connection, table, ids)
                     deleted[table] += count
                     link = integrity.append_link(kind=SealKind.PURGE, ranges=ranges, using=using,
