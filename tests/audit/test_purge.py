@@ -210,3 +210,23 @@ def test_legal_hold_command_places_lists_and_lifts(db, capsys):
         call_command("legal_hold", "lift", "--id", str(hold.pk))
     call_command("legal_hold", "lift", "--id", str(hold.pk), "--reason", "done", "--actor", "ADM001")
     assert not LegalHold.objects.get().active
+
+
+def test_admins_place_and_lift_holds_in_the_admin_and_it_is_recorded(admin_user, engineer, portal):
+    client = portal(admin_user)
+    response = client.post("/admin/audit/legalhold/add/", {"user_id": "ST001", "reason": "inquiry"})
+    assert response.status_code == 302, response.content[:500]
+    hold = LegalHold.objects.get()
+    assert (hold.user_id, hold.placed_by, hold.active) == ("ST001", "ADM001", True)
+    refused = client.post("/admin/audit/legalhold/add/", {"entity_type": "emergency", "reason": "x"})
+    assert refused.status_code == 200 and b"both the entity type and the entity id" in refused.content
+    client.post("/admin/audit/legalhold/", {"action": "lift_holds", "_selected_action": [hold.pk],
+                                            "lift_reason": ""})
+    assert LegalHold.objects.get().active
+    client.post("/admin/audit/legalhold/", {"action": "lift_holds", "_selected_action": [hold.pk],
+                                            "lift_reason": "closed"})
+    hold.refresh_from_db()
+    assert (hold.active, hold.lifted_by, hold.lift_reason) == (False, "ADM001", "closed")
+    assert SystemEvent.objects.filter(event_type__in=["legal_hold_placed", "legal_hold_lifted"]).count() == 2
+    assert portal(engineer).get("/admin/audit/legalhold/").status_code in (302, 403)
+    assert client.get("/admin/audit/auditseal/").status_code == 200
