@@ -69,3 +69,49 @@ class ReasonField(forms.CharField):
         )
         kwargs.setdefault("help_text", "Recorded in the audit trail with the change.")
         super().__init__(required=required, label=label, **kwargs)
+
+
+def edit_page(request, *, obj, form_class, save, template: str, detail: str):
+    """The edit page of a request or an emergency: a form prefilled from
+    ``obj`` (users by user_id), ``save(reason=..., **changed_fields)`` on a
+    valid POST, the service's DomainError shown on the form, then back to
+    the ``detail`` page."""
+    from django.shortcuts import redirect, render
+
+    initial = {name: getattr(obj, name) for name in form_class.FIELDS}
+    initial["assigned_to"] = obj.assigned_to.user_id if obj.assigned_to else None
+    form = form_class(request.POST or None, initial=initial, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        changes = form.values(only_changed=True)
+        try:
+            save(reason=form.cleaned_data["reason"], **changes)
+        except DomainError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, f"{obj.code} was saved." if changes else "Nothing was changed.")
+            return redirect(detail, code=obj.code)
+    return render(request, template, {"form": form, "obj": obj})
+
+
+def run_action(request, *, obj, action: str, form, call, done: str, detail: str):
+    """A life-cycle action posted from a detail page: ``call(reason=...,
+    [assignee=...])`` when the form (reason box, assignee) is valid; errors
+    and the outcome shown as messages; back to the ``detail`` page."""
+    from django.shortcuts import redirect
+
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, f"Could not {action} {obj.code}: {error}")
+        return redirect(detail, code=obj.code)
+    kwargs = {"reason": form.cleaned_data["reason"]}
+    if action == "assign":
+        kwargs["assignee"] = form.cleaned_data["assignee"]
+    try:
+        call(**kwargs)
+    except DomainError as exc:
+        message_error(request, exc)
+    else:
+        suffix = f" to {obj.assigned_to.user_id}" if action == "assign" and obj.assigned_to else ""
+        messages.success(request, f"{obj.code} was {done}{suffix}.")
+    return redirect(detail, code=obj.code)

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
-from core.portal import form_error, message_error, paginate
+from core.portal import edit_page, form_error, message_error, paginate, run_action
 
 from . import permissions, selectors, services
 from .forms import ActionForm, AssignForm, EmergencyFilterForm, EmergencyForm
@@ -81,19 +81,11 @@ def emergency_edit(request, code):
     emergency = selectors.get_emergency_for(request.user, code)
     if not permissions.can_edit_emergency(request.user, emergency):
         raise PermissionDenied("You may not edit this emergency now.")
-    initial = {name: getattr(emergency, name) for name in EmergencyForm.FIELDS}
-    initial["assigned_to"] = emergency.assigned_to.user_id if emergency.assigned_to else None
-    form = EmergencyForm(request.POST or None, initial=initial, user=request.user)
-    if request.method == "POST" and form.is_valid():
-        changes = form.values(only_changed=True)
-        try:
-            services.update_emergency(emergency=emergency, actor=request.user, reason=form.cleaned_data["reason"], **changes)
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"{emergency.code} was saved." if changes else "Nothing was changed.")
-            return redirect("emergency_detail", code=emergency.code)
-    return render(request, "emergencies/emergency_form.html", {"form": form, "obj": emergency})
+    return edit_page(
+        request, obj=emergency, form_class=EmergencyForm, template="emergencies/emergency_form.html",
+        detail="emergency_detail",
+        save=lambda **fields: services.update_emergency(emergency=emergency, actor=request.user, **fields),
+    )
 
 
 @login_required
@@ -106,11 +98,10 @@ def emergency_action(request, code, action):
         raise PermissionDenied("Only administrators and port engineers may handle emergencies.")
     service, done = EMERGENCY_ACTIONS[action]
     form = (AssignForm if action == "assign" else ActionForm)(request.POST)
-    if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, f"Could not {action} {emergency.code}: {error}")
-        return redirect("emergency_detail", code=emergency.code)
+    return run_action(
+        request, obj=emergency, action=action, form=form, done=done, detail="emergency_detail",
+        call=lambda **kwargs: service(emergency=emergency, actor=request.user, **kwargs),
+    )
     kwargs = {"emergency": emergency, "actor": request.user, "reason": form.cleaned_data["reason"]}
     if action == "assign":
         kwargs["assignee"] = form.cleaned_data["assignee"]

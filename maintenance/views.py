@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
-from core.portal import form_error, manager_required, message_error, paginate
+from core.portal import edit_page, form_error, manager_required, message_error, paginate, run_action
 
 from . import permissions, selectors, services
 from .forms import (
@@ -112,19 +112,10 @@ def request_edit(request, code):
     obj = selectors.get_request_for(request.user, code)
     if not permissions.can_edit_request(request.user, obj):
         raise PermissionDenied("You may not edit this request now.")
-    initial = {name: getattr(obj, name) for name in RequestForm.FIELDS}
-    initial["assigned_to"] = obj.assigned_to.user_id if obj.assigned_to else None
-    form = RequestForm(request.POST or None, initial=initial, user=request.user)
-    if request.method == "POST" and form.is_valid():
-        changes = form.values(only_changed=True)
-        try:
-            services.update_request(request_obj=obj, actor=request.user, reason=form.cleaned_data["reason"], **changes)
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"{obj.code} was saved." if changes else "Nothing was changed.")
-            return redirect("request_detail", code=obj.code)
-    return render(request, "maintenance/request_form.html", {"form": form, "obj": obj})
+    return edit_page(
+        request, obj=obj, form_class=RequestForm, template="maintenance/request_form.html", detail="request_detail",
+        save=lambda **fields: services.update_request(request_obj=obj, actor=request.user, **fields),
+    )
 
 
 @login_required
@@ -136,23 +127,10 @@ def request_action(request, code, action):
     if not permissions.role_allows(action, request.user, obj):
         raise PermissionDenied(f"You may not {action} this request.")
     service, form_class, done = REQUEST_ACTIONS[action]
-    form = form_class(request.POST)
-    if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, f"Could not {action} {obj.code}: {error}")
-        return redirect("request_detail", code=obj.code)
-    kwargs = {"request_obj": obj, "actor": request.user, "reason": form.cleaned_data["reason"]}
-    if action == "assign":
-        kwargs["assignee"] = form.cleaned_data["assignee"]
-    try:
-        service(**kwargs)
-    except DomainError as exc:
-        message_error(request, exc)
-    else:
-        suffix = f" to {obj.assigned_to.user_id}" if action == "assign" and obj.assigned_to else ""
-        messages.success(request, f"{obj.code} was {done}{suffix}.")
-    return redirect("request_detail", code=obj.code)
+    return run_action(
+        request, obj=obj, action=action, form=form_class(request.POST), done=done, detail="request_detail",
+        call=lambda **kwargs: service(request_obj=obj, actor=request.user, **kwargs),
+    )
 
 
 @login_required
