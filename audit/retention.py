@@ -173,10 +173,9 @@ class Archive:
 
     def write(self, table: str, rows: list[tuple]) -> None:
         columns = integrity.SPECS[table].columns
-        converters = integrity.SPECS[table].converters
         lines = []
         for row in rows:
-            record = {c: conv(v) for c, conv, v in zip(columns, converters, row, strict=False)}
+            record = dict(zip(columns, integrity.canonical_values(table, row)[1:], strict=True))
             lines.append(json.dumps({"table": table, "row": record}, ensure_ascii=False, sort_keys=True,
                                     default=str))
         if lines:
