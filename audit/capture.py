@@ -26,8 +26,9 @@ from functools import cached_property
 from typing import Any
 
 from django.db import models
+from django.utils import timezone
 
-from . import registry, writer
+from . import history, registry, writer
 from .context import get_context
 from .diff import CREATE, DELETE, Diff, FieldChange, classify, diff_values
 
@@ -282,19 +283,59 @@ def revert_reason() -> str | None:
 
 
 def record_change(instance, *, old: dict | None, new: dict | None, action: str | None = None,
-                  using: str | None = None) -> None:
+                  using: str | None = None, history_type: str | None = None) -> None:
     """Record one change of a tracked instance: create (``old=None``),
-    delete (``new=None``) or update; nothing when nothing changed."""
-    spec = spec_for(type(instance)._meta.concrete_model)
+    delete (``new=None``) or update; nothing when nothing changed.
+
+    ``history_type`` (``+``, ``~``, ``-``) asks for the simple-history
+    snapshot row of this save/delete too, for models whose rows the capture
+    path writes (:mod:`audit.history`): in the same statement as the audit
+    rows, and even when no audited field changed (simple-history writes a
+    row for every save)."""
+    model = type(instance)._meta.concrete_model
+    spec = spec_for(model)
     if spec is None or not capture_enabled():
         return
+    using = using or instance._state.db
+    ctx = get_context()
     reason = None
-    if action is None and old is not None and new is not None and revert_action():
+    revert = revert_action() if ctx.path else None
+    if action is None and old is not None and new is not None and revert:
         action, reason = "revert", revert_reason()
     change = build_change(instance, spec, old=old, new=new, action=action)
+    now = timezone.now()
+    snapshot = None
+    if history_type is not None:
+        snapshot = history_row(instance, history_type, using=using, now=now, revert=revert)
     if change is None:
+        if snapshot is not None:
+            writer.write_history(snapshot, using=using)
         return
-    writer.write_change(**change.as_writer_kwargs(), reason=reason, using=using or instance._state.db)
+    writer.write_change(**change.as_writer_kwargs(), reason=reason, using=using, history=snapshot, now=now)
+
+
+def history_row(instance, history_type: str, *, using, now, revert=None) -> dict | None:
+    """The simple-history row of this save/delete when the capture path
+    writes it (None when simple-history does, or it is switched off)."""
+    hspec = history.spec_for(type(instance))
+    if hspec is None or not history.enabled_for(instance):
+        return None
+    ctx = get_context()
+    reason = ctx.reason or (revert_reason() if revert or revert_action() else "")
+    user = history_user()
+    if hspec.has_listeners():  # receivers of simple-history's signals: its own path
+        history.write_with_simple_history(hspec, instance, history_type, using, user=user, reason=reason)
+        return None
+    return history.row(hspec, instance, history_type, user_pk=user.pk if user is not None else None,
+                       reason=reason or None, now=now)
+
+
+def save_history_only(instance, history_type: str, *, using) -> None:
+    """A snapshot row without audit rows (capture switched off for a delete,
+    where simple-history has always written its row)."""
+    snapshot = history_row(instance, history_type, using=using or instance._state.db, now=timezone.now())
+    if snapshot is not None:
+        writer.write_history(snapshot, using=using or instance._state.db)
 
 
 def record_changes(changes: list[Change], *, using: str) -> None:

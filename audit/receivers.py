@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from django.db.models import signals
 
-from . import capture, registry
+from . import capture, history, registry
 from .context import get_context
 
 _OURS = "_audit_history_hints"
@@ -28,37 +28,42 @@ def on_pre_save(sender, instance, raw=False, update_fields=None, **kwargs):
     if raw:
         return
     if not capture.capture_enabled():
-        instance.skip_history_when_saving = True  # simple-history's own switch
-        instance.__dict__[_OURS] = ("skip_history_when_saving",)
+        if history.spec_for(sender) is None:  # simple-history writes its own row: switch it off too
+            instance.skip_history_when_saving = True
+            instance.__dict__[_OURS] = ("skip_history_when_saving",)
         return
     capture.ensure_trusted_snapshot(instance, capture.spec_for(sender), update_fields)
-    _give_history_hints(instance)
+    if history.spec_for(sender) is None:
+        _give_history_hints(instance)
 
 
 def on_post_save(sender, instance, created=False, raw=False, update_fields=None, using=None, **kwargs):
     if raw:
         return
-    hints = instance.__dict__.pop(_OURS, ())
-    if "skip_history_when_saving" not in hints:
+    hints = instance.__dict__.pop(_OURS, ()) if _OURS in instance.__dict__ else ()
+    if "skip_history_when_saving" not in hints and capture.capture_enabled():
         spec = capture.spec_for(sender)
         new = capture.current_values(instance, spec.attnames if created else spec.attnames_for(update_fields))
         old = None if created else instance.__dict__.get(capture.SNAPSHOT) or {}
-        capture.record_change(instance, old=old, new=new, using=using)
+        capture.record_change(instance, old=old, new=new, using=using, history_type="+" if created else "~")
         instance.__dict__.setdefault(capture.SNAPSHOT, {}).update(new)
     for name in hints:
         instance.__dict__.pop(name, None)
 
 
 def on_pre_delete(sender, instance, **kwargs):
-    if capture.capture_enabled():
+    if capture.capture_enabled() and history.spec_for(sender) is None:
         _give_history_hints(instance)
 
 
 def on_post_delete(sender, instance, using=None, **kwargs):
     hints = instance.__dict__.pop(_OURS, ())
-    spec = capture.spec_for(sender)
-    old = {**(instance.__dict__.get(capture.SNAPSHOT) or {}), **capture.current_values(instance, spec.attnames)}
-    capture.record_change(instance, old=old, new=None, using=using)
+    if capture.capture_enabled():
+        spec = capture.spec_for(sender)
+        old = {**(instance.__dict__.get(capture.SNAPSHOT) or {}), **capture.current_values(instance, spec.attnames)}
+        capture.record_change(instance, old=old, new=None, using=using, history_type="-")
+    elif history.spec_for(sender) is not None:
+        capture.save_history_only(instance, "-", using=using)
     for name in hints:
         instance.__dict__.pop(name, None)
 
@@ -104,6 +109,7 @@ def connect_model(model) -> None:
         through = field.remote_field.through
         signals.m2m_changed.connect(on_m2m_changed, sender=through,
                                     dispatch_uid=f"audit.m2m.{through._meta.label_lower}")
+    history.take_over(model)
     capture.forget_specs()
 
 
