@@ -18,10 +18,27 @@ printed to stderr, and never breaks the response):
 
 - ``Page visit``: a successful GET of an HTML page outside the API;
 - ``API <METHOD> <path>``: POST/PUT/PATCH/DELETE under ``/api/`` with the
-  status code (denials included).
+  status code (denials included);
+- ``Access denied``: any other 403 (portal pages, admin, API reads), with
+  method, path and status. Refused reads of audit data by a logged-in user
+  under ``/api/realtime/`` are not repeated here: the audit API records them
+  itself as ``Denied audit read``.
 
 Reads of audit data under ``/api/realtime/`` are logged by the audit API
 itself, and paths in ``AUDIT_EXCLUDED_PATHS`` are never logged.
+
+An outer ``audit_context(enabled=False)`` (tests, maintenance scripts driving
+the test client) carries over into the request's context: capture stays off
+and the middleware writes no activity row.
+
+The request's activity row is written after the response, outside the
+request's transaction, in autocommit. On PostgreSQL that single INSERT
+commits asynchronously (``synchronous_commit`` off for that one transaction,
+see :func:`audit.writer.write_activity`): it does not wait for the WAL flush
+(a disk sync per commit, the largest part of an API write's audit cost), so a
+server crash in the following fraction of a second could lose it; it can
+never be half written. The change rows themselves (audit_trail,
+update_history, snapshots) commit with the change, synchronously.
 """
 
 from __future__ import annotations
@@ -53,7 +70,10 @@ def request_id_for(request) -> str:
 
 
 def context_for(request) -> AuditContext:
+    """A fresh context for the request; ``enabled`` carries over from the
+    surrounding one, so an outer ``audit_context(enabled=False)`` holds."""
     return AuditContext(
+        enabled=_current.get().enabled,
         ip_address=client_ip(request),
         request_id=request.audit_request_id,
         user_agent=writer.clean_text(request.META.get("HTTP_USER_AGENT", ""), conf.USER_AGENT_MAX),
@@ -69,10 +89,15 @@ def activity_for(request, response) -> tuple[str, str] | None:
     if path.startswith(conf.excluded_paths()):
         return None
     method = request.method
+    status = response.status_code
     if path.startswith(conf.api_prefix()):
         if method in _WRITE_METHODS and conf.log_api_writes():
-            return f"API {method} {path}", f"HTTP {response.status_code}"
+            return f"API {method} {path}", f"HTTP {status}"
+        if status == 403 and not _denial_logged_by_audit_api(request, path):
+            return DENIED, f"{method} {path} HTTP {status}"
         return None
+    if status == 403:
+        return DENIED, f"{method} {path} HTTP {status}"
     if (
         method == "GET"
         and conf.log_page_visits()
@@ -81,6 +106,17 @@ def activity_for(request, response) -> tuple[str, str] | None:
     ):
         return "Page visit", path
     return None
+
+
+DENIED = "Access denied"
+
+
+def _denial_logged_by_audit_api(request, path: str) -> bool:
+    """The audit API records refused reads of a logged-in user itself."""
+    if not path.startswith(conf.audit_reads_prefix()):
+        return False
+    user = getattr(request, "user", None)
+    return bool(user is not None and getattr(user, "is_authenticated", False))
 
 
 class AuditContextMiddleware:
@@ -97,11 +133,13 @@ class AuditContextMiddleware:
         if self.async_mode:
             return self.__acall__(request)
         request.audit_request_id = request_id_for(request)
-        token = _current.set(context_for(request))
+        ctx = context_for(request)
+        token = _current.set(ctx)
         HistoricalRecords.context.request = request
         try:
             response = self.get_response(request)
-            self.log(request, response)
+            if ctx.enabled:
+                self.log(request, response)
         finally:
             _forget_history_request()
             _current.reset(token)
@@ -110,11 +148,12 @@ class AuditContextMiddleware:
 
     async def __acall__(self, request):
         request.audit_request_id = request_id_for(request)
-        token = _current.set(context_for(request))
+        ctx = context_for(request)
+        token = _current.set(ctx)
         HistoricalRecords.context.request = request
         try:
             response = await self.get_response(request)
-            if activity_for(request, response) is not None:
+            if ctx.enabled and activity_for(request, response) is not None:
                 await sync_to_async(self.log)(request, response)
         finally:
             _forget_history_request()
@@ -127,7 +166,8 @@ class AuditContextMiddleware:
         try:
             what = activity_for(request, response)
             if what is not None:
-                writer.write_activity(activity=what[0], details=what[1], status_code=response.status_code)
+                writer.write_activity(activity=what[0], details=what[1], status_code=response.status_code,
+                                      synchronous=False)
         except Exception as exc:  # noqa: BLE001 - best effort, never break the response
             FAILURES["request_activity"] += 1
             print(f"audit: could not record request activity: {exc.__class__.__name__}: {exc}", file=sys.stderr)

@@ -125,8 +125,13 @@ def _common(model) -> dict:
 
 
 def write_activity(*, activity: str, details: Any = "", user_id: str | None = None, status_code: int | None = None,
-                   using: str | None = None, **overrides) -> ActivityLog:
-    """Insert one ``activity_logs`` row (who, what, details, where)."""
+                   using: str | None = None, synchronous: bool = True, **overrides) -> ActivityLog:
+    """Insert one ``activity_logs`` row (who, what, details, where).
+
+    ``synchronous=False`` (the middleware's request rows, written after the
+    response): on PostgreSQL, outside a transaction, the row commits without
+    waiting for the WAL flush (``synchronous_commit`` off for that one
+    statement's transaction); elsewhere it makes no difference."""
     ctx = get_context()
     row = ActivityLog(
         user_id=clean_text(user_id or current_user_id(), 20),
@@ -143,8 +148,32 @@ def write_activity(*, activity: str, details: Any = "", user_id: str | None = No
         if isinstance(value, str):
             value = clean_text(value, field.max_length or TEXT_LIMIT)
         setattr(row, name, value)
-    row.save(using=using or router.db_for_write(ActivityLog), force_insert=True)
+    using = using or router.db_for_write(ActivityLog)
+    connection = connections[using]
+    if not synchronous and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        _insert_async_commit(connection, row)
+        row._state.adding, row._state.db = False, using
+    else:
+        row.save(using=using, force_insert=True)
     return row
+
+
+_ACTIVITY_COLUMNS = [f for f in ActivityLog._meta.concrete_fields if not f.primary_key]
+
+
+def _insert_async_commit(connection, row) -> None:
+    """One autocommit INSERT whose commit does not wait for the WAL flush."""
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(f.column) for f in _ACTIVITY_COLUMNS)
+    values = ", ".join(["%s"] * len(_ACTIVITY_COLUMNS))
+    # set_config() in RETURNING runs inside the statement's own transaction,
+    # before its commit: that commit alone is asynchronous
+    sql = (f"INSERT INTO {qn(ActivityLog._meta.db_table)} ({columns}) VALUES ({values}) "
+           f"RETURNING id, set_config('synchronous_commit', 'off', true)")
+    params = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in _ACTIVITY_COLUMNS]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row.pk = cursor.fetchone()[0]
 
 
 def write_system_event(*, event_type: str, entity_type: str = "", entity_id: Any = "", event_data: Any = "",
@@ -168,20 +197,28 @@ def write_system_event(*, event_type: str, entity_type: str = "", entity_id: Any
 def write_change(*, action_type: str, entity_type: str, entity_id: Any, changes: dict, table_name: str,
                  status: str = "completed", error_message: str = "", old_value: Any = _DERIVE,
                  new_value: Any = _DERIVE, user_id: str | None = None, reason: str | None = None,
-                 using: str | None = None) -> AuditTrail:
+                 using: str | None = None, history: dict | None = None, now=None) -> AuditTrail:
     """Insert one ``audit_trail`` row and one ``update_history`` row per key
     of ``changes`` (``{"field": {"old": ..., "new": ...}}``, JSON-safe values).
 
     ``old_value``/``new_value`` (dicts or JSON text) default to the old and
     new halves of ``changes``. A failed attempt (``status="failed"``) writes
-    the trail row only, never field history. One statement on PostgreSQL.
+    the trail row only, never field history. ``history`` (from
+    :func:`audit.history.row`) is the simple-history snapshot row of the same
+    change, written with them. One statement on PostgreSQL.
     """
     using = using or router.db_for_write(AuditTrail)
     item = _build(action_type=action_type, entity_type=entity_type, entity_id=entity_id, changes=changes,
                   table_name=table_name, status=status, error_message=error_message, old_value=old_value,
-                  new_value=new_value, user_id=user_id or current_user_id(), reason=reason, now=timezone.now())
-    _persist(using, [item])
+                  new_value=new_value, user_id=user_id or current_user_id(), reason=reason,
+                  now=now or timezone.now())
+    _persist(using, [item], [history] if history is not None else ())
     return item[0]
+
+
+def write_history(history: dict, *, using: str) -> None:
+    """Only a simple-history snapshot row (a save that changed nothing)."""
+    _persist(using, [], [history])
 
 
 def write_changes(items: list[dict], *, using: str | None = None) -> int:
@@ -233,25 +270,49 @@ def _build(*, action_type, entity_type, entity_id, changes, table_name, status="
     return trail, fields
 
 
-def _persist(using: str, items: list[tuple[AuditTrail, list[tuple]]]) -> None:
+def _persist(using: str, items: list[tuple[AuditTrail, list[tuple]]], histories=()) -> None:
     connection = connections[using]
     if connection.vendor == "postgresql":
-        for batch in _pg_batches(items):
-            _insert_postgresql(connection, batch)
+        if not items:
+            for history in histories:
+                _execute(connection, *_history_sql(history, connection))
+        batches = list(_pg_batches(items))
+        for i, batch in enumerate(batches):
+            _insert_postgresql(connection, batch, histories if i == 0 else ())
     else:
+        from . import history as history_rows
+
         with transaction.atomic(using=using, savepoint=False):
-            trails = AuditTrail.objects.using(using).bulk_create([trail for trail, _ in items])
-            rows = [
-                UpdateHistory(timestamp=trail.timestamp, table_name=table, record_id=trail.entity_id,
-                              field_name=name, old_value=old, new_value=new, user_id=trail.user_id,
-                              change_reason=trail.change_reason, audit_id=trail.pk)
-                for trail, fields in zip(trails, [f for _, f in items], strict=True) for table, name, old, new in fields
-            ]
-            if rows:
-                UpdateHistory.objects.using(using).bulk_create(rows, batch_size=500)
+            for history in histories:
+                _execute(connection, *history_rows.insert_sql(history, connection))
+            if items:
+                _insert_rows(using, items)
     for trail, _ in items:
         trail._state.adding = False
         trail._state.db = using
+
+
+def _execute(connection, sql, params) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _history_sql(history, connection):
+    from . import history as history_rows
+
+    return history_rows.insert_sql(history, connection)
+
+
+def _insert_rows(using, items) -> None:
+    trails = AuditTrail.objects.using(using).bulk_create([trail for trail, _ in items])
+    rows = [
+        UpdateHistory(timestamp=trail.timestamp, table_name=table, record_id=trail.entity_id,
+                      field_name=name, old_value=old, new_value=new, user_id=trail.user_id,
+                      change_reason=trail.change_reason, audit_id=trail.pk)
+        for trail, fields in zip(trails, [f for _, f in items], strict=True) for table, name, old, new in fields
+    ]
+    if rows:
+        UpdateHistory.objects.using(using).bulk_create(rows, batch_size=500)
 
 
 _TRAIL_COLUMNS = [f for f in AuditTrail._meta.concrete_fields if not f.primary_key]
@@ -275,24 +336,29 @@ def _pg_batches(items):
         yield batch
 
 
-def _insert_postgresql(connection, items) -> None:
-    """One round trip: the trail rows (multi-row INSERT ... RETURNING) and
-    their field rows from a VALUES list joined to them, in one statement."""
+def _insert_postgresql(connection, items, histories=()) -> None:
+    """One round trip: the trail rows (multi-row INSERT ... RETURNING), their
+    field rows from a VALUES list joined to them, and the simple-history
+    snapshot rows of the same changes, in one statement."""
     qn = connection.ops.quote_name
+    prefix, params = [], []
+    for i, history in enumerate(histories):
+        sql, hparams = _history_sql(history, connection)
+        prefix.append(f"h{i} AS ({sql})")
+        params.extend(hparams)
     columns = ", ".join(qn(f.column) for f in _TRAIL_COLUMNS)
     row_sql = "(" + ", ".join(["%s"] * len(_TRAIL_COLUMNS)) + ")"
-    params = []
     for trail, _ in items:
         params.extend(f.get_db_prep_save(getattr(trail, f.attname), connection) for f in _TRAIL_COLUMNS)
     insert_trail = (f"INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) "
                     f"VALUES {', '.join([row_sql] * len(items))} RETURNING id, entity_id, timestamp, user_id, change_reason")
     fields = [(trail.entity_id, *row) for trail, rows in items for row in rows]
     if not fields:
-        sql = insert_trail
+        sql = f"WITH {', '.join(prefix)} {insert_trail}" if prefix else insert_trail
     else:
         values = ", ".join(["(%s::text, %s::text, %s::text, %s::text, %s::text)"] * len(fields))
         sql = (
-            f"WITH t AS ({insert_trail}) "
+            f"WITH {''.join(p + ', ' for p in prefix)}t AS ({insert_trail}) "
             f"INSERT INTO {qn(UpdateHistory._meta.db_table)} (timestamp, table_name, record_id, field_name, "
             f"old_value, new_value, user_id, change_reason, audit_id) "
             f"SELECT t.timestamp, v.tbl, t.entity_id, v.f, v.o, v.n, t.user_id, t.change_reason, t.id "

@@ -201,3 +201,44 @@ def test_concurrent_async_requests_see_only_their_own_context():
     assert [r.json()["request_id"] for r in responses] == ids
     assert [r["X-Request-ID"] for r in responses] == ids
     assert get_context().request_id == ""
+
+
+@pytest.mark.django_db
+def test_an_outer_disabled_context_holds_inside_the_request(api, engineer):
+    from audit.context import audit_context
+    from maintenance.models import InventoryItem
+
+    with audit_context(enabled=False):
+        InventoryItem.objects.create(code="INV001", part_number="P-1", name="Impeller", quantity_on_hand=3)
+        response = api(engineer).patch("/api/test-items/INV001/", {"name": "Impeller, bronze"}, format="json")
+    assert response.status_code == 200
+    assert InventoryItem.objects.get(code="INV001").name == "Impeller, bronze"
+    assert not AuditTrail.objects.filter(entity_id="INV001").exists()
+    assert not ActivityLog.objects.exists()
+    assert InventoryItem.history.count() == 0
+
+
+@pytest.mark.django_db
+def test_portal_and_api_read_refusals_are_recorded_as_access_denied(portal, api, staff):
+    response = portal(staff).get("/admin/audit-log/")
+    assert response.status_code == 403
+    response = api(staff).get("/api/users/")
+    assert response.status_code == 403
+    rows = list(ActivityLog.objects.filter(activity="Access denied").order_by("id")
+                .values_list("user_id", "method", "path", "status_code", "details"))
+    assert rows == [
+        ("ST001", "GET", "/admin/audit-log/", 403, "GET /admin/audit-log/ HTTP 403"),
+        ("ST001", "GET", "/api/users/", 403, "GET /api/users/ HTTP 403"),
+    ]
+
+
+@pytest.mark.django_db
+def test_refusals_already_recorded_elsewhere_are_not_recorded_twice(api, staff, engineer):
+    # a refused API write: the middleware's "API PATCH" row, with its status
+    response = api(staff).patch("/api/users/PE001/", {"full_name": "x"}, format="json")
+    assert response.status_code == 403
+    # a refused read of audit data: the audit API's own "Denied audit read"
+    response = api(staff).get("/api/realtime/system-events")
+    assert response.status_code == 403
+    activities = list(ActivityLog.objects.order_by("id").values_list("activity", "status_code"))
+    assert activities == [("API PATCH /api/users/PE001/", 403), ("Denied audit read", None)]
