@@ -5,6 +5,9 @@ merged into one table and ``bench/results/capture.json``.
 Options: ``--db sqlite|postgresql`` (repeatable; default both), ``--output``
 (default ``bench/results/capture.json``). Sizes: ``BENCH_N``,
 ``BENCH_ROUNDS``, ``BENCH_BULK``, ``BENCH_API_N`` (see :mod:`bench.capture`).
+With ``BENCH_OPS=1`` it also runs :mod:`bench.operations` (purge, seal,
+verify, writes while sealing; ``bench/results/operations.json``;
+``BENCH_OPS_N`` rows, default 1,000,000).
 
 With ``BENCH_SCALE`` set (``0.05``, ``1`` for full size) it then runs
 :mod:`bench.api_scale`: the real-time audit API on generated data in
@@ -113,6 +116,12 @@ def main(argv=None) -> int:
         proc = subprocess.run([sys.executable, "-m", "bench.api_scale"], cwd=Path(__file__).resolve().parent.parent)
         if proc.returncode != 0:
             failed.append("api_scale")
+    if os.environ.get("BENCH_OPS"):
+        # purge, seal, verify and writes while sealing on PostgreSQL (bench.operations): BENCH_OPS_N rows
+        # (default 1,000,000), a few minutes, so only on request
+        proc = subprocess.run([sys.executable, "-m", "bench.operations"], cwd=Path(__file__).resolve().parent.parent)
+        if proc.returncode != 0:
+            failed.append("operations")
     return 1 if failed else 0
 
 
