@@ -20,11 +20,14 @@ CREATE INDEX {t}_xact_idx ON {t} (xact_id);
 # Append-only: UPDATE, DELETE and TRUNCATE are refused, except DELETE inside a
 # transaction of the retention purge (SET LOCAL audit.allow_purge = 'on'). The test
 # harness sets audit.test_rewrite = 'on' on its own connections to back-date rows
-# and flush tables; nothing else sets it. Statement-level: one check per statement.
+# and flush tables; nothing else sets it, and it is honoured only for a superuser
+# session (which could disable the triggers anyway), so it opens no door to the
+# application's own role. Statement-level: one check per statement.
 FUNCTION_SQL = """
 CREATE OR REPLACE FUNCTION audit_refuse_rewrite() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF coalesce(current_setting('audit.test_rewrite', true), '') = 'on' THEN
+    IF coalesce(current_setting('audit.test_rewrite', true), '') = 'on'
+       AND current_setting('is_superuser') = 'on' THEN
         RETURN NULL;
     END IF;
     IF TG_OP = 'DELETE' AND coalesce(current_setting('audit.allow_purge', true), '') = 'on' THEN

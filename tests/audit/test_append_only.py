@@ -92,3 +92,22 @@ def test_the_purge_works_with_the_triggers_on(enforced):
     assert list(SystemEvent.objects.values_list("event_type", flat=True)) == ["audit_purged"]
     assert AuditSeal.objects.count() > 1
     call_command("verify_audit")
+
+
+def test_the_test_harness_escape_is_refused_to_a_non_superuser_role():
+    """audit.test_rewrite is honoured only for superusers (who could disable
+    the triggers anyway): the application's own role gains nothing from it."""
+    make_rows(1)
+    raw("DROP ROLE IF EXISTS audit_app_probe")
+    raw("CREATE ROLE audit_app_probe NOSUPERUSER NOLOGIN")
+    try:
+        raw("GRANT SELECT, UPDATE, DELETE ON activity_logs TO audit_app_probe")
+        with pytest.raises(DatabaseError, match="append-only"):
+            with transaction.atomic():
+                raw("SET LOCAL ROLE audit_app_probe")
+                raw("SET LOCAL audit.test_rewrite = 'on'")
+                raw("UPDATE activity_logs SET details = 'rewritten'")
+        assert not ActivityLog.objects.filter(details="rewritten").exists()
+    finally:
+        raw("REVOKE ALL ON activity_logs FROM audit_app_probe")
+        raw("DROP ROLE IF EXISTS audit_app_probe")
