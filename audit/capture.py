@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from django.db import models
+from django.db import connections, models
 from django.utils import timezone
 
 from . import history, registry, writer
@@ -312,6 +312,71 @@ def record_change(instance, *, old: dict | None, new: dict | None, action: str |
             writer.write_history(snapshot, using=using)
         return
     writer.write_change(**change.as_writer_kwargs(), reason=reason, using=using, history=snapshot, now=now)
+
+
+ONE_STATEMENT = "_audit_one_statement"  # save() chose the one-statement update
+WRITTEN = "_audit_written"  # the one statement wrote the audit rows: post_save records nothing
+
+
+def one_statement_update_possible(instance, using, save_kwargs) -> bool:
+    """Whether this ``save()`` can be one UPDATE-and-audit statement
+    (PostgreSQL, an update of a loaded row, plain values, no receiver of
+    simple-history's signals, no multi-table inheritance)."""
+    if instance._state.adding or instance.pk is None or save_kwargs.get("force_insert"):
+        return False
+    model = type(instance)
+    if model._meta.parents or model._meta.select_on_save or model._meta.proxy:
+        return False
+    if connections[using].vendor != "postgresql":
+        return False
+    spec = spec_for(model)
+    if spec is None:
+        return False
+    hspec = history.spec_for(model)
+    if hspec is None and getattr(model._meta, "simple_history_manager_attribute", None):
+        return False  # simple-history writes its own row after the UPDATE
+    if hspec is not None and hspec.has_listeners():
+        return False
+    d = instance.__dict__
+    return not any(hasattr(d.get(a), "resolve_expression") for a in spec.attnames)
+
+
+def update_in_one_statement(instance, base_qs, using, pk_val, values, update_fields) -> bool | None:
+    """The UPDATE of a captured save() with its snapshot and audit rows in
+    one statement (:func:`audit.writer.update_with_change`). Returns whether
+    the row was updated, or None when the ordinary path must run."""
+    from django.db.models import sql as djsql
+
+    spec = spec_for(type(instance))
+    if any(hasattr(v, "resolve_expression") for _, _, v in values):
+        return None
+    query = base_qs.filter(pk=pk_val).query.chain(djsql.UpdateQuery)
+    query.add_update_fields(values)
+    query.annotations = {}
+    if query.related_updates:
+        return None
+    update_sql, update_params = query.get_compiler(using).as_sql()
+    if not update_sql:
+        return None
+    new = current_values(instance, spec.attnames_for(update_fields))
+    old = instance.__dict__.get(SNAPSHOT) or {}
+    ctx = get_context()
+    reason = None
+    action = None
+    revert = revert_action() if ctx.path else None
+    if revert:
+        action, reason = "revert", revert_reason()
+    change = build_change(instance, spec, old=old, new=new, action=action)
+    now = timezone.now()
+    snapshot = history_row(instance, "~", using=using, now=now, revert=revert)
+    kwargs = None
+    if change is not None:
+        kwargs = {**change.as_writer_kwargs(), "reason": reason}
+    rows = writer.update_with_change(connections[using], update_sql, update_params, change=kwargs,
+                                     history=snapshot, now=now)
+    if rows:
+        instance.__dict__[WRITTEN] = True
+    return rows > 0
 
 
 def history_row(instance, history_type: str, *, using, now, revert=None) -> dict | None:

@@ -40,13 +40,30 @@ class AuditedModelMixin:
     inside an outer transaction it costs nothing."""
 
     def save(self, *args, **kwargs):
-        if not _capture().capture_enabled():
+        capture = _capture()
+        if not capture.capture_enabled():
             return super().save(*args, **kwargs)
         using = kwargs.get("using") or router.db_for_write(self.__class__, instance=self)
+        if capture.one_statement_update_possible(self, using, kwargs):
+            # PostgreSQL: the UPDATE, the snapshot and the audit rows are one
+            # statement (see _do_update), atomic on its own in autocommit
+            self.__dict__[capture.ONE_STATEMENT] = True
+            try:
+                return super().save(*args, **kwargs)
+            finally:
+                self.__dict__.pop(capture.ONE_STATEMENT, None)
+                self.__dict__.pop(capture.WRITTEN, None)
         with transaction.atomic(using=using, savepoint=False):
             return super().save(*args, **kwargs)
 
     save.alters_data = True
+
+    def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
+        if self.__dict__.pop(_capture().ONE_STATEMENT, False) and values and _capture().capture_enabled():
+            updated = _capture().update_in_one_statement(self, base_qs, using, pk_val, values, update_fields)
+            if updated is not None:
+                return updated
+        return super()._do_update(base_qs, using, pk_val, values, update_fields, forced_update)
 
     def delete(self, using=None, keep_parents=False):
         using = using or router.db_for_write(self.__class__, instance=self)

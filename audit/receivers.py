@@ -41,11 +41,13 @@ def on_post_save(sender, instance, created=False, raw=False, update_fields=None,
     if raw:
         return
     hints = instance.__dict__.pop(_OURS, ()) if _OURS in instance.__dict__ else ()
+    written = instance.__dict__.pop(capture.WRITTEN, False)
     if "skip_history_when_saving" not in hints and capture.capture_enabled():
         spec = capture.spec_for(sender)
         new = capture.current_values(instance, spec.attnames if created else spec.attnames_for(update_fields))
-        old = None if created else instance.__dict__.get(capture.SNAPSHOT) or {}
-        capture.record_change(instance, old=old, new=new, using=using, history_type="+" if created else "~")
+        if not written or created:  # else the UPDATE statement wrote the rows already
+            old = None if created else instance.__dict__.get(capture.SNAPSHOT) or {}
+            capture.record_change(instance, old=old, new=new, using=using, history_type="+" if created else "~")
         instance.__dict__.setdefault(capture.SNAPSHOT, {}).update(new)
     for name in hints:
         instance.__dict__.pop(name, None)

@@ -372,3 +372,44 @@ def _insert_postgresql(connection, items, histories=()) -> None:
         ids = {row[1]: row[0] for row in cursor.fetchall()}
     for trail, _ in items:
         trail.pk = ids.get(trail.entity_id)
+
+
+def update_with_change(connection, update_sql: str, update_params, *, change: dict | None, history: dict | None,
+                       now) -> int:
+    """PostgreSQL: the UPDATE of one row, its simple-history snapshot and its
+    audit rows in one statement (data-modifying CTEs). The inserts are gated
+    on the UPDATE having matched the row. Returns the number of rows updated.
+    On its own (autocommit) the statement is atomic: change and audit rows
+    commit or fail together."""
+    from . import history as history_rows
+
+    qn = connection.ops.quote_name
+    params = list(update_params)
+    ctes = [f"u AS ({update_sql} RETURNING 1)"]
+    gate = "WHERE EXISTS (SELECT 1 FROM u)"
+    if history is not None:
+        columns = history_rows.HistorySpec.columns(history["spec"], qn)
+        ctes.append(f"h AS (INSERT INTO {qn(history['spec'].table)} ({', '.join(columns)}) "
+                    f"SELECT {', '.join(['%s'] * len(columns))} {gate})")
+        params.extend(history_rows.prepared(history, connection))
+    if change is not None:
+        trail, fields = _build(**change, user_id=current_user_id(), now=now)
+        columns = ", ".join(qn(f.column) for f in _TRAIL_COLUMNS)
+        ctes.append(f"t AS (INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) "
+                    f"SELECT {', '.join(['%s'] * len(_TRAIL_COLUMNS))} {gate} "
+                    f"RETURNING id, entity_id, timestamp, user_id, change_reason)")
+        params.extend(f.get_db_prep_save(getattr(trail, f.attname), connection) for f in _TRAIL_COLUMNS)
+        if fields:
+            values = ", ".join(["(%s::text, %s::text, %s::text, %s::text)"] * len(fields))
+            ctes.append(
+                f"f AS (INSERT INTO {qn(UpdateHistory._meta.db_table)} (timestamp, table_name, record_id, field_name, "
+                f"old_value, new_value, user_id, change_reason, audit_id) "
+                f"SELECT t.timestamp, v.tbl, t.entity_id, v.f, v.o, v.n, t.user_id, t.change_reason, t.id "
+                f"FROM t CROSS JOIN (VALUES {values}) AS v(tbl, f, o, n))"
+            )
+            for row in fields:
+                params.extend(row)
+    sql = f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM u)"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
