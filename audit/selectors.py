@@ -34,6 +34,7 @@ from decimal import Decimal
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from . import registry
 from .models import ActivityLog, AuditTrail, Severity, SystemEvent, UpdateHistory
 
 MAX_HOURS = 8760
@@ -144,13 +145,29 @@ def events_since(*, hours=1, severities: str | Iterable[str] | None = None) -> Q
     return qs.order_by("-timestamp", "-id")
 
 
+def history_table(entity_type: str) -> str:
+    """The ``update_history.table_name`` of ``entity_type``: the tracked
+    model's table, or the type itself for an unregistered entity (the rule
+    :func:`audit.services.log_entity_change` writes with)."""
+    config = registry.config_for_entity_type(entity_type)
+    return config.model._meta.db_table if config else entity_type
+
+
 def entity_changes(entity_type: str, entity_id: str) -> QuerySet[UpdateHistory]:
-    """Field-level changes of one entity (update_history rows joined to their
-    audit_trail row), newest first. Served by ``trail_entity_ts_idx``."""
+    """Field-level changes of one entity, newest first (``-timestamp, -id``).
+
+    Reads ``update_history`` by its own ``(table_name, record_id,
+    -timestamp)`` index (``history_record_ts_idx``): ``record_id`` is the
+    entity's code and ``user_id``/``change_reason`` are copied onto every
+    row, so only ``action_type`` comes from ``audit_trail``, through the
+    ``audit`` foreign key (a primary-key lookup per returned row, after the
+    LIMIT). On PostgreSQL a sliced query is an index scan under a Limit (an
+    incremental sort settles ties on ``id``), never a sort of all the
+    entity's rows; ``count()`` is an index-only scan without the join."""
     entity_type = _text(entity_type, "entity_type", max_length=50)
     entity_id = _text(entity_id, "entity_id", max_length=64)
     return (
-        UpdateHistory.objects.filter(audit__entity_type=entity_type, audit__entity_id=entity_id)
+        UpdateHistory.objects.filter(table_name=history_table(entity_type), record_id=entity_id)
         .select_related("audit")
         .order_by("-timestamp", "-id")
     )
