@@ -25,6 +25,10 @@
    two exports of very different sizes: flat memory means both peaks alike.
 5. Stream delivery: a uvicorn process serves ``/api/realtime/stream``; this
    process commits activity rows and times each one until the client has it.
+6. Pages (issue 5), through the test client logged in as an admin: the
+   audit-log page (page 1, a deep page, filters), the dashboard, and the
+   admin changelists with searches and filters; p50/p95 and their EXPLAIN
+   (``BENCH_SCALE_PAGES_N`` requests each, 10 by default).
 
 Targets (issue 4): p95 <= 50 ms for every JSON endpoint, export >= 50,000
 rows/s with memory that does not grow with the export, stream p95 <= 500 ms.
@@ -445,6 +449,55 @@ def measure_export(client, hours_small: float, hours_large: float) -> dict:
     return out
 
 
+def page_cases() -> list[tuple[str, str, str]]:
+    """(page, case, url) of the pages people use (issue 5), as an admin."""
+    hot_type, hot_id = HOT_ENTITY
+    return [
+        ("audit-log", "page 1 (24 h)", "/admin/audit-log"),
+        ("audit-log", "a year, page 1", "/admin/audit-log?hours=8760"),
+        ("audit-log", "a year, deep page 2000 (offset 99,950)", "/admin/audit-log?hours=8760&page=2000"),
+        ("audit-log", "busiest user, a year, page 1", f"/admin/audit-log?hours=8760&user_id={BUSIEST_USER}"),
+        ("audit-log", "busiest user, a year, page 200", f"/admin/audit-log?hours=8760&user_id={BUSIEST_USER}&page=200"),
+        ("audit-log", "most-changed entity, a year",
+         f"/admin/audit-log?hours=8760&entity_type={hot_type}&entity_id={hot_id}"),
+        ("audit-log", "action approve + status failed, a week", "/admin/audit-log?hours=168&action_type=approve&status=failed"),
+        ("dashboard", "page", "/dashboard/"),
+        ("dashboard", "data (polling fallback)", "/dashboard/data/"),
+        ("admin audit_trail", "changelist", "/admin/audit/audittrail/"),
+        ("admin audit_trail", "search a user_id", f"/admin/audit/audittrail/?q={BUSIEST_USER}"),
+        ("admin audit_trail", "search an entity code", f"/admin/audit/audittrail/?q={hot_id}"),
+        ("admin audit_trail", "last 24 h, action update", "/admin/audit/audittrail/?window=24h&action_type=update"),
+        ("admin audit_trail", "status failed, page 50", "/admin/audit/audittrail/?status=failed&p=50"),
+        ("admin activity_logs", "search a user_id", f"/admin/audit/activitylog/?q={BUSIEST_USER}"),
+        ("admin update_history", "search a record code", f"/admin/audit/updatehistory/?q={hot_id}"),
+        ("admin system_events", "severity critical, last 7 days", "/admin/audit/systemevent/?severity=critical&window=7d"),
+    ]
+
+
+def measure_pages(n: int) -> list[dict]:
+    """HTML pages through the Django test client, logged in (session) as an admin."""
+    from django.test import Client
+
+    from accounts.models import User
+
+    client = Client()
+    client.force_login(User.objects.get(user_id="ADM001"))
+    out = []
+    for page, case, url in page_cases():
+        log(f"page {page}: {case}")
+        for _ in range(2):
+            response = client.get(url)
+            assert response.status_code == 200, (url, response.status_code, response.content[:300])
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            client.get(url)
+            times.append((time.perf_counter() - t0) * 1000)
+        out.append({"page": page, "case": case, "url": url, "n": n, "p50_ms": round(percentile(times, 0.5), 1),
+                    "p95_ms": round(percentile(times, 0.95), 1), "explain": explain(client, url)})
+    return out
+
+
 # --- stream latency --------------------------------------------------------------------
 
 
@@ -572,6 +625,7 @@ def run(scale: float, *, reuse: bool, keep: bool, samples: int) -> dict:
         row["explain"] = explain(client, url)
         endpoints.append(row)
     result["endpoints"] = endpoints
+    result["pages"] = measure_pages(int(os.environ.get("BENCH_SCALE_PAGES_N", 10)))
 
     log("export")
     result["export"] = measure_export(client, hours_small=24 * 30, hours_large=8760)
@@ -618,6 +672,11 @@ def table(result: dict) -> str:
         count = "" if e["count"] is None else str(e["count"])
         lines.append(f"{e['endpoint']:<15} {e['case']:<42} {e['p50_ms']:>8.1f} {e['p95_ms']:>8.1f} {count:>6} "
                      f"{total:>9}  {ok}; {scans}")
+    lines.append("")
+    lines.append(f"{'page':<22} {'case':<42} {'p50 ms':>8} {'p95 ms':>8}  plan")
+    for p in result.get("pages", []):
+        scans = ", ".join(p["explain"]["seq_scans_on_big_tables"]) or "no seq scan on a big table"
+        lines.append(f"{p['page']:<22} {p['case']:<42} {p['p50_ms']:>8.1f} {p['p95_ms']:>8.1f}  {scans}")
     lines.append("")
     for label, x in result["export"].items():
         lines.append(f"CSV export {label:<6} {x['rows']:>9,} rows in {x['seconds']:.2f} s = {x['rows_per_second']:>8,} "
