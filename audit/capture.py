@@ -21,6 +21,7 @@ count as a change on update, so a save that changes nothing writes nothing.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -377,6 +378,84 @@ def update_in_one_statement(instance, base_qs, using, pk_val, values, update_fie
     if rows:
         instance.__dict__[WRITTEN] = True
     return rows > 0
+
+
+CREATE_ONE_STATEMENT = "_audit_create_one_statement"  # save() chose the one-statement create
+CREATE_WRITTEN = "_audit_create_written"  # the INSERT statement wrote the audit rows
+#: stands for the primary key, unknown until the INSERT, in the values of a
+#: one-statement create; the statement puts the new id in its place
+PK_SENTINEL = f"__audit_new_pk_{secrets.token_hex(8)}__"
+
+
+def one_statement_create_possible(instance, using, save_kwargs) -> bool:
+    """Whether this ``save()`` can be one INSERT-and-audit statement
+    (PostgreSQL, a new row whose only database-generated value is its auto
+    primary key, plain values, simple-history's row written by us)."""
+    if not instance._state.adding or instance.pk is not None:
+        return False
+    if save_kwargs.get("force_update") or save_kwargs.get("update_fields"):
+        return False
+    model = type(instance)
+    meta = model._meta
+    if meta.parents or meta.proxy or meta.select_on_save or meta.auto_field is None or meta.pk is not meta.auto_field:
+        return False
+    if list(meta.db_returning_fields) != [meta.pk]:
+        return False
+    if connections[using].vendor != "postgresql":
+        return False
+    spec = spec_for(model)
+    if spec is None:
+        return False
+    hspec = history.spec_for(model)
+    if hspec is None and getattr(meta, "simple_history_manager_attribute", None):
+        return False
+    if hspec is not None and hspec.has_listeners():
+        return False
+    d = instance.__dict__
+    return not any(hasattr(d.get(f.attname), "resolve_expression") for f in meta.concrete_fields)
+
+
+def insert_in_one_statement(instance, using, fields, returning_fields, raw) -> list | None:
+    """The INSERT of a captured save() with its snapshot and audit rows in
+    one statement (:func:`audit.writer.insert_with_change`). Returns the
+    returned row as ``Model._do_insert`` does, or None when the ordinary path
+    must run."""
+    from django.db.models import sql as djsql
+
+    if raw:
+        return None
+    model = type(instance)
+    spec = spec_for(model)
+    query = djsql.InsertQuery(model)
+    query.insert_values(fields, [instance], raw=raw)  # runs pre_save (auto_now) on the instance
+    compiler = query.get_compiler(using=using)
+    compiler.returning_fields = returning_fields
+    statements = compiler.as_sql()
+    if len(statements) != 1 or compiler.returning_params:
+        return None
+    insert_sql, insert_params = statements[0]
+    if any(hasattr(v, "resolve_expression") for v in insert_params):
+        return None
+    d = instance.__dict__
+    pk_attname = model._meta.pk.attname
+    now = timezone.now()
+    d[pk_attname] = PK_SENTINEL
+    try:
+        new = current_values(instance, spec.attnames)
+        change = build_change(instance, spec, old=None, new=new)
+        snapshot = history_row(instance, "+", using=using, now=now)
+    finally:
+        d[pk_attname] = None
+    kwargs = None if change is None else {**change.as_writer_kwargs(), "reason": None}
+    row = writer.insert_with_change(connections[using], insert_sql, insert_params, pk_column=model._meta.pk.column,
+                                    change=kwargs, history=snapshot, now=now, sentinel=PK_SENTINEL)
+    cols = [field.get_col(model._meta.db_table) for field in returning_fields]
+    converters = compiler.get_converters(cols)
+    rows = [tuple(row)]
+    if converters:
+        rows = [tuple(r) for r in compiler.apply_converters(rows, converters)]
+    d[CREATE_WRITTEN] = True
+    return rows
 
 
 def history_row(instance, history_type: str, *, using, now, revert=None) -> dict | None:

@@ -53,10 +53,27 @@ class AuditedModelMixin:
             finally:
                 self.__dict__.pop(capture.ONE_STATEMENT, None)
                 self.__dict__.pop(capture.WRITTEN, None)
+        if capture.one_statement_create_possible(self, using, kwargs):
+            # PostgreSQL: the INSERT, the snapshot and the audit rows are one
+            # statement (see _do_insert), atomic on its own in autocommit
+            self.__dict__[capture.CREATE_ONE_STATEMENT] = True
+            try:
+                return super().save(*args, **kwargs)
+            finally:
+                self.__dict__.pop(capture.CREATE_ONE_STATEMENT, None)
+                self.__dict__.pop(capture.CREATE_WRITTEN, None)
         with transaction.atomic(using=using, savepoint=False):
             return super().save(*args, **kwargs)
 
     save.alters_data = True
+
+    def _do_insert(self, manager, using, fields, returning_fields, raw):
+        capture = _capture()
+        if self.__dict__.pop(capture.CREATE_ONE_STATEMENT, False) and capture.capture_enabled():
+            rows = capture.insert_in_one_statement(self, using, fields, returning_fields, raw)
+            if rows is not None:
+                return rows
+        return super()._do_insert(manager, using, fields, returning_fields, raw)
 
     def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
         if self.__dict__.pop(_capture().ONE_STATEMENT, False) and values and _capture().capture_enabled():

@@ -42,10 +42,12 @@ def on_post_save(sender, instance, created=False, raw=False, update_fields=None,
         return
     hints = instance.__dict__.pop(_OURS, ()) if _OURS in instance.__dict__ else ()
     written = instance.__dict__.pop(capture.WRITTEN, False)
+    if created:  # the INSERT statement wrote the rows (one-statement create), else record them now
+        written = instance.__dict__.pop(capture.CREATE_WRITTEN, False)
     if "skip_history_when_saving" not in hints and capture.capture_enabled():
         spec = capture.spec_for(sender)
         new = capture.current_values(instance, spec.attnames if created else spec.attnames_for(update_fields))
-        if not written or created:  # else the UPDATE statement wrote the rows already
+        if not written:  # else the UPDATE or INSERT statement wrote the rows already
             old = None if created else instance.__dict__.get(capture.SNAPSHOT) or {}
             capture.record_change(instance, old=old, new=new, using=using, history_type="+" if created else "~")
         instance.__dict__.setdefault(capture.SNAPSHOT, {}).update(new)

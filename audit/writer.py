@@ -413,3 +413,71 @@ def update_with_change(connection, update_sql: str, update_params, *, change: di
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()[0]
+
+
+def insert_with_change(connection, insert_sql: str, insert_params, *, pk_column: str, change: dict | None,
+                       history: dict | None, now, sentinel: str) -> tuple:
+    """PostgreSQL: the INSERT of one row (``insert_sql`` ends in RETURNING its
+    primary key), its simple-history snapshot and its audit rows in one
+    statement (data-modifying CTEs). The new primary key, unknown when the
+    values were built, stands in them as ``sentinel``; the statement puts
+    the id in its place (the snapshot's id, the trail's entity id when the
+    entity has no code, the ``id`` field row and the JSON of the changes).
+    Returns the INSERT's returned row."""
+    qn = connection.ops.quote_name
+    pk = f"(SELECT {qn(pk_column)} FROM i)"
+    quoted = json.dumps(sentinel)
+    params = list(insert_params)
+
+    def expr(value, *, text: bool = True) -> str:
+        if isinstance(value, str) and sentinel in value:
+            if value == sentinel:
+                return f"{pk}::text" if text else pk
+            params.extend((value, quoted))
+            return f"replace(%s, %s, {pk}::text)"
+        params.append(value)
+        return "%s"
+
+    ctes = [f"i AS ({insert_sql})"]
+    if history is not None:
+        from . import history as history_rows
+
+        hspec = history["spec"]
+        columns = history_rows.HistorySpec.columns(hspec, qn)
+        exprs = []
+        for (field, _), value in zip(hspec.fields, history["values"], strict=True):
+            if isinstance(value, str) and value == sentinel:
+                exprs.append(pk)
+            else:
+                exprs.append(expr(field.get_db_prep_save(value, connection)))
+        reason = history["reason"]
+        if isinstance(reason, str):
+            reason = clean_text(reason, hspec.reason_limit)
+        for value in (hspec.date_field.get_db_prep_save(history["date"], connection), history["type"],
+                      history["user"], reason):
+            exprs.append(expr(value))
+        ctes.append(f"h AS (INSERT INTO {qn(hspec.table)} ({', '.join(columns)}) SELECT {', '.join(exprs)})")
+    if change is not None:
+        trail, fields = _build(**change, user_id=current_user_id(), now=now)
+        columns = ", ".join(qn(f.column) for f in _TRAIL_COLUMNS)
+        exprs = []
+        for f in _TRAIL_COLUMNS:
+            value = getattr(trail, f.attname)
+            if f.attname == "changes":
+                exprs.append(expr(json.dumps(value, sort_keys=True)) + "::jsonb")
+            else:
+                exprs.append(expr(f.get_db_prep_save(value, connection)))
+        ctes.append(f"t AS (INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) SELECT {', '.join(exprs)} "
+                    f"RETURNING id, entity_id, timestamp, user_id, change_reason)")
+        if fields:
+            rows = ", ".join("(" + ", ".join(expr(v) + "::text" for v in row) + ")" for row in fields)
+            ctes.append(
+                f"f AS (INSERT INTO {qn(UpdateHistory._meta.db_table)} (timestamp, table_name, record_id, field_name, "
+                f"old_value, new_value, user_id, change_reason, audit_id) "
+                f"SELECT t.timestamp, v.tbl, t.entity_id, v.f, v.o, v.n, t.user_id, t.change_reason, t.id "
+                f"FROM t CROSS JOIN (VALUES {rows}) AS v(tbl, f, o, n))"
+            )
+    sql = f"WITH {', '.join(ctes)} SELECT * FROM i"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()

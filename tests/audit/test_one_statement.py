@@ -1,13 +1,15 @@
-"""PostgreSQL: a captured save() update is one statement (the UPDATE with its
-snapshot and audit rows as data-modifying CTEs)."""
+"""PostgreSQL: a captured save() update or create is one statement (the UPDATE
+or INSERT with its snapshot and audit rows as data-modifying CTEs)."""
+
+import json
 
 import pytest
-from django.db import connection
+from django.db import DataError, connection
 from django.test.utils import CaptureQueriesContext
 
 from audit.context import audit_context
 from audit.models import AuditTrail
-from maintenance.models import MaintenanceRequest
+from maintenance.models import Comment, MaintenanceRequest
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -40,3 +42,56 @@ def test_one_statement_records_actor_reason_and_field_rows(staff, engineer):
     latest = mr.history.latest()
     assert (latest.history_type, latest.title, latest.history_user_id, latest.history_change_reason) == (
         "~", "Bilge pump", engineer.pk, "Survey")
+
+
+def test_a_create_is_one_statement_with_the_new_id_in_its_audit_rows_and_snapshot(staff, engineer):
+    with audit_context(actor=engineer, reason="Intake"), CaptureQueriesContext(connection) as queries:
+        mr = MaintenanceRequest(code="MR952", vessel="MV Tern", title="Bilge", requested_by=staff)
+        mr.save()
+    assert len(queries.captured_queries) == 1
+    assert queries.captured_queries[0]["sql"].startswith("WITH i AS (INSERT")
+    assert isinstance(mr.pk, int) and MaintenanceRequest.objects.get(pk=mr.pk).title == "Bilge"
+    trail = AuditTrail.objects.get(entity_id="MR952")
+    assert (trail.action_type, trail.user_id, trail.change_reason) == ("create", "PE001", "Intake")
+    assert trail.changes["id"] == {"old": None, "new": mr.pk}
+    assert trail.changes["requested_by"] == {"old": None, "new": "ST001"}
+    assert json.loads(trail.new_value)["id"] == mr.pk
+    assert trail.field_changes.get(field_name="id").new_value == str(mr.pk)
+    assert trail.field_changes.get(field_name="title").new_value == "Bilge"
+    snapshot = mr.history.get()
+    assert (snapshot.id, snapshot.history_type, snapshot.code, snapshot.history_user_id,
+            snapshot.history_change_reason) == (mr.pk, "+", "MR952", engineer.pk, "Intake")
+    mr.title = "Bilge pump"  # the saved instance updates as usual afterwards
+    mr.save()
+    assert list(AuditTrail.objects.filter(entity_id="MR952").order_by("id").values_list("action_type", flat=True)) == [
+        "create", "update"]
+
+
+def test_a_create_of_an_entity_without_code_records_its_new_id_as_entity_id(staff):
+    mr = MaintenanceRequest.objects.create(code="MR953", vessel="MV Tern", title="Bilge", requested_by=staff)
+    with CaptureQueriesContext(connection) as queries:
+        comment = Comment.objects.create(request=mr, author=staff, body="Pump replaced")
+    assert len(queries.captured_queries) == 1
+    trail = AuditTrail.objects.get(entity_type="comment")
+    assert trail.entity_id == str(comment.pk)
+    assert trail.changes["request"] == {"old": None, "new": "MR953"}
+    assert set(trail.field_changes.values_list("record_id", flat=True)) == {str(comment.pk)}
+    assert comment.history.get().id == comment.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_create_whose_audit_insert_fails_inserts_nothing(staff, monkeypatch):
+    from audit import writer
+
+    real_build = writer._build
+
+    def too_long(**kwargs):
+        trail, fields = real_build(**kwargs)
+        trail.action_type = "x" * 500  # refused by the database: the whole statement fails
+        return trail, fields
+
+    monkeypatch.setattr(writer, "_build", too_long)
+    with pytest.raises(DataError):
+        MaintenanceRequest.objects.create(code="MR954", vessel="MV Tern", title="Bilge", requested_by=staff)
+    assert not MaintenanceRequest.objects.filter(code="MR954").exists()
+    assert not MaintenanceRequest.history.filter(code="MR954").exists()
