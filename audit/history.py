@@ -151,6 +151,23 @@ def prepared(item: dict, connection) -> list:
     return params
 
 
+def meta_params(item: dict, connection) -> list:
+    """The history columns after the tracked fields: date, type, user, reason."""
+    spec = item["spec"]
+    reason = item["reason"]
+    if isinstance(reason, str):
+        reason = writer.clean_text(reason, spec.reason_limit)
+    return [spec.date_field.get_db_prep_save(item["date"], connection), item["type"], item["user"], reason]
+
+
+def copied_columns(spec: HistorySpec, source: str, quote) -> list[str]:
+    """The tracked fields as columns of ``source``, the row just written
+    (``RETURNING *`` of the UPDATE or INSERT of the same statement): the
+    snapshot copies the stored values instead of sending them again."""
+    columns = {f.attname: f.column for f in spec.model._meta.concrete_fields}
+    return [f"{source}.{quote(columns[attname])}" for _, attname in spec.fields]
+
+
 def insert_sql(item: dict, connection) -> tuple[str, list]:
     spec = item["spec"]
     qn = connection.ops.quote_name

@@ -385,13 +385,15 @@ def update_with_change(connection, update_sql: str, update_params, *, change: di
 
     qn = connection.ops.quote_name
     params = list(update_params)
-    ctes = [f"u AS ({update_sql} RETURNING 1)"]
+    ctes = [f"u AS ({update_sql} RETURNING {'*' if history is not None else '1'})"]
     gate = "WHERE EXISTS (SELECT 1 FROM u)"
     if history is not None:
-        columns = history_rows.HistorySpec.columns(history["spec"], qn)
-        ctes.append(f"h AS (INSERT INTO {qn(history['spec'].table)} ({', '.join(columns)}) "
-                    f"SELECT {', '.join(['%s'] * len(columns))} {gate})")
-        params.extend(history_rows.prepared(history, connection))
+        hspec = history["spec"]
+        columns = history_rows.HistorySpec.columns(hspec, qn)
+        copied = history_rows.copied_columns(hspec, "u", qn)
+        ctes.append(f"h AS (INSERT INTO {qn(hspec.table)} ({', '.join(columns)}) "
+                    f"SELECT {', '.join(copied)}, %s, %s, %s, %s FROM u)")
+        params.extend(history_rows.meta_params(history, connection))
     if change is not None:
         trail, fields = _build(**change, user_id=current_user_id(), now=now)
         columns = ", ".join(qn(f.column) for f in _TRAIL_COLUMNS)
@@ -400,19 +402,25 @@ def update_with_change(connection, update_sql: str, update_params, *, change: di
                     f"RETURNING id, entity_id, timestamp, user_id, change_reason)")
         params.extend(f.get_db_prep_save(getattr(trail, f.attname), connection) for f in _TRAIL_COLUMNS)
         if fields:
-            values = ", ".join(["(%s::text, %s::text, %s::text, %s::text)"] * len(fields))
-            ctes.append(
-                f"f AS (INSERT INTO {qn(UpdateHistory._meta.db_table)} (timestamp, table_name, record_id, field_name, "
-                f"old_value, new_value, user_id, change_reason, audit_id) "
-                f"SELECT t.timestamp, v.tbl, t.entity_id, v.f, v.o, v.n, t.user_id, t.change_reason, t.id "
-                f"FROM t CROSS JOIN (VALUES {values}) AS v(tbl, f, o, n))"
-            )
-            for row in fields:
-                params.extend(row)
+            ctes.append(_field_rows_cte(qn, fields, params))
     sql = f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM u)"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()[0]
+
+
+def _field_rows_cte(qn, fields, params, new_value: str = "v.n", new_value_params=()) -> str:
+    """The ``update_history`` rows of one change (one table) as three text
+    arrays, so that the statement's text and parameter count do not grow with
+    the number of changed fields (psycopg caches the parsing of a statement
+    of at most 50 parameters)."""
+    params.append(fields[0][0])
+    params.extend(new_value_params)
+    params.extend([[row[i] for row in fields] for i in (1, 2, 3)])
+    return (f"f AS (INSERT INTO {qn(UpdateHistory._meta.db_table)} (timestamp, table_name, record_id, field_name, "
+            f"old_value, new_value, user_id, change_reason, audit_id) "
+            f"SELECT t.timestamp, %s, t.entity_id, v.f, v.o, {new_value}, t.user_id, t.change_reason, t.id "
+            f"FROM t CROSS JOIN unnest(%s::text[], %s::text[], %s::text[]) AS v(f, o, n))")
 
 
 def insert_with_change(connection, insert_sql: str, insert_params, *, pk_column: str, change: dict | None,
@@ -438,25 +446,17 @@ def insert_with_change(connection, insert_sql: str, insert_params, *, pk_column:
         params.append(value)
         return "%s"
 
-    ctes = [f"i AS ({insert_sql})"]
+    head, _, _ = insert_sql.rpartition(" RETURNING ")
+    ctes = [f"i AS ({head} RETURNING *)"]
     if history is not None:
         from . import history as history_rows
 
         hspec = history["spec"]
         columns = history_rows.HistorySpec.columns(hspec, qn)
-        exprs = []
-        for (field, _), value in zip(hspec.fields, history["values"], strict=True):
-            if isinstance(value, str) and value == sentinel:
-                exprs.append(pk)
-            else:
-                exprs.append(expr(field.get_db_prep_save(value, connection)))
-        reason = history["reason"]
-        if isinstance(reason, str):
-            reason = clean_text(reason, hspec.reason_limit)
-        for value in (hspec.date_field.get_db_prep_save(history["date"], connection), history["type"],
-                      history["user"], reason):
-            exprs.append(expr(value))
-        ctes.append(f"h AS (INSERT INTO {qn(hspec.table)} ({', '.join(columns)}) SELECT {', '.join(exprs)})")
+        copied = history_rows.copied_columns(hspec, "i", qn)
+        ctes.append(f"h AS (INSERT INTO {qn(hspec.table)} ({', '.join(columns)}) "
+                    f"SELECT {', '.join(copied)}, %s, %s, %s, %s FROM i)")
+        params.extend(history_rows.meta_params(history, connection))
     if change is not None:
         trail, fields = _build(**change, user_id=current_user_id(), now=now)
         columns = ", ".join(qn(f.column) for f in _TRAIL_COLUMNS)
@@ -470,14 +470,9 @@ def insert_with_change(connection, insert_sql: str, insert_params, *, pk_column:
         ctes.append(f"t AS (INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) SELECT {', '.join(exprs)} "
                     f"RETURNING id, entity_id, timestamp, user_id, change_reason)")
         if fields:
-            rows = ", ".join("(" + ", ".join(expr(v) + "::text" for v in row) + ")" for row in fields)
-            ctes.append(
-                f"f AS (INSERT INTO {qn(UpdateHistory._meta.db_table)} (timestamp, table_name, record_id, field_name, "
-                f"old_value, new_value, user_id, change_reason, audit_id) "
-                f"SELECT t.timestamp, v.tbl, t.entity_id, v.f, v.o, v.n, t.user_id, t.change_reason, t.id "
-                f"FROM t CROSS JOIN (VALUES {rows}) AS v(tbl, f, o, n))"
-            )
-    sql = f"WITH {', '.join(ctes)} SELECT * FROM i"
+            new_value = f"CASE WHEN v.n = %s THEN {pk}::text ELSE v.n END"
+            ctes.append(_field_rows_cte(qn, fields, params, new_value, (sentinel,)))
+    sql = f"WITH {', '.join(ctes)} SELECT {qn(pk_column)} FROM i"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()

@@ -37,6 +37,8 @@ def test_one_statement_records_actor_reason_and_field_rows(staff, engineer):
     assert len(queries.captured_queries) == 1
     trail = AuditTrail.objects.get(entity_id="MR951", action_type="update")
     assert (trail.user_id, trail.change_reason) == ("PE001", "Survey")
+    assert set(trail.field_changes.values_list("table_name", "record_id")) == {
+        ("maintenance_maintenancerequest", "MR951")}
     assert sorted(trail.field_changes.values_list("field_name", "old_value", "new_value", "user_id")) == [
         ("priority", "medium", "high", "PE001"), ("title", "Bilge", "Bilge pump", "PE001")]
     latest = mr.history.latest()
@@ -57,6 +59,8 @@ def test_a_create_is_one_statement_with_the_new_id_in_its_audit_rows_and_snapsho
     assert trail.changes["requested_by"] == {"old": None, "new": "ST001"}
     assert json.loads(trail.new_value)["id"] == mr.pk
     assert trail.field_changes.get(field_name="id").new_value == str(mr.pk)
+    assert set(trail.field_changes.values_list("table_name", "record_id")) == {
+        ("maintenance_maintenancerequest", "MR952")}
     assert trail.field_changes.get(field_name="title").new_value == "Bilge"
     snapshot = mr.history.get()
     assert (snapshot.id, snapshot.history_type, snapshot.code, snapshot.history_user_id,
