@@ -482,9 +482,11 @@ def save_history_only(instance, history_type: str, *, using) -> None:
         writer.write_history(snapshot, using=using or instance._state.db)
 
 
-def record_changes(changes: list[Change], *, using: str) -> None:
+def record_changes(changes: list[Change], *, using: str, extra=()) -> None:
+    """``extra``: ``(sql, params)`` INSERTs to run in the same statement
+    (PostgreSQL), e.g. the snapshot rows of the same rows."""
     if changes and capture_enabled():
-        writer.write_changes([c.as_writer_kwargs() for c in changes], using=using)
+        writer.write_changes([c.as_writer_kwargs() for c in changes], using=using, extra=extra or ())
 
 
 # -- many-to-many ----------------------------------------------------------------

@@ -114,6 +114,43 @@ def _bulk_history(model, objs, *, update: bool) -> None:
                                 default_change_reason=capture.history_reason(model, get_context().reason or ""))
 
 
+def _history_select(model, objs, using):
+    """PostgreSQL, a model whose snapshot rows the capture path writes: the
+    simple-history rows of ``objs`` (just updated) as one ``INSERT ...
+    SELECT`` from the table, for the statement that writes their audit rows;
+    the row simple-history's ``bulk_history_create`` would write, without a
+    historical instance per row. None when ``_bulk_history`` must run."""
+    from django.conf import settings
+
+    from . import history
+
+    hspec = history.spec_for(model)
+    if hspec is None or not objs or connections[using].vendor != "postgresql":
+        return None
+    if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        return ()
+    if any("_history_date" in o.__dict__ or "_history_user" in o.__dict__ or "_change_reason" in o.__dict__
+           for o in objs):
+        return None
+    capture = _capture()
+    from django.utils import timezone
+
+    from .context import get_context
+
+    connection = connections[using]
+    qn = connection.ops.quote_name
+    user = capture.history_user()
+    reason = capture.history_reason(model, get_context().reason or "")
+    columns = history.HistorySpec.columns(hspec, qn)
+    copied = history.copied_columns(hspec, "s", qn)
+    sql = (f"INSERT INTO {qn(hspec.table)} ({', '.join(columns)}) "
+           f"SELECT {', '.join(copied)}, %s, %s, %s, %s FROM {qn(model._meta.db_table)} AS s "
+           f"WHERE s.{qn(model._meta.pk.column)} = ANY(%s)")
+    params = [hspec.date_field.get_db_prep_save(timezone.now(), connection), "~",
+              user.pk if user is not None else None, reason, [o.pk for o in objs]]
+    return ((sql, params),)
+
+
 def _chunks(items, size=_CHUNK):
     items = list(items)
     for start in range(0, len(items), size):
@@ -166,8 +203,10 @@ class AuditedQuerySet(models.QuerySet):
                 if change is not None:
                     changes.append(change)
                     changed.append(obj)
-            _bulk_history(self.model, changed, update=True)
-            capture.record_changes(changes, using=self.db)
+            snapshots = _history_select(self.model, changed, self.db)
+            if snapshots is None:
+                _bulk_history(self.model, changed, update=True)
+            capture.record_changes(changes, using=self.db, extra=snapshots)
         return count
 
     update.alters_data = True

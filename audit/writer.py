@@ -221,7 +221,7 @@ def write_history(history: dict, *, using: str) -> None:
     _persist(using, [], [history])
 
 
-def write_changes(items: list[dict], *, using: str | None = None) -> int:
+def write_changes(items: list[dict], *, using: str | None = None, extra=()) -> int:
     """Insert many changes at once (the bulk paths): each item takes the
     keyword arguments of :func:`write_change`. On PostgreSQL one statement
     per batch of rows; elsewhere two INSERTs. Returns the number of trail rows."""
@@ -231,7 +231,7 @@ def write_changes(items: list[dict], *, using: str | None = None) -> int:
     now = timezone.now()
     who = current_user_id()
     built = [_build(**{"user_id": who, "now": now, **item}) for item in items]
-    _persist(using, built)
+    _persist(using, built, extra=extra)
     return len(built)
 
 
@@ -270,15 +270,17 @@ def _build(*, action_type, entity_type, entity_id, changes, table_name, status="
     return trail, fields
 
 
-def _persist(using: str, items: list[tuple[AuditTrail, list[tuple]]], histories=()) -> None:
+def _persist(using: str, items: list[tuple[AuditTrail, list[tuple]]], histories=(), extra=()) -> None:
     connection = connections[using]
     if connection.vendor == "postgresql":
         if not items:
             for history in histories:
                 _execute(connection, *_history_sql(history, connection))
+            for statement in extra:
+                _execute(connection, *statement)
         batches = list(_pg_batches(items))
         for i, batch in enumerate(batches):
-            _insert_postgresql(connection, batch, histories if i == 0 else ())
+            _insert_postgresql(connection, batch, histories if i == 0 else (), extra if i == 0 else ())
     else:
         from . import history as history_rows
 
@@ -336,7 +338,7 @@ def _pg_batches(items):
         yield batch
 
 
-def _insert_postgresql(connection, items, histories=()) -> None:
+def _insert_postgresql(connection, items, histories=(), extra=()) -> None:
     """One round trip: the trail rows (multi-row INSERT ... RETURNING), their
     field rows from a VALUES list joined to them, and the simple-history
     snapshot rows of the same changes, in one statement."""
@@ -346,6 +348,9 @@ def _insert_postgresql(connection, items, histories=()) -> None:
         sql, hparams = _history_sql(history, connection)
         prefix.append(f"h{i} AS ({sql})")
         params.extend(hparams)
+    for i, (sql, xparams) in enumerate(extra):
+        prefix.append(f"x{i} AS ({sql})")
+        params.extend(xparams)
     columns = ", ".join(qn(f.column) for f in _TRAIL_COLUMNS)
     row_sql = "(" + ", ".join(["%s"] * len(_TRAIL_COLUMNS)) + ")"
     for trail, _ in items:
