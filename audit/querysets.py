@@ -189,12 +189,17 @@ class AuditedQuerySet(models.QuerySet):
         attnames = spec.attnames_for(set(kwargs))
         with transaction.atomic(using=self.db, savepoint=False):
             old_rows = self._old_rows(self, attnames)
-            count = super().update(**kwargs)
+            returned = self._update_returning(kwargs, spec, attnames) if old_rows else None
+            if returned is None:
+                count = super().update(**kwargs)
+            else:
+                count, new_objs = returned
             if not old_rows:
                 return count
             base = self.model._base_manager.using(self.db)
             changed, changes = [], []
-            new_objs = [obj for chunk in _chunks(old_rows) for obj in base.filter(pk__in=chunk)]
+            if returned is None:
+                new_objs = [obj for chunk in _chunks(old_rows) for obj in base.filter(pk__in=chunk)]
             codes = capture.prefetch_codes(spec, [*old_rows.values(), *(obj.__dict__ for obj in new_objs)], self.db,
                                            attnames)
             for obj in new_objs:
@@ -210,6 +215,59 @@ class AuditedQuerySet(models.QuerySet):
         return count
 
     update.alters_data = True
+
+    def _update_returning(self, kwargs, spec, attnames):
+        """PostgreSQL, snapshots written by SQL (:func:`_history_select`): the
+        UPDATE returns the new values itself (no SELECT of the new rows, no
+        model instance per row). ``(count, rows)``, the rows as light
+        instances holding the pk, the updated fields and the code; None when
+        Django's own ``update()`` must run."""
+        from django.db.models import sql as djsql
+        from django.db.models.base import ModelState
+
+        from . import history
+
+        model = self.model
+        connection = connections[self.db]
+        if connection.vendor != "postgresql" or model._meta.parents:
+            return None
+        if history.spec_for(model) is None and _history_manager(model) is not None:
+            return None  # simple-history writes its rows from instances
+        query = self.query.chain(djsql.UpdateQuery)
+        query.add_update_values(kwargs)
+        if query.order_by:
+            return None
+        query.annotations = {}
+        if query.related_updates:
+            return None
+        compiler = query.get_compiler(self.db)
+        sql, params = compiler.as_sql()
+        if not sql or query.related_updates:
+            return None
+        meta = model._meta
+        fields = {f.attname: f for f in meta.concrete_fields}
+        wanted = [meta.pk.attname, *(a for a in attnames if a != meta.pk.attname)]
+        code = spec.config.code_field
+        if code not in ("pk", meta.pk.name):
+            code_att = meta.get_field(code).attname
+            if code_att not in wanted:
+                wanted.append(code_att)
+        qn = connection.ops.quote_name
+        sql += " RETURNING " + ", ".join(f"{qn(meta.db_table)}.{qn(fields[a].column)}" for a in wanted)
+        with transaction.mark_for_rollback_on_error(using=self.db), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        converters = compiler.get_converters([fields[a].get_col(meta.db_table) for a in wanted])
+        if converters:
+            rows = list(compiler.apply_converters(rows, converters))
+        objs = []
+        for row in rows:
+            obj = model.__new__(model)
+            obj._state = ModelState()
+            obj._state.adding, obj._state.db = False, self.db
+            obj.__dict__.update(zip(wanted, row, strict=True))
+            objs.append(obj)
+        return len(rows), objs
 
     def bulk_update(self, objs, fields, batch_size=None):
         spec = self._audit_spec()

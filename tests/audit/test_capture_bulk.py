@@ -127,14 +127,37 @@ def test_one_captured_update_issues_a_fixed_number_of_queries(requests_, is_post
 def test_one_captured_queryset_update_of_many_rows_is_a_fixed_number_of_queries(requests_, is_postgres):
     with CaptureQueriesContext(connection) as queries:
         MaintenanceRequest.objects.update(priority="urgent")
-    # SELECT old (FOR UPDATE), UPDATE, SELECT new, then on PostgreSQL one
-    # statement for the snapshots (INSERT ... SELECT from the table) and the
-    # audit rows; SQLite: history INSERT, trail INSERT, field rows INSERT
+    # PostgreSQL: SELECT old (FOR UPDATE), UPDATE ... RETURNING the new
+    # values, then one statement for the snapshots (INSERT ... SELECT from the
+    # table) and the audit rows. SQLite: SELECT old, UPDATE, SELECT new,
+    # history INSERT, trail INSERT, field rows INSERT
     sql = [q["sql"] for q in queries.captured_queries]
-    assert len(sql) == (4 if is_postgres else 6), sql
+    assert len(sql) == (3 if is_postgres else 6), sql
     if is_postgres:
+        assert sql[1].startswith("UPDATE") and " RETURNING " in sql[1]
         assert sql[-1].startswith('WITH x0 AS (INSERT INTO "maintenance_historicalmaintenancerequest"')
         assert "audit_trail" in sql[-1] and "update_history" in sql[-1]
     assert AuditTrail.objects.filter(action_type="update").count() == 3
     assert set(MaintenanceRequest.history.filter(history_type="~").values_list("code", "priority")) == {
         ("MR001", "urgent"), ("MR002", "urgent"), ("MR003", "urgent")}
+
+
+def test_queryset_update_records_codes_decimals_dates_and_a_repeat_records_nothing(requests_, engineer):
+    import datetime
+    from decimal import Decimal
+
+    qs = MaintenanceRequest.objects.filter(code__in=["MR001", "MR002"])
+    values = {"assigned_to": engineer, "estimated_cost": Decimal("12.50"), "due_date": datetime.date(2025, 3, 1)}
+    with audit_context(actor=engineer, reason="Plan"):
+        assert qs.update(**values) == 2
+    trail = AuditTrail.objects.get(entity_id="MR001", action_type="update")
+    assert trail.changes == {"assigned_to": {"old": None, "new": "PE001"},
+                             "due_date": {"old": None, "new": "2025-03-01"},
+                             "estimated_cost": {"old": None, "new": "12.50"}}
+    assert (trail.user_id, trail.change_reason) == ("PE001", "Plan")
+    snapshot = MaintenanceRequest.history.filter(code="MR002").latest()
+    assert (snapshot.history_type, snapshot.assigned_to_id, snapshot.estimated_cost, snapshot.history_user_id,
+            snapshot.history_change_reason) == ("~", engineer.pk, Decimal("12.50"), engineer.pk, "Plan")
+    assert qs.update(**values) == 2  # the same values again: no change, no row
+    assert AuditTrail.objects.filter(action_type="update").count() == 2
+    assert not updates_of("MR003").exists()
