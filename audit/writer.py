@@ -15,7 +15,9 @@ of the change it describes.
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 from typing import Any
 
 from django.db import connections, router, transaction
@@ -351,32 +353,57 @@ def _insert_postgresql(connection, items, histories=(), extra=()) -> None:
     for i, (sql, xparams) in enumerate(extra):
         prefix.append(f"x{i} AS ({sql})")
         params.extend(xparams)
+    # the rows as one text array per column (unnest): the statement's text
+    # and parameter count stay the same whatever the number of rows
     columns = ", ".join(qn(f.column) for f in _TRAIL_COLUMNS)
-    row_sql = "(" + ", ".join(["%s"] * len(_TRAIL_COLUMNS)) + ")"
-    for trail, _ in items:
-        params.extend(f.get_db_prep_save(getattr(trail, f.attname), connection) for f in _TRAIL_COLUMNS)
+    names = [f"c{i}" for i in range(len(_TRAIL_COLUMNS))]
+    for f in _TRAIL_COLUMNS:
+        if f.attname == "changes":
+            params.append([json.dumps(trail.changes) for trail, _ in items])
+        else:
+            params.append([_as_text(f.get_db_prep_save(getattr(trail, f.attname), connection))
+                           for trail, _ in items])
+    selected = ", ".join(f"{n}::{_column_type(f, connection)}" for n, f in zip(names, _TRAIL_COLUMNS, strict=True))
+    arrays = ", ".join(["%s::text[]"] * len(_TRAIL_COLUMNS))
     insert_trail = (f"INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) "
-                    f"VALUES {', '.join([row_sql] * len(items))} RETURNING id, entity_id, timestamp, user_id, change_reason")
+                    f"SELECT {selected} FROM unnest({arrays}) AS r({', '.join(names)}) "
+                    f"RETURNING id, entity_id, timestamp, user_id, change_reason")
     fields = [(trail.entity_id, *row) for trail, rows in items for row in rows]
     if not fields:
         sql = f"WITH {', '.join(prefix)} {insert_trail}" if prefix else insert_trail
     else:
-        values = ", ".join(["(%s::text, %s::text, %s::text, %s::text, %s::text)"] * len(fields))
         sql = (
             f"WITH {''.join(p + ', ' for p in prefix)}t AS ({insert_trail}) "
             f"INSERT INTO {qn(UpdateHistory._meta.db_table)} (timestamp, table_name, record_id, field_name, "
             f"old_value, new_value, user_id, change_reason, audit_id) "
             f"SELECT t.timestamp, v.tbl, t.entity_id, v.f, v.o, v.n, t.user_id, t.change_reason, t.id "
-            f"FROM t JOIN (VALUES {values}) AS v(e, tbl, f, o, n) ON v.e = t.entity_id "
+            f"FROM t JOIN unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) AS v(e, tbl, f, o, n) "
+            f"ON v.e = t.entity_id "
             f"RETURNING audit_id, record_id"
         )
-        for row in fields:
-            params.extend(row)
+        params.extend([row[i] for row in fields] for i in range(5))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         ids = {row[1]: row[0] for row in cursor.fetchall()}
     for trail, _ in items:
         trail.pk = ids.get(trail.entity_id)
+
+
+_LENGTH = re.compile(r"^(varchar|char|character varying|character)\(\d+\)$")
+
+
+def _column_type(field, connection) -> str:
+    """The column's type for a cast from text; without a length modifier, so
+    that an oversized value fails as an INSERT would instead of being cut."""
+    return _LENGTH.sub(r"\1", field.cast_db_type(connection) or "text")
+
+
+def _as_text(value):
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    return str(value)
 
 
 def update_with_change(connection, update_sql: str, update_params, *, change: dict | None, history: dict | None,
