@@ -86,8 +86,14 @@ def test_engineer_filters_and_pages_the_audit_log(live_server, browser_page, art
     assert dialogs == []
 
 
+@pytest.mark.postgres  # see the reason below
 def test_dashboard_updates_live_when_another_session_changes_something(live_server, browser_page, artifacts,
                                                                        make_user, api):
+    """Runs on PostgreSQL only: on SQLite, pytest-django's live server shares
+    the test's one in-memory connection between its threads, and a held-open
+    event stream polling on it can deadlock the other requests (seen once in
+    CI: a session lookup waiting forever). Production SQLite (a file, one
+    connection per thread) does not share connections."""
     from audit.models import ActivityLog
 
     make_user("PE001", role="port_engineer")
