@@ -214,6 +214,19 @@ def _back_to_user(subject):
     return redirect(reverse("user_detail", args=[subject.user_id]))
 
 
+def _apply(request, subject, call, success):
+    """Run one account action from the user page: the service's DomainError
+    as an error message, else ``success()`` (read after the change), then
+    back to the user's page."""
+    try:
+        call()
+    except DomainError as exc:
+        message_error(request, exc)
+    else:
+        messages.success(request, success())
+    return _back_to_user(subject)
+
+
 @login_required
 @manager_required
 @require_POST
@@ -225,13 +238,11 @@ def user_decide(request, user_id, decision):
         messages.error(request, "The reason is too long.")
         return _back_to_user(subject)
     action = services.approve_user if decision == "approve" else services.reject_user
-    try:
-        action(user=subject, actor=request.user, reason=form.cleaned_data["reason"])
-    except DomainError as exc:
-        message_error(request, exc)
-    else:
-        messages.success(request, f"Account {subject.user_id} was {'approved' if decision == 'approve' else 'rejected'}.")
-    return _back_to_user(subject)
+    return _apply(
+        request, subject,
+        lambda: action(user=subject, actor=request.user, reason=form.cleaned_data["reason"]),
+        lambda: f"Account {subject.user_id} was {'approved' if decision == 'approve' else 'rejected'}.",
+    )
 
 
 @login_required
@@ -243,13 +254,13 @@ def user_role(request, user_id):
     if not form.is_valid():
         messages.error(request, "Choose a valid role.")
         return _back_to_user(subject)
-    try:
-        services.change_role(user=subject, actor=request.user, role=form.cleaned_data["role"], reason=form.cleaned_data["reason"])
-    except DomainError as exc:
-        message_error(request, exc)
-    else:
-        messages.success(request, f"{subject.user_id} is now {subject.get_role_display().lower()}.")
-    return _back_to_user(subject)
+    return _apply(
+        request, subject,
+        lambda: services.change_role(
+            user=subject, actor=request.user, role=form.cleaned_data["role"], reason=form.cleaned_data["reason"]
+        ),
+        lambda: f"{subject.user_id} is now {subject.get_role_display().lower()}.",
+    )
 
 
 @login_required
@@ -261,15 +272,14 @@ def user_password_reset(request, user_id):
     if not form.is_valid():
         messages.error(request, "Enter the new password.")
         return _back_to_user(subject)
-    try:
-        services.reset_password(
-            user=subject, actor=request.user, new_password=form.cleaned_data["new_password"], reason=form.cleaned_data["reason"]
-        )
-    except DomainError as exc:
-        message_error(request, exc)
-    else:
-        messages.success(request, f"The password of {subject.user_id} was reset; tell them the new one in person.")
-    return _back_to_user(subject)
+    return _apply(
+        request, subject,
+        lambda: services.reset_password(
+            user=subject, actor=request.user, new_password=form.cleaned_data["new_password"],
+            reason=form.cleaned_data["reason"],
+        ),
+        lambda: f"The password of {subject.user_id} was reset; tell them the new one in person.",
+    )
 
 
 @login_required
@@ -281,10 +291,10 @@ def user_active(request, user_id):
     if not form.is_valid():
         messages.error(request, "Choose active or inactive.")
         return _back_to_user(subject)
-    try:
-        services.set_active(user=subject, actor=request.user, active=form.cleaned_data["active"], reason=form.cleaned_data["reason"])
-    except DomainError as exc:
-        message_error(request, exc)
-    else:
-        messages.success(request, f"{subject.user_id} is now {'active' if subject.is_active else 'inactive'}.")
-    return _back_to_user(subject)
+    return _apply(
+        request, subject,
+        lambda: services.set_active(
+            user=subject, actor=request.user, active=form.cleaned_data["active"], reason=form.cleaned_data["reason"]
+        ),
+        lambda: f"{subject.user_id} is now {'active' if subject.is_active else 'inactive'}.",
+    )
