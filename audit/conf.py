@@ -10,6 +10,10 @@ Nothing here is read at import time; tests may use ``override_settings``.
   middleware's activity rows (default on).
 - ``AUDIT_API_PREFIX`` (``/api/``) and ``AUDIT_READS_PREFIX``
   (``/api/realtime/``, whose reads the audit API logs itself).
+- ``AUDIT_PREPARED_STATEMENTS`` (default on): on PostgreSQL the capture's
+  own statements run as server-side prepared statements (see
+  :func:`audit.writer.capture_cursor`); switch off behind a pooler that
+  cannot keep them (PgBouncer before 1.21 in transaction mode).
 """
 
 from __future__ import annotations
@@ -60,6 +64,10 @@ def log_page_visits() -> bool:
 
 def log_api_writes() -> bool:
     return bool(_get("AUDIT_LOG_API_WRITES", True))
+
+
+def prepared_statements() -> bool:
+    return bool(_get("AUDIT_PREPARED_STATEMENTS", True))
 
 
 def api_prefix() -> str:

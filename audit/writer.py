@@ -21,8 +21,14 @@ import re
 from typing import Any
 
 from django.db import connections, router, transaction
+
+try:
+    import psycopg
+except ImportError:  # psycopg 2, or no PostgreSQL driver at all
+    psycopg = None
 from django.utils import timezone
 
+from . import conf
 from .context import get_context
 from .models import TEXT_LIMIT, ActivityLog, AuditTrail, Severity, SystemEvent, UpdateHistory
 
@@ -123,6 +129,52 @@ def _common(model) -> dict:
     }
 
 
+# -- the capture's cursor ------------------------------------------------------
+
+#: psycopg prepares a statement after this many executions when a connection
+#: has no threshold of its own; Django's default (None) disables preparing,
+#: even on request, so the capture cursor sets this instead: in effect only
+#: the statements it asks for are prepared (Django's own cursors bind on the
+#: client side, which psycopg never prepares)
+ON_REQUEST_ONLY = 2**31 - 1
+
+
+def capture_cursor(connection):
+    """A cursor for the capture's own statements.
+
+    On PostgreSQL (unless ``AUDIT_PREPARED_STATEMENTS`` is off) a
+    server-side-binding psycopg cursor whose every statement is prepared:
+    the capture statements have a fixed text per model (their rows travel as
+    parameters and arrays), so after the first execution on a connection the
+    server skips parsing and planning them, which was about 60% of the
+    one-statement update's server time (measured: 550 µs unprepared, 217 µs
+    prepared). The cursor is wrapped by Django as any other, so execute
+    wrappers, query logging and error translation see these statements too.
+    Elsewhere: ``connection.cursor()``."""
+    if connection.vendor != "postgresql" or psycopg is None or not conf.prepared_statements():
+        return connection.cursor()
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = ON_REQUEST_ONLY
+    with connection.wrap_database_errors:
+        return connection._prepare_cursor(_PreparedCursor(raw))
+
+
+if psycopg is not None:
+    class _PreparedCursor(psycopg.Cursor):
+        """Prepares every statement it executes (see :func:`capture_cursor`)."""
+
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
+
+        def _send_query_prepared(self, name, pgq, *, binary=None):
+            # psycopg keeps the statement it ran only when it did not prepare
+            # it; Django's query log (last_executed_query) reads it from there
+            self._query = pgq
+            return super()._send_query_prepared(name, pgq, binary=binary)
+
+
 # -- the three writers --------------------------------------------------------
 
 
@@ -173,7 +225,7 @@ def _insert_async_commit(connection, row) -> None:
     sql = (f"INSERT INTO {qn(ActivityLog._meta.db_table)} ({columns}) VALUES ({values}) "
            f"RETURNING id, set_config('synchronous_commit', 'off', true)")
     params = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in _ACTIVITY_COLUMNS]
-    with connection.cursor() as cursor:
+    with capture_cursor(connection) as cursor:
         cursor.execute(sql, params)
         row.pk = cursor.fetchone()[0]
 
@@ -297,7 +349,7 @@ def _persist(using: str, items: list[tuple[AuditTrail, list[tuple]]], histories=
 
 
 def _execute(connection, sql, params) -> None:
-    with connection.cursor() as cursor:
+    with capture_cursor(connection) as cursor:
         cursor.execute(sql, params)
 
 
@@ -382,7 +434,7 @@ def _insert_postgresql(connection, items, histories=(), extra=()) -> None:
             f"RETURNING audit_id, record_id"
         )
         params.extend([row[i] for row in fields] for i in range(5))
-    with connection.cursor() as cursor:
+    with capture_cursor(connection) as cursor:
         cursor.execute(sql, params)
         ids = {row[1]: row[0] for row in cursor.fetchall()}
     for trail, _ in items:
@@ -436,7 +488,7 @@ def update_with_change(connection, update_sql: str, update_params, *, change: di
         if fields:
             ctes.append(_field_rows_cte(qn, fields, params))
     sql = f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM u)"
-    with connection.cursor() as cursor:
+    with capture_cursor(connection) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()[0]
 
@@ -505,6 +557,6 @@ def insert_with_change(connection, insert_sql: str, insert_params, *, pk_column:
             new_value = f"CASE WHEN v.n = %s THEN {pk}::text ELSE v.n END"
             ctes.append(_field_rows_cte(qn, fields, params, new_value, (sentinel,)))
     sql = f"WITH {', '.join(ctes)} SELECT {qn(pk_column)} FROM i"
-    with connection.cursor() as cursor:
+    with capture_cursor(connection) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
