@@ -405,20 +405,17 @@ def _insert_postgresql(connection, items, histories=(), extra=()) -> None:
     for i, (sql, xparams) in enumerate(extra):
         prefix.append(f"x{i} AS ({sql})")
         params.extend(xparams)
-    # the rows as one text array per column (unnest): the statement's text
-    # and parameter count stay the same whatever the number of rows
+    # the rows travel as one JSON array parameter: the statement's text and
+    # parameter count stay the same whatever the number of rows, and
+    # json.dumps (C) costs a fraction of adapting one text array per column
+    # (measured: 8 ms against 58 ms for 19 arrays of 1,000 values)
     columns = ", ".join(qn(f.column) for f in _TRAIL_COLUMNS)
-    names = [f"c{i}" for i in range(len(_TRAIL_COLUMNS))]
-    for f in _TRAIL_COLUMNS:
-        if f.attname == "changes":
-            params.append([json.dumps(trail.changes) for trail, _ in items])
-        else:
-            params.append([_as_text(f.get_db_prep_save(getattr(trail, f.attname), connection))
-                           for trail, _ in items])
-    selected = ", ".join(f"{n}::{_column_type(f, connection)}" for n, f in zip(names, _TRAIL_COLUMNS, strict=True))
-    arrays = ", ".join(["%s::text[]"] * len(_TRAIL_COLUMNS))
+    selected = ", ".join(f"r->{i}" if f.attname == "changes" else f"(r->>{i})::{_column_type(f, connection)}"
+                         for i, f in enumerate(_TRAIL_COLUMNS))
+    params.append(json.dumps([[trail.changes if f.attname == "changes" else _json_value(getattr(trail, f.attname))
+                               for f in _TRAIL_COLUMNS] for trail, _ in items]))
     insert_trail = (f"INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) "
-                    f"SELECT {selected} FROM unnest({arrays}) AS r({', '.join(names)}) "
+                    f"SELECT {selected} FROM jsonb_array_elements(%s::jsonb) AS r "
                     f"RETURNING id, entity_id, timestamp, user_id, change_reason")
     fields = [(trail.entity_id, *row) for trail, rows in items for row in rows]
     if not fields:
@@ -428,12 +425,11 @@ def _insert_postgresql(connection, items, histories=(), extra=()) -> None:
             f"WITH {''.join(p + ', ' for p in prefix)}t AS ({insert_trail}) "
             f"INSERT INTO {qn(UpdateHistory._meta.db_table)} (timestamp, table_name, record_id, field_name, "
             f"old_value, new_value, user_id, change_reason, audit_id) "
-            f"SELECT t.timestamp, v.tbl, t.entity_id, v.f, v.o, v.n, t.user_id, t.change_reason, t.id "
-            f"FROM t JOIN unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) AS v(e, tbl, f, o, n) "
-            f"ON v.e = t.entity_id "
+            f"SELECT t.timestamp, v->>1, t.entity_id, v->>2, v->>3, v->>4, t.user_id, t.change_reason, t.id "
+            f"FROM t JOIN jsonb_array_elements(%s::jsonb) AS v ON v->>0 = t.entity_id "
             f"RETURNING audit_id, record_id"
         )
-        params.extend([row[i] for row in fields] for i in range(5))
+        params.append(json.dumps(fields))
     with capture_cursor(connection) as cursor:
         cursor.execute(sql, params)
         ids = {row[1]: row[0] for row in cursor.fetchall()}
@@ -450,7 +446,9 @@ def _column_type(field, connection) -> str:
     return _LENGTH.sub(r"\1", field.cast_db_type(connection) or "text")
 
 
-def _as_text(value):
+def _json_value(value):
+    """A trail column's value inside the JSON rows parameter: text or null,
+    read back with ``->>`` and cast to the column's type."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, datetime.datetime):
@@ -493,18 +491,17 @@ def update_with_change(connection, update_sql: str, update_params, *, change: di
         return cursor.fetchone()[0]
 
 
-def _field_rows_cte(qn, fields, params, new_value: str = "v.n", new_value_params=()) -> str:
-    """The ``update_history`` rows of one change (one table) as three text
-    arrays, so that the statement's text and parameter count do not grow with
-    the number of changed fields (psycopg caches the parsing of a statement
-    of at most 50 parameters)."""
+def _field_rows_cte(qn, fields, params, new_value: str = "v->>2", new_value_params=()) -> str:
+    """The ``update_history`` rows of one change (one table) as one JSON
+    array parameter of ``[field, old, new]``, so that the statement's text
+    and parameter count do not grow with the number of changed fields."""
     params.append(fields[0][0])
     params.extend(new_value_params)
-    params.extend([[row[i] for row in fields] for i in (1, 2, 3)])
+    params.append(json.dumps([row[1:] for row in fields]))
     return (f"f AS (INSERT INTO {qn(UpdateHistory._meta.db_table)} (timestamp, table_name, record_id, field_name, "
             f"old_value, new_value, user_id, change_reason, audit_id) "
-            f"SELECT t.timestamp, %s, t.entity_id, v.f, v.o, {new_value}, t.user_id, t.change_reason, t.id "
-            f"FROM t CROSS JOIN unnest(%s::text[], %s::text[], %s::text[]) AS v(f, o, n))")
+            f"SELECT t.timestamp, %s, t.entity_id, v->>0, v->>1, {new_value}, t.user_id, t.change_reason, t.id "
+            f"FROM t CROSS JOIN jsonb_array_elements(%s::jsonb) AS v)")
 
 
 def insert_with_change(connection, insert_sql: str, insert_params, *, pk_column: str, change: dict | None,
@@ -554,7 +551,7 @@ def insert_with_change(connection, insert_sql: str, insert_params, *, pk_column:
         ctes.append(f"t AS (INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) SELECT {', '.join(exprs)} "
                     f"RETURNING id, entity_id, timestamp, user_id, change_reason)")
         if fields:
-            new_value = f"CASE WHEN v.n = %s THEN {pk}::text ELSE v.n END"
+            new_value = f"CASE WHEN v->>2 = %s THEN {pk}::text ELSE v->>2 END"
             ctes.append(_field_rows_cte(qn, fields, params, new_value, (sentinel,)))
     sql = f"WITH {', '.join(ctes)} SELECT {qn(pk_column)} FROM i"
     with capture_cursor(connection) as cursor:
