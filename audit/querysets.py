@@ -261,10 +261,11 @@ class AuditedQuerySet(models.QuerySet):
         if converters:
             rows = list(compiler.apply_converters(rows, converters))
         objs = []
+        using = self.db  # a property that asks the router: once, not per row
         for row in rows:
             obj = model.__new__(model)
             obj._state = ModelState()
-            obj._state.adding, obj._state.db = False, self.db
+            obj._state.adding, obj._state.db = False, using
             obj.__dict__.update(zip(wanted, row, strict=True))
             objs.append(obj)
         return len(rows), objs
