@@ -191,6 +191,9 @@ SPECTACULAR_SETTINGS = {
 
 # Audit (read through audit.conf accessors)
 AUDIT_TRUSTED_PROXIES = env.list("AUDIT_TRUSTED_PROXIES", default=[])
+# PostgreSQL: the capture's statements are prepared once per connection (off behind a pooler
+# that cannot keep prepared statements, e.g. PgBouncer before 1.21 in transaction mode)
+AUDIT_PREPARED_STATEMENTS = env.bool("AUDIT_PREPARED_STATEMENTS", default=True)
 AUDIT_RETENTION_DAYS = {
     "activity_logs": env.int("AUDIT_RETENTION_ACTIVITY_DAYS", default=365),
     "system_events": env.int("AUDIT_RETENTION_EVENTS_DAYS", default=365),
