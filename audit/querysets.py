@@ -18,6 +18,7 @@ connected for the model, Django's Collector loads the rows and sends
 from __future__ import annotations
 
 import contextvars
+import json
 
 from django.db import connections, models, router, transaction
 
@@ -114,8 +115,16 @@ def _bulk_history(model, objs, *, update: bool) -> None:
                                 default_change_reason=capture.history_reason(model, get_context().reason or ""))
 
 
+def _set_based(connection) -> bool:
+    """Whether the bulk paths can work on sets in SQL: PostgreSQL, or SQLite
+    with JSON functions and RETURNING (3.35+)."""
+    from .writer import json_rows_supported
+
+    return connection.vendor == "postgresql" or json_rows_supported(connection)
+
+
 def _history_select(model, objs, using):
-    """PostgreSQL, a model whose snapshot rows the capture path writes: the
+    """PostgreSQL or SQLite 3.35+, a model whose snapshot rows the capture path writes: the
     simple-history rows of ``objs`` (just updated) as one ``INSERT ...
     SELECT`` from the table, for the statement that writes their audit rows;
     the row simple-history's ``bulk_history_create`` would write, without a
@@ -125,7 +134,7 @@ def _history_select(model, objs, using):
     from . import history
 
     hspec = history.spec_for(model)
-    if hspec is None or not objs or connections[using].vendor != "postgresql":
+    if hspec is None or not objs or not _set_based(connections[using]):
         return None
     if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
         return ()
@@ -143,11 +152,16 @@ def _history_select(model, objs, using):
     reason = capture.history_reason(model, get_context().reason or "")
     columns = history.HistorySpec.columns(hspec, qn)
     copied = history.copied_columns(hspec, "s", qn)
+    pks = [o.pk for o in objs]
+    if connection.vendor == "postgresql":
+        among, pks = "= ANY(%s)", pks
+    else:
+        among, pks = "IN (SELECT value FROM json_each(%s))", json.dumps(pks)
     sql = (f"INSERT INTO {qn(hspec.table)} ({', '.join(columns)}) "
            f"SELECT {', '.join(copied)}, %s, %s, %s, %s FROM {qn(model._meta.db_table)} AS s "
-           f"WHERE s.{qn(model._meta.pk.column)} = ANY(%s)")
+           f"WHERE s.{qn(model._meta.pk.column)} {among}")
     params = [hspec.date_field.get_db_prep_save(timezone.now(), connection), "~",
-              user.pk if user is not None else None, reason, [o.pk for o in objs]]
+              user.pk if user is not None else None, reason, pks]
     return ((sql, params),)
 
 
@@ -217,7 +231,7 @@ class AuditedQuerySet(models.QuerySet):
     update.alters_data = True
 
     def _update_returning(self, kwargs, spec, attnames):
-        """PostgreSQL, snapshots written by SQL (:func:`_history_select`): the
+        """PostgreSQL or SQLite 3.35+, snapshots written by SQL (:func:`_history_select`): the
         UPDATE returns the new values itself (no SELECT of the new rows, no
         model instance per row). ``(count, rows)``, the rows as light
         instances holding the pk, the updated fields and the code; None when
@@ -229,7 +243,7 @@ class AuditedQuerySet(models.QuerySet):
 
         model = self.model
         connection = connections[self.db]
-        if connection.vendor != "postgresql" or model._meta.parents:
+        if model._meta.parents or not _set_based(connection):
             return None
         if history.spec_for(model) is None and _history_manager(model) is not None:
             return None  # simple-history writes its rows from instances
@@ -253,7 +267,8 @@ class AuditedQuerySet(models.QuerySet):
             if code_att not in wanted:
                 wanted.append(code_att)
         qn = connection.ops.quote_name
-        sql += " RETURNING " + ", ".join(f"{qn(meta.db_table)}.{qn(fields[a].column)}" for a in wanted)
+        table = f"{qn(meta.db_table)}." if connection.vendor == "postgresql" else ""  # SQLite: unqualified
+        sql += " RETURNING " + ", ".join(f"{table}{qn(fields[a].column)}" for a in wanted)
         with transaction.mark_for_rollback_on_error(using=self.db), connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()

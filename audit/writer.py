@@ -341,7 +341,12 @@ def _persist(using: str, items: list[tuple[AuditTrail, list[tuple]]], histories=
         with transaction.atomic(using=using, savepoint=False):
             for history in histories:
                 _execute(connection, *history_rows.insert_sql(history, connection))
-            if items:
+            for statement in extra:
+                _execute(connection, *statement)
+            if items and json_rows_supported(connection):
+                for batch in _pg_batches(items):
+                    _insert_sqlite(connection, batch)
+            elif items:
                 _insert_rows(using, items)
     for trail, _ in items:
         trail._state.adding = False
@@ -357,6 +362,48 @@ def _history_sql(history, connection):
     from . import history as history_rows
 
     return history_rows.insert_sql(history, connection)
+
+
+def json_rows_supported(connection) -> bool:
+    """SQLite with JSON functions and RETURNING (3.35+): rows can be sent as
+    one JSON parameter (``json_each``) as on PostgreSQL."""
+    return (connection.vendor == "sqlite" and connection.features.supports_json_field
+            and connection.features.can_return_columns_from_insert)
+
+
+def _insert_sqlite(connection, items) -> None:
+    """SQLite: the trail rows from one JSON parameter (``INSERT ... SELECT
+    FROM json_each ... RETURNING``), then their field rows the same way:
+    two statements whatever the number of rows, no model instance per row."""
+    qn = connection.ops.quote_name
+    adapt = connection.ops.adapt_datetimefield_value
+
+    def value(v):
+        if isinstance(v, datetime.datetime):
+            return adapt(v)
+        return v if v is None or isinstance(v, (str, dict)) else str(v)
+
+    def selected(n):
+        return ", ".join(f"json_extract(r.value, '$[{i}]')" for i in range(n))
+
+    columns = ", ".join(qn(f.column) for f in _TRAIL_COLUMNS)
+    rows = json.dumps([[value(getattr(trail, f.attname)) for f in _TRAIL_COLUMNS] for trail, _ in items])
+    with capture_cursor(connection) as cursor:
+        cursor.execute(f"INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) SELECT {selected(len(_TRAIL_COLUMNS))} "
+                       f"FROM json_each(%s) AS r WHERE true RETURNING id, entity_id", [rows])
+        ids = {entity_id: pk for pk, entity_id in cursor.fetchall()}
+        fields = []
+        for trail, rows in items:
+            trail.pk = ids.get(trail.entity_id)
+            when = adapt(trail.timestamp)
+            fields.extend([when, table, trail.entity_id, name, old, new, trail.user_id, trail.change_reason, trail.pk]
+                          for table, name, old, new in rows)
+        if fields:
+            cursor.execute(
+                f"INSERT INTO {qn(UpdateHistory._meta.db_table)} (timestamp, table_name, record_id, field_name, "
+                f"old_value, new_value, user_id, change_reason, audit_id) "
+                f"SELECT {selected(9)} "
+                f"FROM json_each(%s) AS r", [json.dumps(fields)])
 
 
 def _insert_rows(using, items) -> None:
