@@ -153,12 +153,17 @@ def capture_cursor(connection):
     Elsewhere: ``connection.cursor()``."""
     if connection.vendor != "postgresql" or psycopg is None or not conf.prepared_statements():
         return connection.cursor()
+    # as connection.cursor() does: health check, connect, thread check, then
+    # the same wrapper (with query logging when it is on)
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
+    connection.validate_thread_sharing()
     raw = connection.connection
     if raw.prepare_threshold is None:
         raw.prepare_threshold = ON_REQUEST_ONLY
     with connection.wrap_database_errors:
-        return connection._prepare_cursor(_PreparedCursor(raw))
+        cursor = _PreparedCursor(raw)
+    return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
 
 
 if psycopg is not None:
