@@ -166,3 +166,33 @@ def test_queryset_update_records_codes_decimals_dates_and_a_repeat_records_nothi
     assert qs.update(**values) == 2  # the same values again: no change, no row
     assert AuditTrail.objects.filter(action_type="update").count() == 2
     assert not updates_of("MR003").exists()
+
+
+def test_bulk_rows_are_stored_as_a_single_save_stores_them(requests_, engineer):
+    """The bulk paths send their rows as one JSON parameter (PostgreSQL and
+    SQLite 3.35+): the stored timestamp, IP, request id, JSON and text read
+    back, filter and order exactly like the rows of a single save."""
+    from django.utils import timezone
+
+    before = timezone.now()
+    with audit_context(actor=engineer, reason="Refit: \"dry dock\", 'B'", ip_address="10.1.2.3",
+                       request_id="req-bulk-1"):
+        MaintenanceRequest.objects.filter(code__in=["MR001", "MR002"]).update(title="Re-fit ✓ 50%")
+        single = MaintenanceRequest.objects.get(code="MR003")
+        single.title = "Re-fit ✓ 50%"
+        single.save()
+    after = timezone.now()
+    rows = AuditTrail.objects.filter(action_type="update", timestamp__gte=before, timestamp__lte=after)
+    assert sorted(rows.values_list("entity_id", flat=True)) == ["MR001", "MR002", "MR003"]
+    bulk, one = rows.get(entity_id="MR001"), rows.get(entity_id="MR003")
+    for row in (bulk, one):
+        assert before <= row.timestamp <= after and row.timestamp.tzinfo is not None
+        assert (str(row.ip_address), row.request_id, row.user_id) == ("10.1.2.3", "req-bulk-1", "PE001")
+        assert row.change_reason == "Refit: \"dry dock\", 'B'"
+        assert row.changes == {"title": {"old": f"Job {row.entity_id[-1]}", "new": "Re-fit ✓ 50%"}}
+        field = row.field_changes.get()
+        assert (field.timestamp, field.record_id, field.old_value, field.new_value) == (
+            row.timestamp, row.entity_id, f"Job {row.entity_id[-1]}", "Re-fit ✓ 50%")
+    assert AuditTrail.objects.filter(ip_address="10.1.2.3", changes__title__new="Re-fit ✓ 50%").count() == 3
+    assert list(UpdateHistory.objects.filter(timestamp__gte=before).order_by("timestamp", "id")
+                .values_list("record_id", flat=True))[-1] == "MR003"
