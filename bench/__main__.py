@@ -88,6 +88,12 @@ def table(results: dict) -> str:
             lines.append(f"{db:<11} {'request':<11} {'API PATCH (end to end)':<34} {api['on_us']:>10,.1f} "
                          f"{api['off_us']:>10,.1f} {api['ratio']:>6.2f}x {'':>8}  "
                          f"{_mark(db, 'api_patch', '', api['ratio'])}")
+        prep = data.get("prepared_statements")
+        if prep:
+            lines.append(f"{db:<11} {'autocommit':<11} {'update via save(), prepared/not':<34} "
+                         f"{prep['update_prepared_us']:>10,.1f} {prep['update_unprepared_us']:>10,.1f} "
+                         f"{prep['update_prepared_us'] / prep['update_unprepared_us']:>6.2f}x {'':>8}  "
+                         f"both captured: the prepared statement saves {prep['saved_us']:,.0f} µs")
         meta = data.get("meta", {})
         load = meta.get("load_average_1m")
         lines.append(f"{'':<11} ({meta.get('server')}; n={meta.get('n')}, rounds={meta.get('rounds')}, "

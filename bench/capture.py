@@ -15,7 +15,9 @@ snapshot): create, update through ``save()``, update through
 ``BENCH_BULK`` (1,000) rows; each in autocommit (one transaction per
 operation) and inside one transaction (``atomic`` around a chunk of
 operations, time per operation); then an API ``PATCH`` of a
-maintenance request end to end (test client, Bearer token).
+maintenance request end to end (test client, Bearer token). On PostgreSQL
+also a captured update through ``save()`` with its statement prepared (the
+default) and not (``AUDIT_PREPARED_STATEMENTS`` off), in autocommit.
 
 "On" is everything the product does: the audit_trail row, its update_history
 rows and the simple-history snapshot. "Off" is plain Django:
@@ -235,6 +237,28 @@ class Workload:
                 with capture(on, self.user):
                     samples["queryset_update"][on] += self._timed(tx, [priority], lambda p: qs.update(priority=p))
 
+    def run_prepared(self, samples: dict) -> None:
+        """PostgreSQL: update through ``save()``, captured, with the capture's
+        statement prepared (the default) and not (``AUDIT_PREPARED_STATEMENTS``
+        off), alternating in chunks in autocommit; samples[prepared] grows."""
+        from django.test.utils import override_settings
+
+        objs = {flag: [self._new() for _ in range(self.n)] for flag in (True, False)}
+        with capture(True, self.user):
+            for flag in (True, False):
+                for o in objs[flag]:
+                    o.save()
+
+        def update(o):
+            o.title = f"Bilge pump service #{o.pk}-{self.seq}"
+            o.save()
+
+        chunk = CHUNK["autocommit"]
+        for i, start in enumerate(range(0, self.n, chunk)):
+            for flag in ((True, False) if i % 2 == 0 else (False, True)):
+                with capture(True, self.user), override_settings(AUDIT_PREPARED_STATEMENTS=flag):
+                    samples[flag] += self._timed("autocommit", objs[flag][start:start + chunk], update)
+
     # -- API PATCH -------------------------------------------------------------------------
 
     def api_ready(self) -> str | None:
@@ -382,6 +406,9 @@ def run(db: str) -> dict:
     # samples[tx][op][on|off], api[on|off]
     samples = {tx: {op: {True: [], False: []} for op in OPS} for tx in TX_MODES}
     api = {True: [], False: []}
+    from django.db import connection
+
+    prepared = {True: [], False: []} if connection.vendor == "postgresql" else None
 
     # warm-up (caches, plans, lazy imports; not measured) and a check that
     # "off" writes no audit row and "on" does
@@ -405,6 +432,9 @@ def run(db: str) -> dict:
                     work.run_api(api)
                     gc.collect()
                     bar.update()
+                if prepared is not None:
+                    work.run_prepared(prepared)
+                    gc.collect()
     finally:
         gc.enable()
 
@@ -414,6 +444,11 @@ def run(db: str) -> dict:
                     for tx in TX_MODES}
     for op in OPS:
         result["autocommit"][op]["queries"] = queries[op]
+    if prepared is not None:
+        # captured update through save(), the capture statement prepared or not (AUDIT_PREPARED_STATEMENTS)
+        p_us, u_us = statistics.median(prepared[True]), statistics.median(prepared[False])
+        result["prepared_statements"] = {"update_prepared_us": round(p_us, 1), "update_unprepared_us": round(u_us, 1),
+                                         "saved_us": round(u_us - p_us, 1), "samples": len(prepared[True])}
     if api_problem:
         result["api_patch"] = {"skipped": api_problem}
     else:
