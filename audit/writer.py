@@ -173,11 +173,12 @@ if psycopg is not None:
         def execute(self, query, params=None, *, prepare=None, binary=None):
             return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
 
-        def _send_query_prepared(self, name, pgq, *, binary=None):
+        def _send_query_prepared(self, name, pgq, *args, **kwargs):
             # psycopg keeps the statement it ran only when it did not prepare
             # it; Django's query log (last_executed_query) reads it from there
+            # (a private psycopg method: whatever else it is passed goes on)
             self._query = pgq
-            return super()._send_query_prepared(name, pgq, binary=binary)
+            return super()._send_query_prepared(name, pgq, *args, **kwargs)
 
 
 # -- the three writers --------------------------------------------------------
