@@ -131,26 +131,29 @@ def _common(model) -> dict:
 
 # -- the capture's cursor ------------------------------------------------------
 
-#: psycopg prepares a statement after this many executions when a connection
-#: has no threshold of its own; Django's default (None) disables preparing,
-#: even on request, so the capture cursor sets this instead: in effect only
-#: the statements it asks for are prepared (Django's own cursors bind on the
-#: client side, which psycopg never prepares)
-ON_REQUEST_ONLY = 2**31 - 1
+#: psycopg prepares a statement once it has run this many times on a
+#: connection. Django's default (None) disables preparing altogether; the
+#: capture cursor sets 1 instead (prepare on the second use): a connection
+#: used for one change only (no pooling, ``CONN_MAX_AGE = 0``) pays no extra
+#: round trip for a PREPARE it would never reuse. Django's own cursors bind
+#: on the client side, which psycopg never prepares, so they are unaffected.
+PREPARE_FROM_USE = 1
 
 
 def capture_cursor(connection):
     """A cursor for the capture's own statements.
 
     On PostgreSQL (unless ``AUDIT_PREPARED_STATEMENTS`` is off) a
-    server-side-binding psycopg cursor whose every statement is prepared:
-    the capture statements have a fixed text per model (their values travel
-    as parameters, their rows as one JSON array), so after the first
-    execution on a connection the server skips parsing and planning them,
+    server-side-binding psycopg cursor whose statements are prepared from
+    their second use on a connection: the capture statements have a fixed
+    text per model (their values travel as parameters, their rows as one
+    JSON array), so from then on the server skips parsing and planning them,
     which was about 60% of the one-statement update's server time (measured:
-    550 µs unprepared, 217 µs prepared). The cursor is wrapped by Django as any other, so execute
-    wrappers, query logging and error translation see these statements too.
-    Elsewhere: ``connection.cursor()``."""
+    550 µs unprepared, 217 µs prepared). A project that binds on the server
+    itself (``OPTIONS["server_side_binding"]``) keeps its own
+    ``prepare_threshold``. The cursor is wrapped by Django as any other, so
+    execute wrappers, query logging and error translation see these
+    statements too. Elsewhere: ``connection.cursor()``."""
     if connection.vendor != "postgresql" or psycopg is None or not conf.prepared_statements():
         return connection.cursor()
     # as connection.cursor() does: health check, connect, thread check, then
@@ -159,19 +162,17 @@ def capture_cursor(connection):
     connection.ensure_connection()
     connection.validate_thread_sharing()
     raw = connection.connection
-    if raw.prepare_threshold is None:
-        raw.prepare_threshold = ON_REQUEST_ONLY
+    if raw.prepare_threshold is None and connection.settings_dict.get("OPTIONS", {}).get("server_side_binding") is not True:
+        raw.prepare_threshold = PREPARE_FROM_USE
     with connection.wrap_database_errors:
-        cursor = _PreparedCursor(raw)
+        cursor = _CaptureCursor(raw)
     return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
 
 
 if psycopg is not None:
-    class _PreparedCursor(psycopg.Cursor):
-        """Prepares every statement it executes (see :func:`capture_cursor`)."""
-
-        def execute(self, query, params=None, *, prepare=None, binary=None):
-            return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
+    class _CaptureCursor(psycopg.Cursor):
+        """Binds on the server, so psycopg can prepare what it runs (see
+        :func:`capture_cursor`)."""
 
         def _send_query_prepared(self, name, pgq, *args, **kwargs):
             # psycopg keeps the statement it ran only when it did not prepare

@@ -41,14 +41,14 @@ def call(port, method, path, token, body=None):
         return exc.code, json.loads(exc.read() or b"{}")
 
 
-@pytest.fixture
-def servers(tmp_path):
+def start_servers(tmp_path, count, **extra_env):
+    """``count`` uvicorn processes on the test database; yields their ports."""
     s = connection.settings_dict
     url = f"postgres://{s['USER']}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}"
     env = {**os.environ, "DATABASE_URL": url, "TESTING": "1", "DEBUG": "0",
-           "AUDIT_SEAL_FILE": str(tmp_path / "seal.json")}
+           "AUDIT_SEAL_FILE": str(tmp_path / "seal.json"), **extra_env}
     procs, ports = [], []
-    for _ in range(2):
+    for _ in range(count):
         port = free_port()
         log = open(tmp_path / f"uvicorn-{port}.log", "wb")
         procs.append(subprocess.Popen(
@@ -76,6 +76,11 @@ def servers(tmp_path):
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@pytest.fixture
+def servers(tmp_path):
+    yield from start_servers(tmp_path, 2)
 
 
 def test_two_servers_on_one_database_lose_no_audit_row(servers, engineer, staff, settings, tmp_path):
@@ -112,3 +117,35 @@ def test_two_servers_on_one_database_lose_no_audit_row(servers, engineer, staff,
     integrity.seal()
     report = integrity.verify()
     assert report.ok and report.rows_checked >= 2 * len(jobs)
+
+
+def test_with_the_connection_pool_requests_reuse_connections_and_capture_as_usual(engineer, tmp_path):
+    """``DATABASE_POOL=1`` (psycopg's pool, for ASGI): the server's
+    connections outlive requests, so the capture statements prepared on them
+    are reused; every write still has exactly its audit rows."""
+    from knox.models import AuthToken
+
+    token = AuthToken.objects.create(engineer)[1]
+    mine = connection.settings_dict["NAME"]
+
+    def server_backends() -> set[int]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
+                           "AND backend_type = 'client backend'", [mine])
+            return {pid for (pid,) in cursor.fetchall()}
+
+    for [port] in start_servers(tmp_path, 1, DATABASE_POOL="1", DATABASE_POOL_MIN="1", DATABASE_POOL_MAX="2"):
+        status, body = call(port, "POST", "/api/maintenance-requests/", token,
+                            {"vessel": "MV Pool", "title": "Job 0", "change_reason": "pooled"})
+        assert status == 201, body
+        code = (body.get("data") or body)["code"]
+        first = server_backends()
+        for i in range(1, 11):
+            status, body = call(port, "PATCH", f"/api/maintenance-requests/{code}/", token,
+                                {"title": f"Job {i}", "change_reason": f"pooled {i}"})
+            assert status == 200, body
+        assert first and server_backends() == first and len(first) <= 2  # the same connections throughout
+    updates = AuditTrail.objects.filter(entity_id=code, action_type="update").order_by("id")
+    assert [t.change_reason for t in updates] == [f"pooled {i}" for i in range(1, 11)]
+    assert [json.loads(t.new_value)["title"] for t in updates] == [f"Job {i}" for i in range(1, 11)]
+    assert MaintenanceRequest.history.filter(code=code).count() == 11

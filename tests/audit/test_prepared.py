@@ -1,6 +1,7 @@
 """PostgreSQL: the capture's own statements run as server-side prepared
-statements (``AUDIT_PREPARED_STATEMENTS``, on by default), so the server
-parses and plans a captured save() once per connection."""
+statements from their second use on a connection (``AUDIT_PREPARED_STATEMENTS``,
+on by default), so the server parses and plans a captured save() once per
+connection."""
 
 import pytest
 from django.db import DataError, connection, transaction
@@ -27,10 +28,10 @@ def fresh_connection() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_captured_update_is_prepared_once_and_then_reused(staff):
+def test_a_captured_update_is_prepared_on_its_second_use_and_then_reused(staff):
     fresh_connection()
     mr = MaintenanceRequest.objects.create(code="MR960", vessel="MV Tern", title="Bilge", requested_by=staff)
-    assert prepared("WITH u AS (UPDATE") == []
+    seen = []
     for title in ("Bilge pump", "Bilge pump and strainer", "Bilge pump, strainer, hoses"):
         mr.title = title
         with CaptureQueriesContext(connection) as queries:
@@ -38,8 +39,12 @@ def test_a_captured_update_is_prepared_once_and_then_reused(staff):
         assert len(queries.captured_queries) == 1
         sql = queries.captured_queries[0]["sql"]  # the query log still shows the statement
         assert sql.startswith("WITH u AS (UPDATE") and '"audit_trail"' in sql
-    [(executions, parameters)] = prepared("WITH u AS (UPDATE")
-    assert executions == 3 and parameters > 20  # one statement, values as parameters, run three times
+        seen.append(prepared("WITH u AS (UPDATE"))
+    # the first use runs unprepared (a connection used once pays no PREPARE),
+    # the second prepares it, the third reuses it
+    assert seen[0] == []
+    [(executions, parameters)] = seen[2]
+    assert executions == 2 and parameters > 20  # one statement, its values as parameters
     assert list(AuditTrail.objects.filter(entity_id="MR960", action_type="update").order_by("id")
                 .values_list("new_value", flat=True)) == [
         '{"title": "Bilge pump"}', '{"title": "Bilge pump and strainer"}', '{"title": "Bilge pump, strainer, hoses"}']
@@ -66,8 +71,9 @@ def test_a_statement_prepared_in_a_rolled_back_transaction_runs_afterwards(staff
     fresh_connection()
     mr = MaintenanceRequest.objects.create(code="MR962", vessel="MV Tern", title="Bilge", requested_by=staff)
     with pytest.raises(RuntimeError), transaction.atomic():
-        mr.title = "Rolled back"
-        mr.save()  # prepared here, inside the transaction that rolls back
+        for title in ("Rolled back", "Rolled back again"):
+            mr.title = title
+            mr.save()  # prepared here, inside the transaction that rolls back
         raise RuntimeError("abort")
     with pytest.raises(DataError), transaction.atomic():
         mr.title = "x" * 500  # too long for the column: the prepared statement fails
@@ -80,3 +86,23 @@ def test_a_statement_prepared_in_a_rolled_back_transaction_runs_afterwards(staff
     assert MaintenanceRequest.objects.get(pk=mr.pk).title == "Bilge pump"
     assert [t for t in MaintenanceRequest.history.filter(id=mr.pk).values_list("title", flat=True)
             if t != "Bilge"] == ["Bilge pump"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_project_binding_on_the_server_keeps_its_own_prepare_threshold(staff):
+    """``server_side_binding`` with Django's default ``prepare_threshold``
+    (None: never prepare, as behind a pooler) is left as it is."""
+    options = connection.settings_dict.setdefault("OPTIONS", {})
+    options["server_side_binding"] = True
+    try:
+        fresh_connection()
+        assert connection.connection.prepare_threshold is None
+        mr = MaintenanceRequest.objects.create(code="MR963", vessel="MV Tern", title="Bilge", requested_by=staff)
+        for title in ("Bilge pump", "Bilge pump and strainer", "Bilge pump, strainer, hoses"):
+            mr.title = title
+            mr.save()
+        assert prepared("WITH") == [] and connection.connection.prepare_threshold is None
+        assert AuditTrail.objects.filter(entity_id="MR963", action_type="update").count() == 3
+    finally:
+        options.pop("server_side_binding")
+        fresh_connection()
