@@ -202,18 +202,22 @@ class AuditedQuerySet(models.QuerySet):
         capture = _capture()
         attnames = spec.attnames_for(set(kwargs))
         with transaction.atomic(using=self.db, savepoint=False):
-            old_rows = self._old_rows(self, attnames)
-            returned = self._update_returning(kwargs, spec, attnames) if old_rows else None
-            if returned is None:
-                count = super().update(**kwargs)
+            returned = self._update_returning(kwargs, spec, attnames)
+            if returned is not None:
+                count, old_rows, new_objs = returned
             else:
-                count, new_objs = returned
+                old_rows = self._old_rows(self, attnames)
+                if not old_rows:
+                    return super().update(**kwargs)
+                # exactly the rows read (and locked) above: a row that starts to match in between
+                # (committed by another transaction) is not changed without its audit row
+                base = self.model._base_manager.using(self.db)
+                count = sum(models.QuerySet.update(base.filter(pk__in=chunk), **kwargs)
+                            for chunk in _chunks(old_rows))
+                new_objs = [obj for chunk in _chunks(old_rows) for obj in base.filter(pk__in=chunk)]
             if not old_rows:
                 return count
-            base = self.model._base_manager.using(self.db)
             changed, changes = [], []
-            if returned is None:
-                new_objs = [obj for chunk in _chunks(old_rows) for obj in base.filter(pk__in=chunk)]
             codes = capture.prefetch_codes(spec, [*old_rows.values(), *(obj.__dict__ for obj in new_objs)], self.db,
                                            attnames)
             for obj in new_objs:
@@ -231,23 +235,39 @@ class AuditedQuerySet(models.QuerySet):
     update.alters_data = True
 
     def _update_returning(self, kwargs, spec, attnames):
-        """PostgreSQL or SQLite 3.35+, snapshots written by SQL (:func:`_history_select`): the
-        UPDATE returns the new values itself (no SELECT of the new rows, no
-        model instance per row). ``(count, rows)``, the rows as light
-        instances holding the pk, the updated fields and the code; None when
-        Django's own ``update()`` must run."""
+        """The UPDATE returns the new values itself (no SELECT of the new
+        rows, no model instance per row), for models whose snapshots are
+        written by SQL (:func:`_history_select`). ``(count, old_rows, rows)``:
+        the old values by pk and the new rows as light instances holding the
+        pk, the updated fields and the code; None when the general path must
+        run.
+
+        PostgreSQL: one statement. A CTE locks the matching rows and reads
+        their old values (``SELECT ... FOR UPDATE``), the UPDATE changes
+        exactly those rows, and both come back joined: no row can start to
+        match between the read and the write. SQLite 3.35+ (one writer at a
+        time): the old rows, then ``UPDATE ... RETURNING``."""
         from django.db.models import sql as djsql
         from django.db.models.base import ModelState
+        from django.db.models.expressions import RawSQL
 
         from . import history
 
         model = self.model
+        meta = model._meta
         connection = connections[self.db]
-        if model._meta.parents or not _set_based(connection):
+        if meta.parents or not _set_based(connection) or self.query.is_sliced or self.query.combinator:
             return None
         if history.spec_for(model) is None and _history_manager(model) is not None:
             return None  # simple-history writes its rows from instances
-        query = self.query.chain(djsql.UpdateQuery)
+        postgresql = connection.vendor == "postgresql"
+        qn = connection.ops.quote_name
+        old_names = [f"o{i}" for i in range(len(attnames) + 1)]  # o0: the primary key
+        if postgresql:
+            target = model._base_manager.using(self.db).filter(pk__in=RawSQL("SELECT o0 FROM o", ()))
+            query = target.query.chain(djsql.UpdateQuery)
+        else:
+            query = self.query.chain(djsql.UpdateQuery)
         query.add_update_values(kwargs)
         if query.order_by:
             return None
@@ -258,7 +278,6 @@ class AuditedQuerySet(models.QuerySet):
         sql, params = compiler.as_sql()
         if not sql or query.related_updates:
             return None
-        meta = model._meta
         fields = {f.attname: f for f in meta.concrete_fields}
         wanted = [meta.pk.attname, *(a for a in attnames if a != meta.pk.attname)]
         code = spec.config.code_field
@@ -266,24 +285,40 @@ class AuditedQuerySet(models.QuerySet):
             code_att = meta.get_field(code).attname
             if code_att not in wanted:
                 wanted.append(code_att)
-        qn = connection.ops.quote_name
-        table = f"{qn(meta.db_table)}." if connection.vendor == "postgresql" else ""  # SQLite: unqualified
+        table = f"{qn(meta.db_table)}." if postgresql else ""  # SQLite: unqualified
         sql += " RETURNING " + ", ".join(f"{table}{qn(fields[a].column)}" for a in wanted)
+        cols = [fields[a].get_col(meta.db_table) for a in wanted]
+        if postgresql:
+            locked = self.order_by().select_for_update(of=("self",)).values_list("pk", *attnames)
+            old_sql, old_params = locked.query.get_compiler(self.db).as_sql()
+            sql = (f"WITH o({', '.join(old_names)}) AS ({old_sql}), u AS ({sql}) "
+                   f"SELECT u.*, {', '.join(f'o.{n}' for n in old_names[1:])} "
+                   f"FROM u JOIN o ON o.o0 = u.{qn(meta.pk.column)}")
+            params = (*old_params, *params)
+            cols += [fields[a].get_col(meta.db_table) for a in attnames]
+            old_rows = None
+        else:
+            old_rows = self._old_rows(self, attnames)
+            if not old_rows:
+                return models.QuerySet.update(self, **kwargs), {}, []
         with transaction.mark_for_rollback_on_error(using=self.db), connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-        converters = compiler.get_converters([fields[a].get_col(meta.db_table) for a in wanted])
+        converters = compiler.get_converters(cols)
         if converters:
             rows = list(compiler.apply_converters(rows, converters))
+        if old_rows is None:
+            width = len(wanted)
+            old_rows = {row[0]: dict(zip(attnames, row[width:], strict=True)) for row in rows}
         objs = []
         using = self.db  # a property that asks the router: once, not per row
         for row in rows:
             obj = model.__new__(model)
             obj._state = ModelState()
             obj._state.adding, obj._state.db = False, using
-            obj.__dict__.update(zip(wanted, row, strict=True))
+            obj.__dict__.update(zip(wanted, row[:len(wanted)], strict=True))
             objs.append(obj)
-        return len(rows), objs
+        return len(rows), old_rows, objs
 
     def bulk_update(self, objs, fields, batch_size=None):
         spec = self._audit_spec()

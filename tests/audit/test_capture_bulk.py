@@ -127,18 +127,22 @@ def test_one_captured_update_issues_a_fixed_number_of_queries(requests_, is_post
 def test_one_captured_queryset_update_of_many_rows_is_a_fixed_number_of_queries(requests_, is_postgres):
     with CaptureQueriesContext(connection) as queries:
         MaintenanceRequest.objects.update(priority="urgent")
-    # PostgreSQL: SELECT old (FOR UPDATE), UPDATE ... RETURNING the new
-    # values, then one statement for the snapshots (INSERT ... SELECT from the
-    # table) and the audit rows. SQLite: SELECT old, UPDATE ... RETURNING,
-    # the snapshots (INSERT ... SELECT), the trail rows and the field rows
-    # (each one INSERT ... SELECT FROM json_each of one JSON parameter)
+    # PostgreSQL: one statement locks the rows and reads their old values
+    # (SELECT ... FOR UPDATE in a CTE) and updates exactly those rows
+    # (UPDATE ... RETURNING the new values), then one statement for the
+    # snapshots (INSERT ... SELECT from the table) and the audit rows.
+    # SQLite: SELECT old, UPDATE ... RETURNING, the snapshots (INSERT ...
+    # SELECT), the trail rows and the field rows (each one INSERT ... SELECT
+    # FROM json_each of one JSON parameter)
     sql = [q["sql"] for q in queries.captured_queries]
-    assert len(sql) == (3 if is_postgres else 5), sql
-    assert sql[1].startswith("UPDATE") and " RETURNING " in sql[1]
+    assert len(sql) == (2 if is_postgres else 5), sql
     if is_postgres:
+        assert sql[0].startswith("WITH o(o0, o1) AS (SELECT") and " FOR UPDATE OF " in sql[0]
+        assert 'u AS (UPDATE "maintenance_maintenancerequest"' in sql[0] and " RETURNING " in sql[0]
         assert sql[-1].startswith('WITH x0 AS (INSERT INTO "maintenance_historicalmaintenancerequest"')
         assert "audit_trail" in sql[-1] and "update_history" in sql[-1]
     else:
+        assert sql[1].startswith("UPDATE") and " RETURNING " in sql[1]
         assert sql[2].startswith('INSERT INTO "maintenance_historicalmaintenancerequest"') and "json_each" in sql[2]
         assert sql[3].startswith('INSERT INTO "audit_trail"') and "json_each" in sql[3]
         assert sql[4].startswith('INSERT INTO "update_history"') and "json_each" in sql[4]

@@ -66,3 +66,46 @@ def test_eight_threads_of_250_updates_give_exactly_2000_trail_rows():
     assert not UpdateHistory.objects.filter(audit__isnull=True).exists()
     values = sorted(int(v) for v in history.filter(record_id="INV003").values_list("new_value", flat=True))
     assert values == list(range(1, 251))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("general", [False, True], ids=["one-statement path", "general path"])
+def test_a_row_that_starts_to_match_during_a_queryset_update_is_not_changed_without_its_audit_row(
+        staff, general, monkeypatch):
+    """Another transaction commits a matching row right after the update has
+    read (and locked) the rows it changes: that row is left alone, and every
+    row that did change has exactly one audit row with its old value. The
+    general path (models whose snapshots simple-history writes itself, or
+    multi-table inheritance) reads, then updates by primary key."""
+    from audit.querysets import AuditedQuerySet
+    from maintenance.models import MaintenanceRequest
+
+    if general:
+        monkeypatch.setattr(AuditedQuerySet, "_update_returning", lambda self, *args: None)
+
+    for i in range(1, 4):
+        MaintenanceRequest.objects.create(code=f"MR00{i}", vessel="MV Tern", title=f"Job {i}", requested_by=staff)
+    committed = []
+
+    def create_matching_row():
+        MaintenanceRequest.objects.create(code="MR004", vessel="MV Tern", title="Job 4", requested_by_id=staff.pk)
+        connection.close()
+
+    def commit_in_between(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if " FOR UPDATE" in sql and not committed:
+            committed.append(True)
+            thread = threading.Thread(target=create_matching_row)
+            thread.start()
+            thread.join()
+        return result
+
+    with audit_context(actor="ST001", reason="Reprioritise"), connection.execute_wrapper(commit_in_between):
+        count = MaintenanceRequest.objects.filter(priority="medium").update(priority="high")
+    assert committed and count == 3
+    assert MaintenanceRequest.objects.get(code="MR004").priority == "medium"
+    updates = AuditTrail.objects.filter(action_type="update").order_by("entity_id")
+    assert [(t.entity_id, t.changes) for t in updates] == [
+        (f"MR00{i}", {"priority": {"old": "medium", "new": "high"}}) for i in range(1, 4)]
+    assert set(MaintenanceRequest.objects.filter(priority="high").values_list("code", flat=True)) == {
+        "MR001", "MR002", "MR003"}
