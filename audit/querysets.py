@@ -5,10 +5,12 @@ makes a single save atomic with its audit rows.
 Tracked models use ``AuditedQuerySet.as_manager()`` (the user model
 ``BaseUserManager.from_queryset(AuditedQuerySet)``) and inherit
 :class:`AuditedModelMixin`. Every bulk path runs in one transaction with its
-audit rows, records row by row with the old values (read in one query
-before the write), uses the context's actor and reason, and writes
-simple-history snapshots with ``bulk_history_create`` so the per-model history
-stays consistent.
+audit rows, records row by row with the old values (read and locked before
+the write, and only the rows read are written: on PostgreSQL ``update()``
+reads, locks and writes in one statement), uses the context's actor and
+reason, and writes the simple-history snapshots (``INSERT ... SELECT`` where
+the capture path owns them, else ``bulk_history_create``) so the per-model
+history stays consistent.
 
 ``QuerySet.delete()`` needs no override: because the capture receivers are
 connected for the model, Django's Collector loads the rows and sends
