@@ -168,6 +168,15 @@ def copied_columns(spec: HistorySpec, source: str, quote) -> list[str]:
     return [f"{source}.{quote(columns[attname])}" for _, attname in spec.fields]
 
 
+def copy_sql(spec: HistorySpec, source: str, quote, from_clause: str | None = None) -> str:
+    """``INSERT`` of the snapshot rows of ``source`` (rows with the model's
+    columns: the ``RETURNING *`` of the same statement's write, or the table
+    itself), its four history columns (date, type, user, reason) left as
+    placeholders. ``from_clause`` defaults to ``source``."""
+    return (f"INSERT INTO {quote(spec.table)} ({', '.join(spec.columns(quote))}) "
+            f"SELECT {', '.join(copied_columns(spec, source, quote))}, %s, %s, %s, %s FROM {from_clause or source}")
+
+
 def insert_sql(item: dict, connection) -> tuple[str, list]:
     spec = item["spec"]
     qn = connection.ops.quote_name

@@ -152,16 +152,13 @@ def _history_select(model, objs, using):
     qn = connection.ops.quote_name
     user = capture.history_user()
     reason = capture.history_reason(model, get_context().reason or "")
-    columns = history.HistorySpec.columns(hspec, qn)
-    copied = history.copied_columns(hspec, "s", qn)
     pks = [o.pk for o in objs]
     if connection.vendor == "postgresql":
         among, pks = "= ANY(%s)", pks
     else:
         among, pks = "IN (SELECT value FROM json_each(%s))", json.dumps(pks)
-    sql = (f"INSERT INTO {qn(hspec.table)} ({', '.join(columns)}) "
-           f"SELECT {', '.join(copied)}, %s, %s, %s, %s FROM {qn(model._meta.db_table)} AS s "
-           f"WHERE s.{qn(model._meta.pk.column)} {among}")
+    sql = (history.copy_sql(hspec, "s", qn, f"{qn(model._meta.db_table)} AS s")
+           + f" WHERE s.{qn(model._meta.pk.column)} {among}")
     params = [hspec.date_field.get_db_prep_save(timezone.now(), connection), "~",
               user.pk if user is not None else None, reason, pks]
     return ((sql, params),)

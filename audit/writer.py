@@ -524,11 +524,7 @@ def update_with_change(connection, update_sql: str, update_params, *, change: di
     ctes = [f"u AS ({update_sql} RETURNING {'*' if history is not None else '1'})"]
     gate = "WHERE EXISTS (SELECT 1 FROM u)"
     if history is not None:
-        hspec = history["spec"]
-        columns = history_rows.HistorySpec.columns(hspec, qn)
-        copied = history_rows.copied_columns(hspec, "u", qn)
-        ctes.append(f"h AS (INSERT INTO {qn(hspec.table)} ({', '.join(columns)}) "
-                    f"SELECT {', '.join(copied)}, %s, %s, %s, %s FROM u)")
+        ctes.append(f"h AS ({history_rows.copy_sql(history['spec'], 'u', qn)})")
         params.extend(history_rows.meta_params(history, connection))
     if change is not None:
         trail, fields = _build(**change, user_id=current_user_id(), now=now)
@@ -586,11 +582,7 @@ def insert_with_change(connection, insert_sql: str, insert_params, *, pk_column:
     if history is not None:
         from . import history as history_rows
 
-        hspec = history["spec"]
-        columns = history_rows.HistorySpec.columns(hspec, qn)
-        copied = history_rows.copied_columns(hspec, "i", qn)
-        ctes.append(f"h AS (INSERT INTO {qn(hspec.table)} ({', '.join(columns)}) "
-                    f"SELECT {', '.join(copied)}, %s, %s, %s, %s FROM i)")
+        ctes.append(f"h AS ({history_rows.copy_sql(history['spec'], 'i', qn)})")
         params.extend(history_rows.meta_params(history, connection))
     if change is not None:
         trail, fields = _build(**change, user_id=current_user_id(), now=now)
