@@ -328,18 +328,29 @@ def one_statement_update_possible(instance, using, save_kwargs) -> bool:
     model = type(instance)
     if model._meta.parents or model._meta.select_on_save or model._meta.proxy:
         return False
-    if connections[using].vendor != "postgresql":
-        return False
-    spec = spec_for(model)
+    spec = _one_statement_spec(model, using)
     if spec is None:
-        return False
-    hspec = history.spec_for(model)
-    if hspec is None and getattr(model._meta, "simple_history_manager_attribute", None):
-        return False  # simple-history writes its own row after the UPDATE
-    if hspec is not None and hspec.has_listeners():
         return False
     d = instance.__dict__
     return not any(hasattr(d.get(a), "resolve_expression") for a in spec.attnames)
+
+
+def _one_statement_spec(model, using):
+    """The capture spec of ``model`` when its write, snapshot and audit rows
+    can be one statement: PostgreSQL, and the snapshot row written by the
+    capture path (simple-history would write its own after the statement,
+    or receivers of its signals must run). None otherwise."""
+    if connections[using].vendor != "postgresql":
+        return None
+    spec = spec_for(model)
+    if spec is None:
+        return None
+    hspec = history.spec_for(model)
+    if hspec is None and getattr(model._meta, "simple_history_manager_attribute", None):
+        return None
+    if hspec is not None and hspec.has_listeners():
+        return None
+    return spec
 
 
 def update_in_one_statement(instance, base_qs, using, pk_val, values, update_fields) -> bool | None:
@@ -399,17 +410,7 @@ def one_statement_create_possible(instance, using, save_kwargs) -> bool:
     meta = model._meta
     if meta.parents or meta.proxy or meta.select_on_save or meta.auto_field is None or meta.pk is not meta.auto_field:
         return False
-    if list(meta.db_returning_fields) != [meta.pk]:
-        return False
-    if connections[using].vendor != "postgresql":
-        return False
-    spec = spec_for(model)
-    if spec is None:
-        return False
-    hspec = history.spec_for(model)
-    if hspec is None and getattr(meta, "simple_history_manager_attribute", None):
-        return False
-    if hspec is not None and hspec.has_listeners():
+    if list(meta.db_returning_fields) != [meta.pk] or _one_statement_spec(model, using) is None:
         return False
     d = instance.__dict__
     return not any(hasattr(d.get(f.attname), "resolve_expression") for f in meta.concrete_fields)
