@@ -171,16 +171,9 @@ def _periods(first, last, kind):
             day += timedelta(days=1)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    show_full_result_count = False
-    paginator = CappedCountPaginator
-    list_per_page = 100
-    actions = None
-    date_hierarchy = "timestamp"
-
-    def get_queryset(self, request):
-        qs = super().get_queryset(request)
-        return ProbedDatesQuerySet(model=qs.model, query=qs.query, using=qs._db)
+class NoWrites:
+    """Admin mixin: nothing can be added, changed or deleted (audit records
+    are read-only; only the retention purge deletes)."""
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -190,6 +183,18 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(NoWrites, admin.ModelAdmin):
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    list_per_page = 100
+    actions = None
+    date_hierarchy = "timestamp"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return ProbedDatesQuerySet(model=qs.model, query=qs.query, using=qs._db)
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields] + list(self.extra_readonly)
@@ -209,7 +214,7 @@ class ActivityLogAdmin(IndexedSearch, ReadOnlyAdmin):
     search_help_text = "Exact user_id (ST001) or row id."
 
 
-class FieldChangeInline(admin.TabularInline):
+class FieldChangeInline(NoWrites, admin.TabularInline):
     model = UpdateHistory
     fk_name = "audit"
     fields = ("field_name", "old_value", "new_value")
@@ -217,15 +222,6 @@ class FieldChangeInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AuditTrail)
@@ -354,7 +350,7 @@ from .models import AuditSeal, LegalHold  # noqa: E402
 
 
 @admin.register(AuditSeal)
-class AuditSealAdmin(admin.ModelAdmin):
+class AuditSealAdmin(NoWrites, admin.ModelAdmin):
     """The seal chain, read-only (written by seal_audit and purge_audit only)."""
 
     list_display = ("seq", "kind", "created_at", "row_count", "short_hash")
@@ -368,15 +364,6 @@ class AuditSealAdmin(admin.ModelAdmin):
     @admin.display(description="hash")
     def short_hash(self, obj):
         return obj.hash[:16] + "…"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class LegalHoldForm(forms.ModelForm):
