@@ -6,7 +6,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self):
-        from audit.registry import track
+        from audit.capture.registry import track
 
         from .models import User
 

@@ -4,7 +4,7 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from audit.querysets import AuditedModelMixin, AuditedQuerySet
+from audit.capture.querysets import AuditedModelMixin, AuditedQuerySet
 
 
 class Role(models.TextChoices):

@@ -34,10 +34,9 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.core.signals import got_request_exception
 from django.db import connection, transaction
 
+from audit import services
+from audit.context import audit_context, get_context
 from core import signals as core_signals
-
-from . import services
-from .context import audit_context, get_context
 
 logger = logging.getLogger(__name__)
 

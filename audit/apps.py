@@ -7,7 +7,8 @@ class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import activity, checks, receivers  # noqa: F401 - checks registers itself
+        from audit import activity, checks  # noqa: F401 - checks registers itself
+        from audit.capture import receivers
 
         receivers.connect()
         activity.connect()

@@ -5,7 +5,7 @@ import ipaddress
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
-from . import conf
+from audit import conf
 
 
 @register("audit")

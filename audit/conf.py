@@ -12,7 +12,7 @@ Nothing here is read at import time; tests may use ``override_settings``.
   (``/api/realtime/``, whose reads the audit API logs itself).
 - ``AUDIT_PREPARED_STATEMENTS`` (default on): on PostgreSQL the capture's
   own statements run as server-side prepared statements (see
-  :func:`audit.writer.capture_cursor`); switch off behind a pooler that
+  :func:`audit.capture.writer.capture_cursor`); switch off behind a pooler that
   cannot keep them (PgBouncer before 1.21 in transaction mode).
 """
 
@@ -78,7 +78,7 @@ def audit_reads_prefix() -> str:
     return _get("AUDIT_READS_PREFIX", "/api/realtime/")
 
 
-# -- retention and sealing (audit.retention, audit.integrity) -------------------------------------
+# -- retention and sealing (audit.operations.retention, audit.operations.integrity) -------------------------------------
 
 AUDIT_TABLES = ("activity_logs", "system_events", "audit_trail", "update_history")
 DEFAULT_RETENTION_DAYS = {"activity_logs": 365, "system_events": 365, "audit_trail": 7 * 365,

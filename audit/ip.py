@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from . import conf
+from audit import conf
 
 
 def parse_ip(value: str | None) -> str | None:

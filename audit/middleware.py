@@ -34,7 +34,7 @@ and the middleware writes no activity row.
 The request's activity row is written after the response, outside the
 request's transaction, in autocommit. On PostgreSQL that single INSERT
 commits asynchronously (``synchronous_commit`` off for that one transaction,
-see :func:`audit.writer.write_activity`): it does not wait for the WAL flush
+see :func:`audit.capture.writer.write_activity`): it does not wait for the WAL flush
 (a disk sync per commit, the largest part of an API write's audit cost), so a
 server crash in the following fraction of a second could lose it; it can
 never be half written. The change rows themselves (audit_trail,
@@ -51,9 +51,10 @@ from collections import Counter
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from simple_history.models import HistoricalRecords
 
-from . import conf, writer
-from .context import AuditContext, _current
-from .ip import client_ip
+from audit import conf
+from audit.capture import writer
+from audit.context import AuditContext, _current
+from audit.ip import client_ip
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")

@@ -1,6 +1,6 @@
 """The four audit tables, named as in the seed (``db_table``).
 
-Rows are written only through :mod:`audit.writer` (one write path) and are
+Rows are written only through :mod:`audit.capture.writer` (one write path) and are
 never changed afterwards: the admin, the API and the portal are read-only.
 ``user_id`` columns hold the actor's login code (``PE001``), ``"system"`` for
 code outside a request, or ``"anonymous"`` for a request without a user; they
@@ -170,7 +170,7 @@ class UpdateHistory(models.Model):
         return f"{self.table_name} {self.record_id}.{self.field_name}: {self.old_value!r} -> {self.new_value!r}"
 
 
-# -- tamper evidence and retention (audit.integrity, audit.retention) ------------------------------
+# -- tamper evidence and retention (audit.operations.integrity, audit.operations.retention) ------------------------------
 
 
 class SealKind(models.TextChoices):
@@ -179,7 +179,7 @@ class SealKind(models.TextChoices):
 
 
 class AuditSeal(models.Model):
-    """One link of the seal chain (written by :mod:`audit.integrity` only).
+    """One link of the seal chain (written by :mod:`audit.operations.integrity` only).
 
     A ``seal`` covers the audit rows written since the previous seal: their
     ids per table (``ranges``, ``{"audit_trail": [[first, last], ...]}``),
@@ -219,7 +219,7 @@ class LegalHold(models.Model):
     (``entity_type`` + ``entity_id``), of a user (``user_id``) and/or of a
     time range (``starts_at``..``ends_at``). The fields given combine with
     AND; a hold applies until it is lifted. Placed and lifted only through
-    :mod:`audit.retention` (recorded as a system event and an activity)."""
+    :mod:`audit.operations.retention` (recorded as a system event and an activity)."""
 
     entity_type = models.CharField(max_length=50, blank=True)
     entity_id = models.CharField(max_length=64, blank=True)

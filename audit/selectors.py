@@ -34,8 +34,8 @@ from decimal import Decimal
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from . import registry
-from .models import ActivityLog, AuditTrail, Severity, SystemEvent, UpdateHistory
+from audit.capture import registry
+from audit.models import ActivityLog, AuditTrail, Severity, SystemEvent, UpdateHistory
 
 MAX_HOURS = 8760
 MAX_LIMIT = 1000

@@ -23,7 +23,7 @@ Who, from where and why are never arguments: they come from
 :mod:`audit.context` when the row is written (the request's user and client
 IP inside a request, ``system`` outside one, or whatever an enclosing
 ``audit_context(actor=..., reason=...)`` says). All rows go through
-:mod:`audit.writer`, the one write path, which strips NUL bytes and bounds
+:mod:`audit.capture.writer`, the one write path, which strips NUL bytes and bounds
 lengths. Inside a transaction the rows commit or roll back with it.
 
 With capture switched off (``audit_context(enabled=False)``) these functions
@@ -39,9 +39,9 @@ from typing import Any
 
 from django.db import transaction
 
-from . import registry, writer
-from .context import get_context
-from .models import ActionType, ActivityLog, AuditTrail, Severity, SystemEvent
+from audit.capture import registry, writer
+from audit.context import get_context
+from audit.models import ActionType, ActivityLog, AuditTrail, Severity, SystemEvent
 
 __all__ = ["log_activity", "log_entity_change", "log_system_event"]
 

@@ -138,7 +138,7 @@ def run(url: str) -> dict:
     setup_django(url)
     from django.db import connection
 
-    from audit import integrity, retention
+    from audit.operations import integrity, retention
 
     result = {"meta": {"n": n, "batch_size": batch, "server": None, "cpus": os.cpu_count(),
                        "load_average_1m": round(os.getloadavg()[0], 2), "python": platform.python_version()}}

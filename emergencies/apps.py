@@ -6,7 +6,7 @@ class EmergenciesConfig(AppConfig):
     verbose_name = "Emergencies"
 
     def ready(self):
-        from audit.registry import track
+        from audit.capture.registry import track
 
         from .models import Emergency
 

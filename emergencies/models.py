@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from audit.querysets import AuditedModelMixin, AuditedQuerySet
+from audit.capture.querysets import AuditedModelMixin, AuditedQuerySet
 
 
 class EmergencyType(models.TextChoices):

@@ -6,7 +6,7 @@ class MaintenanceConfig(AppConfig):
     verbose_name = "Maintenance"
 
     def ready(self):
-        from audit.registry import track
+        from audit.capture.registry import track
 
         from . import models
 

@@ -3,7 +3,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from audit.querysets import AuditedModelMixin, AuditedQuerySet
+from audit.capture.querysets import AuditedModelMixin, AuditedQuerySet
 
 
 class Priority(models.TextChoices):

@@ -10,20 +10,20 @@ api_patterns = [
     path("", include("accounts.api_urls")),
     path("", include("maintenance.api_urls")),
     path("", include("emergencies.api_urls")),
-    path("", include("audit.api_urls")),
+    path("", include("audit.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
 
 urlpatterns = [
-    path("admin/", include("audit.admin_urls")),
+    path("admin/", include("audit.web.admin_urls")),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path("", include("accounts.urls")),
     path("", include("maintenance.urls")),
     path("", include("emergencies.urls")),
-    path("", include("audit.urls")),
+    path("", include("audit.web.urls")),
 ]
 
 handler404 = "marine_center.views.not_found"

@@ -1,6 +1,6 @@
 """``{% entity_timeline "maintenance_request" obj.code %}``: the change
 history of one entity on its detail page, for those allowed to read it
-(:func:`audit.permissions.can_view_entity_history`: managers; staff for the
+(:func:`audit.api.permissions.can_view_entity_history`: managers; staff for the
 maintenance requests they created or are assigned to). The IP address, a
 piece of personal data, is shown to managers only."""
 
@@ -8,10 +8,10 @@ from urllib.parse import urlencode
 
 from django import template
 
+from audit import selectors
+from audit.api.permissions import can_view_entity_history
+from audit.web import presentation
 from core.permissions import is_manager
-
-from .. import presentation, selectors
-from ..permissions import can_view_entity_history
 
 register = template.Library()
 

@@ -3,9 +3,9 @@ captured like any change."""
 
 import pytest
 
+from audit.capture.writer import write_change
 from audit.context import audit_context
 from audit.models import ActivityLog, AuditTrail, SystemEvent, UpdateHistory
-from audit.writer import write_change
 
 pytestmark = pytest.mark.django_db
 

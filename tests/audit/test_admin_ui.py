@@ -155,7 +155,7 @@ def test_changelists_never_count_a_whole_table(portal, admin_user, request_with_
 
 
 def test_capped_paginator_stops_at_the_cap(settings, monkeypatch, admin_user, portal):
-    from audit import admin as audit_admin
+    from audit.admin import base as audit_admin
 
     monkeypatch.setattr(audit_admin, "COUNT_CAP", 3)
     ActivityLog.objects.bulk_create([ActivityLog(user_id="ST001", activity=f"a{i}") for i in range(10)])

@@ -120,7 +120,7 @@ def test_rolled_back_change_leaves_no_audit_row(staff):
 @pytest.mark.django_db(transaction=True)
 def test_failing_audit_write_fails_the_change_in_autocommit(staff, monkeypatch):
     mr = make_request(staff)
-    from audit import writer
+    from audit.capture import writer
 
     def boom(*args, **kwargs):
         raise RuntimeError("audit insert failed")

@@ -92,7 +92,7 @@ def test_queryset_delete_records_each_row(requests_):
 
 
 def test_bulk_paths_are_atomic_with_their_audit_rows(requests_, monkeypatch):
-    from audit import writer
+    from audit.capture import writer
 
     def boom(*args, **kwargs):
         raise RuntimeError("audit down")

@@ -77,7 +77,7 @@ def test_a_row_that_starts_to_match_during_a_queryset_update_is_not_changed_with
     row that did change has exactly one audit row with its old value. The
     general path (models whose snapshots simple-history writes itself, or
     multi-table inheritance) reads, then updates by primary key."""
-    from audit.querysets import AuditedQuerySet
+    from audit.capture.querysets import AuditedQuerySet
     from maintenance.models import MaintenanceRequest
 
     if general:

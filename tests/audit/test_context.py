@@ -2,8 +2,8 @@ import threading
 
 import pytest
 
+from audit.capture.writer import current_user_id, write_activity
 from audit.context import audit_context, get_context, reason_context
-from audit.writer import current_user_id, write_activity
 
 
 def test_nested_contexts_override_and_inherit_and_reset():

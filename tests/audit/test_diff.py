@@ -4,7 +4,7 @@ from uuid import UUID
 
 import pytest
 
-from audit.diff import MASK, Diff, FieldChange, classify, diff_values, to_json
+from audit.capture.diff import MASK, Diff, FieldChange, classify, diff_values, to_json
 
 UTC = datetime.UTC
 

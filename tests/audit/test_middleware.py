@@ -12,9 +12,9 @@ from django.urls import include, path
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.capture.writer import current_user_id
 from audit.context import get_context
 from audit.models import ActivityLog, AuditTrail
-from audit.writer import current_user_id
 
 
 def echo(request):
@@ -157,7 +157,8 @@ def test_denied_api_write_is_still_logged(anon_api):
 
 @pytest.mark.django_db
 def test_activity_failure_never_breaks_the_response(client, monkeypatch, capsys):
-    from audit import middleware, writer
+    from audit import middleware
+    from audit.capture import writer
 
     def broken(**kwargs):
         raise RuntimeError("db down")

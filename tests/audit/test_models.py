@@ -2,9 +2,9 @@ import json
 
 import pytest
 
+from audit.capture.writer import write_activity, write_change, write_system_event
 from audit.context import audit_context
 from audit.models import ActivityLog, AuditTrail, SystemEvent, UpdateHistory
-from audit.writer import write_activity, write_change, write_system_event
 
 pytestmark = pytest.mark.django_db
 

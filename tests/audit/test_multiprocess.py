@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from audit import integrity
 from audit.models import ActivityLog, AuditTrail
+from audit.operations import integrity
 from maintenance.models import MaintenanceRequest
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -85,7 +85,7 @@ def test_a_create_of_an_entity_without_code_records_its_new_id_as_entity_id(staf
 
 @pytest.mark.django_db(transaction=True)
 def test_a_create_whose_audit_insert_fails_inserts_nothing(staff, monkeypatch):
-    from audit import writer
+    from audit.capture import writer
 
     real_build = writer._build
 

@@ -8,8 +8,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from audit import retention
 from audit.models import ActivityLog, AuditSeal, AuditTrail, LegalHold, SealKind, SystemEvent, UpdateHistory
+from audit.operations import retention
 from core.errors import DomainError
 
 from .integrity_helpers import backdate, make_rows

@@ -10,8 +10,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from audit import conf, integrity
+from audit import conf
 from audit.models import ActivityLog, AuditSeal, SealKind
+from audit.operations import integrity
 
 from .integrity_helpers import make_rows
 

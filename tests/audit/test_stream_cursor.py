@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from audit import stream
+from audit.api import stream
 from audit.models import ActivityLog, SystemEvent
 from audit.services import log_activity, log_system_event
 

@@ -6,8 +6,8 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from audit import integrity, retention
 from audit.models import ActivityLog, AuditTrail, SystemEvent, UpdateHistory
+from audit.operations import integrity, retention
 
 from .integrity_helpers import backdate, make_rows, raw
 

@@ -20,7 +20,7 @@ XSS = "<script>alert(1)</script>"
 @pytest.fixture(autouse=True)
 def _fast(settings, monkeypatch):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    from audit import views
+    from audit.web import views
 
     monkeypatch.setattr(views, "POLL_SECONDS", 2)  # the live server runs in this process
     monkeypatch.setattr(views, "STREAM_TIMEOUT", 5)  # short streams: nothing left open at teardown

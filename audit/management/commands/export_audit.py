@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from audit import exports, services
+from audit.api.filters import AuditTrailFilter
 from audit.context import audit_context
-from audit.filters import AuditTrailFilter
 
 
 class Command(BaseCommand):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from audit import retention
 from audit.models import LegalHold
+from audit.operations import retention
 from core.errors import DomainError
 
 

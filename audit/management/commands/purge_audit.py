@@ -8,7 +8,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from audit import conf, retention
+from audit import conf
+from audit.operations import retention
 
 TABLE_CHOICES = conf.AUDIT_TABLES
 

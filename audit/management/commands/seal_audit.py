@@ -8,7 +8,8 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
-from audit import conf, integrity
+from audit import conf
+from audit.operations import integrity
 
 
 class Command(BaseCommand):

@@ -8,7 +8,8 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from audit import conf, integrity
+from audit import conf
+from audit.operations import integrity
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 simple-history stays the per-model snapshot store (its tables, admin history
 view, revert and as-of queries are untouched), but for a tracked model the
-row of one ``save()``/``delete()`` is written by :mod:`audit.writer` in the
+row of one ``save()``/``delete()`` is written by :mod:`audit.capture.writer` in the
 same statement as the audit rows (PostgreSQL: one data-modifying CTE) rather
 than by simple-history's own ``post_save``/``post_delete`` receivers, which
 build a manager class and a model instance per row and cost one more round
@@ -37,7 +37,7 @@ from django.db.models import signals
 from simple_history.models import HistoricalRecords, _default_get_user
 from simple_history.signals import post_create_historical_record, pre_create_historical_record
 
-from . import writer
+from audit.capture import writer
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The real-time audit API: ``/api/realtime/...`` (SPEC "The API").
 
-Each view validates its parameters with a FilterSet of :mod:`audit.filters`
+Each view validates its parameters with a FilterSet of :mod:`audit.api.filters`
 (a bad one is a 400 in the error envelope naming it), reads through
 :mod:`audit.selectors`, records the read in ``activity_logs`` and answers.
 The read is recorded before the first byte is sent; if it cannot be
@@ -26,11 +26,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.fields import iso_ms
-
-from . import exports, selectors, services
-from .context import audit_context
-from .filters import (
+from audit import exports, selectors, services
+from audit.api.filters import (
     AuditTrailFilter,
     AuditTrailQuery,
     EntityHistoryQuery,
@@ -38,9 +35,8 @@ from .filters import (
     UserActivityQuery,
     entity_type_choices,
 )
-from .models import ActionType, AuditStatus
-from .permissions import CanReadAllAuditData, CanViewEntityHistory, CanViewUserActivity
-from .serializers import (
+from audit.api.permissions import CanReadAllAuditData, CanViewEntityHistory, CanViewUserActivity
+from audit.api.serializers import (
     AuditErrorEnvelopeSerializer,
     AuditTrailResponseSerializer,
     DashboardResponseSerializer,
@@ -49,6 +45,9 @@ from .serializers import (
     UserActivityResponseSerializer,
     hours_number,
 )
+from audit.context import audit_context
+from audit.models import ActionType, AuditStatus
+from core.fields import iso_ms
 
 logger = logging.getLogger(__name__)
 

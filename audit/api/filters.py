@@ -29,8 +29,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django_filters.utils import translate_validation
 
-from . import registry, selectors
-from .models import ActionType, AuditStatus, AuditTrail
+from audit import selectors
+from audit.capture import registry
+from audit.models import ActionType, AuditStatus, AuditTrail
 
 DEFAULT_HOURS = 24
 DEFAULT_EVENT_HOURS = 1

@@ -4,7 +4,7 @@ A DRF view, so authentication (Bearer token or session), the 401/403/400
 error envelope and the OpenAPI schema work as for the other real-time
 endpoints; it validates the parameters, records the read ("Opened audit
 stream") before the first byte, and answers with a ``StreamingHttpResponse``
-over :class:`audit.stream.AuditStream` (an async iterator under ASGI, so
+over :class:`audit.api.stream.AuditStream` (an async iterator under ASGI, so
 nothing buffers it; a sync one under WSGI and the test client).
 
 Parameters: ``kinds`` (comma list of activity, audit, event; default every
@@ -31,10 +31,10 @@ from rest_framework import exceptions
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 
+from audit import selectors
+from audit.api import stream
+from audit.api.views import _ERRORS, _AuditReadView, record_read
 from core.permissions import is_manager
-
-from . import selectors, stream
-from .api import _ERRORS, _AuditReadView, record_read
 
 DEFAULT_TIMEOUT = 1800.0
 MAX_TIMEOUT = 86400.0

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from audit.web import views
 
 urlpatterns = [
     path("dashboard/", views.dashboard, name="audit_dashboard"),

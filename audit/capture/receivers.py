@@ -1,9 +1,9 @@
 """Signal receivers: the capture adapter. Each is a few lines and delegates
-to :mod:`audit.capture`; fixture loads (``raw=True``) are skipped.
+to :mod:`audit.capture.engine`; fixture loads (``raw=True``) are skipped.
 
 They are connected per tracked model (``sender=``), with a ``dispatch_uid``,
 by :func:`connect` from ``AuditConfig.ready()`` and by
-:func:`audit.registry.track` for models registered later (domain apps call
+:func:`audit.capture.registry.track` for models registered later (domain apps call
 ``track()`` from their own ``ready()``, which runs after the audit app's).
 Untracked models pay nothing.
 """
@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from django.db.models import signals
 
-from . import capture, history, registry
-from .context import get_context
+from audit.capture import engine as capture
+from audit.capture import history, registry
+from audit.context import get_context
 
 _OURS = "_audit_history_hints"
 

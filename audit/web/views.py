@@ -2,7 +2,7 @@
 each user's own activity and a manager's view of anyone's activity.
 
 Reads go through :mod:`audit.selectors`; filters are validated by the
-FilterSet shared with the API and the export (:class:`audit.filters.
+FilterSet shared with the API and the export (:class:`audit.api.filters.
 AuditTrailFilter`), so a bad value is an error on the page, never a 500.
 Pages are numbered by ``?page=`` without counting the table: each page
 fetches one row more than it shows to know whether a next page exists.
@@ -23,12 +23,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from audit import selectors, services
+from audit.api.filters import AuditTrailFilter
+from audit.api.serializers import iso_ms
+from audit.context import audit_context
+from audit.web import presentation
 from core.permissions import is_manager
-
-from . import presentation, selectors, services
-from .context import audit_context
-from .filters import AuditTrailFilter
-from .serializers import iso_ms
 
 logger = logging.getLogger(__name__)
 

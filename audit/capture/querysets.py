@@ -31,7 +31,7 @@ _inside_bulk_update = contextvars.ContextVar("audit_inside_bulk_update", default
 
 
 def _capture():
-    from . import capture  # late: this module is imported by domain models.py
+    from audit.capture import engine as capture  # late: this module is imported by domain models.py
 
     return capture
 
@@ -111,7 +111,7 @@ def _bulk_history(model, objs, *, update: bool) -> None:
     if manager is None or not objs:
         return
     capture = _capture()
-    from .context import get_context
+    from audit.context import get_context
 
     manager.bulk_history_create(objs, update=update, default_user=capture.history_user(),
                                 default_change_reason=capture.history_reason(model, get_context().reason or ""))
@@ -120,7 +120,7 @@ def _bulk_history(model, objs, *, update: bool) -> None:
 def _set_based(connection) -> bool:
     """Whether the bulk paths can work on sets in SQL: PostgreSQL, or SQLite
     with JSON functions and RETURNING (3.35+)."""
-    from .writer import json_rows_supported
+    from audit.capture.writer import json_rows_supported
 
     return connection.vendor == "postgresql" or json_rows_supported(connection)
 
@@ -133,7 +133,7 @@ def _history_select(model, objs, using):
     historical instance per row. None when ``_bulk_history`` must run."""
     from django.conf import settings
 
-    from . import history
+    from audit.capture import history
 
     hspec = history.spec_for(model)
     if hspec is None or not objs or not _set_based(connections[using]):
@@ -146,7 +146,7 @@ def _history_select(model, objs, using):
     capture = _capture()
     from django.utils import timezone
 
-    from .context import get_context
+    from audit.context import get_context
 
     connection = connections[using]
     qn = connection.ops.quote_name
@@ -250,7 +250,7 @@ class AuditedQuerySet(models.QuerySet):
         from django.db.models.base import ModelState
         from django.db.models.expressions import RawSQL
 
-        from . import history
+        from audit.capture import history
 
         model = self.model
         meta = model._meta

@@ -3,7 +3,7 @@
 
 from django.urls import re_path
 
-from . import views
+from audit.web import views
 
 urlpatterns = [
     re_path(r"^audit-log/?$", views.audit_log, name="audit_log"),

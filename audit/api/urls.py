@@ -2,7 +2,8 @@
 
 from django.urls import re_path
 
-from . import api, api_stream
+from audit.api import stream_views as api_stream
+from audit.api import views as api
 
 urlpatterns = [
     re_path(r"^realtime/user-activity/(?P<user_id>[^/]+)/?$", api.UserActivityView.as_view(),

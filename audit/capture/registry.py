@@ -43,7 +43,7 @@ def track(model, *, entity_type: str | None = None, code_field: str = "code", ex
         mask=frozenset(mask),
     )
     _registry[model] = config
-    from . import receivers  # connect this model's capture receivers (idempotent: dispatch_uid)
+    from audit.capture import receivers  # connect this model's capture receivers (idempotent: dispatch_uid)
 
     receivers.connect_model(model)
     return config

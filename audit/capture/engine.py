@@ -2,7 +2,7 @@
 one :func:`record_change` path that every entry point (save, delete, m2m,
 bulk querysets) goes through.
 
-How a save is captured (see :mod:`audit.receivers`):
+How a save is captured (see :mod:`audit.capture.receivers`):
 
 1. ``post_init`` stores the loaded concrete values in
    ``instance.__dict__["_audit_snapshot"]`` (no extra SELECT later);
@@ -12,7 +12,7 @@ How a save is captured (see :mod:`audit.receivers`):
    simple-history the actor and reason;
 3. ``post_save`` diffs the snapshot against the saved values and calls
    :func:`record_change`, inside the save's transaction (the models inherit
-   :class:`audit.querysets.AuditedModelMixin`, whose ``save()`` opens one).
+   :class:`audit.capture.querysets.AuditedModelMixin`, whose ``save()`` opens one).
 
 Fields with ``auto_now`` (``updated_at``) are recorded on create but never
 count as a change on update, so a save that changes nothing writes nothing.
@@ -29,9 +29,9 @@ from typing import Any
 from django.db import connections, models
 from django.utils import timezone
 
-from . import history, registry, writer
-from .context import get_context
-from .diff import CREATE, DELETE, Diff, FieldChange, classify, diff_values
+from audit.capture import history, registry, writer
+from audit.capture.diff import CREATE, DELETE, Diff, FieldChange, classify, diff_values
+from audit.context import get_context
 
 SNAPSHOT = "_audit_snapshot"
 _REVERT_PATH = re.compile(r"/history/[^/]+/?$")
@@ -146,7 +146,7 @@ def ensure_trusted_snapshot(instance, spec: ModelSpec, update_fields=None) -> No
 
 @dataclass(frozen=True)
 class Change:
-    """One change ready for :func:`audit.writer.write_changes`."""
+    """One change ready for :func:`audit.capture.writer.write_changes`."""
 
     action_type: str
     entity_type: str
@@ -290,7 +290,7 @@ def record_change(instance, *, old: dict | None, new: dict | None, action: str |
 
     ``history_type`` (``+``, ``~``, ``-``) asks for the simple-history
     snapshot row of this save/delete too, for models whose rows the capture
-    path writes (:mod:`audit.history`): in the same statement as the audit
+    path writes (:mod:`audit.capture.history`): in the same statement as the audit
     rows, and even when no audited field changed (simple-history writes a
     row for every save)."""
     model = type(instance)._meta.concrete_model
@@ -355,7 +355,7 @@ def _one_statement_spec(model, using):
 
 def update_in_one_statement(instance, base_qs, using, pk_val, values, update_fields) -> bool | None:
     """The UPDATE of a captured save() with its snapshot and audit rows in
-    one statement (:func:`audit.writer.update_with_change`). Returns whether
+    one statement (:func:`audit.capture.writer.update_with_change`). Returns whether
     the row was updated, or None when the ordinary path must run."""
     from django.db.models import sql as djsql
 
@@ -418,7 +418,7 @@ def one_statement_create_possible(instance, using, save_kwargs) -> bool:
 
 def insert_in_one_statement(instance, using, fields, returning_fields, raw) -> list | None:
     """The INSERT of a captured save() with its snapshot and audit rows in
-    one statement (:func:`audit.writer.insert_with_change`). Returns the
+    one statement (:func:`audit.capture.writer.insert_with_change`). Returns the
     returned row as ``Model._do_insert`` does, or None when the ordinary path
     must run."""
     from django.db.models import sql as djsql

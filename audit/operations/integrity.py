@@ -38,7 +38,7 @@ PostgreSQL advisory lock and a file lock, never on the audit tables.
 recomputes the chain is still caught: the file names a hash the forged chain
 no longer has, and he cannot sign a new file without the key.
 
-**Purges** (:mod:`audit.retention`) append a ``purge`` link listing the ids
+**Purges** (:mod:`audit.operations.retention`) append a ``purge`` link listing the ids
 they deleted, in the same transaction as the delete, so verification knows
 which sealed rows are gone legitimately.
 
@@ -64,8 +64,8 @@ from pathlib import Path
 from django.db import connections, models, router, transaction
 from django.utils import timezone
 
-from . import conf
-from .models import ActivityLog, AuditSeal, AuditTrail, SealKind, SystemEvent, UpdateHistory
+from audit import conf
+from audit.models import ActivityLog, AuditSeal, AuditTrail, SealKind, SystemEvent, UpdateHistory
 
 #: Table order inside a seal (row_hashes are laid out table by table, then by id).
 TABLES = ("activity_logs", "system_events", "audit_trail", "update_history")

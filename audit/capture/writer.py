@@ -23,9 +23,9 @@ from typing import Any
 from django.db import connections, router, transaction
 from django.utils import timezone
 
-from . import conf
-from .context import get_context
-from .models import TEXT_LIMIT, ActivityLog, AuditTrail, Severity, SystemEvent, UpdateHistory
+from audit import conf
+from audit.context import get_context
+from audit.models import TEXT_LIMIT, ActivityLog, AuditTrail, Severity, SystemEvent, UpdateHistory
 
 try:
     import psycopg
@@ -265,7 +265,7 @@ def write_change(*, action_type: str, entity_type: str, entity_id: Any, changes:
     ``old_value``/``new_value`` (dicts or JSON text) default to the old and
     new halves of ``changes``. A failed attempt (``status="failed"``) writes
     the trail row only, never field history. ``history`` (from
-    :func:`audit.history.row`) is the simple-history snapshot row of the same
+    :func:`audit.capture.history.row`) is the simple-history snapshot row of the same
     change, written with them. One statement on PostgreSQL.
     """
     using = using or router.db_for_write(AuditTrail)
@@ -343,7 +343,7 @@ def _persist(using: str, items: list[tuple[AuditTrail, list[tuple]]], histories=
         for i, batch in enumerate(batches):
             _insert_postgresql(connection, batch, histories if i == 0 else (), extra if i == 0 else ())
     else:
-        from . import history as history_rows
+        from audit.capture import history as history_rows
 
         with transaction.atomic(using=using, savepoint=False):
             for history in histories:
@@ -366,7 +366,7 @@ def _execute(connection, sql, params) -> None:
 
 
 def _history_sql(history, connection):
-    from . import history as history_rows
+    from audit.capture import history as history_rows
 
     return history_rows.insert_sql(history, connection)
 
@@ -517,7 +517,7 @@ def update_with_change(connection, update_sql: str, update_params, *, change: di
     on the UPDATE having matched the row. Returns the number of rows updated.
     On its own (autocommit) the statement is atomic: change and audit rows
     commit or fail together."""
-    from . import history as history_rows
+    from audit.capture import history as history_rows
 
     qn = connection.ops.quote_name
     params = list(update_params)
@@ -580,7 +580,7 @@ def insert_with_change(connection, insert_sql: str, insert_params, *, pk_column:
     head, _, _ = insert_sql.rpartition(" RETURNING ")
     ctes = [f"i AS ({head} RETURNING *)"]
     if history is not None:
-        from . import history as history_rows
+        from audit.capture import history as history_rows
 
         ctes.append(f"h AS ({history_rows.copy_sql(history['spec'], 'i', qn)})")
         params.extend(history_rows.meta_params(history, connection))

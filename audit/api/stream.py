@@ -65,8 +65,8 @@ from dataclasses import dataclass, field
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
-from .models import ActivityLog, AuditTrail, SystemEvent
-from .serializers import iso_ms
+from audit.api.serializers import iso_ms
+from audit.models import ActivityLog, AuditTrail, SystemEvent
 
 KINDS = ("activity", "audit", "event")
 PREFIX = {"activity": "a", "audit": "t", "event": "e"}

@@ -26,11 +26,12 @@ from django.db import connections, router, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from audit import conf
+from audit.capture import writer
+from audit.context import audit_context
+from audit.models import AuditTrail, LegalHold, SealKind, UpdateHistory
+from audit.operations import integrity
 from core.errors import DomainError
-
-from . import conf, integrity, writer
-from .context import audit_context
-from .models import AuditTrail, LegalHold, SealKind, UpdateHistory
 
 TABLES = ("update_history", "audit_trail", "activity_logs", "system_events")  # purge order (FK first)
 

@@ -1,0 +1,183 @@
+"""Read-only admin for the four audit tables: nothing can be added,
+changed or deleted here (only the retention purge deletes).
+
+Built for tables of millions of rows (see README, "The real-time API at
+scale"): every query a changelist runs can use an index or is bounded.
+
+- ``date_hierarchy`` on ``timestamp`` without Django's ``SELECT DISTINCT
+  date_trunc(...)`` over the whole filtered table (a full scan at its top
+  level): :class:`ProbedDatesQuerySet` answers the drill-down's
+  ``datetimes()`` with MIN/MAX and one ``EXISTS`` probe per year, month or
+  day in range, each an index range lookup. A fixed "time window" list
+  filter (last hour, 24 hours, 7 days, 30 days) sits beside it.
+- No list filter whose choices come from ``SELECT DISTINCT`` over the table
+  (``method``, ``status_code`` on activity logs, ``event_type`` on system
+  events were removed: no index serves them). The remaining filters have
+  fixed choices (model choices, the registry's entity types, the accounts).
+- Search is exact (case-sensitive) on indexed columns only, each term OR-ed
+  over branches that each use an index (a BitmapOr, never a scan): see
+  :class:`IndexedSearch`. No ``icontains`` over text columns.
+- Counts are capped (:class:`CappedCountPaginator`) and the full-table
+  count is off (``show_full_result_count = False``).
+"""
+
+
+import json
+
+from django.contrib import admin
+from django.db.models import Q
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from audit import exports
+from audit.admin.base import (
+    EntityTypeFilter,
+    IndexedSearch,
+    NoWrites,
+    ReadOnlyAdmin,
+    TableNameFilter,
+    TimeWindowFilter,
+    UserIdFilter,
+)
+from audit.capture import registry
+from audit.models import ActivityLog, AuditTrail, SystemEvent, UpdateHistory
+from audit.web import presentation
+
+
+@admin.register(ActivityLog)
+class ActivityLogAdmin(IndexedSearch, ReadOnlyAdmin):
+    """Search: a user_id or a row id (``activity_user_ts_idx``, primary key).
+    No method/status_code filters: no index serves them and their choices
+    were a DISTINCT over the table."""
+
+    list_display = ("timestamp", "user_id", "activity", "ip_address", "status_code")
+    list_filter = (TimeWindowFilter, UserIdFilter)
+    search_fields = ("=user_id", "=id")
+    search_help_text = "Exact user_id (ST001) or row id."
+
+
+class FieldChangeInline(NoWrites, admin.TabularInline):
+    model = UpdateHistory
+    fk_name = "audit"
+    fields = ("field_name", "old_value", "new_value")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(AuditTrail)
+class AuditTrailAdmin(IndexedSearch, ReadOnlyAdmin):
+    """Search: a user_id, an entity code or a row id. An entity code is
+    looked up as ``entity_type IN (the registry's types) AND entity_id =
+    code`` so that ``trail_entity_ts_idx`` (entity_type first) serves it.
+    Filters: time window, action type (``trail_action_ts_idx``), entity
+    type, status (fixed choices; a rare status is bounded best with a time
+    window), user (``trail_user_ts_idx``)."""
+
+    list_display = ("timestamp", "user_id", "action_type", "entity_type", "entity_id", "status", "ip_address")
+    list_filter = (TimeWindowFilter, "action_type", EntityTypeFilter, "status", UserIdFilter)
+    search_fields = ("=user_id", "=entity_id", "=id")
+    search_help_text = "Exact user_id (ST001), entity code (MR001) or row id."
+    inlines = [FieldChangeInline]
+
+    def search_branches(self, term):
+        types = [c.entity_type for c in registry.tracked_models()]
+        return [*super().search_branches(term), Q(entity_type__in=types, entity_id=term)]
+    extra_readonly = ("before_after", "field_history")
+    actions = ["export_csv"]
+
+    class Media:
+        css = {"all": ["audit/audit-admin.css"]}
+
+    def get_actions(self, request):
+        # only the export: nothing here may change or delete a row
+        actions = super().get_actions(request)
+        return {name: action for name, action in actions.items() if name == "export_csv"}
+
+    @admin.action(permissions=["view"], description="Export the selected records as CSV")
+    def export_csv(self, request, queryset):
+        """The same safe CSV as ``/api/realtime/export-audit`` (every cell
+        quoted, formula-like text prefixed), recorded before the first byte."""
+        from audit.context import audit_context
+        from audit.services import log_activity
+
+        queryset = queryset.order_by("-timestamp", "-id")
+        with audit_context(actor=request.user):
+            log_activity("Exported audit trail", json.dumps({"format": "csv", "via": "admin"}, sort_keys=True))
+        now = timezone.now()
+        response = StreamingHttpResponse(exports.csv_chunks(queryset), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{exports.export_filename(start=now, end=now)}"'
+        response["Cache-Control"] = "no-store"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    @admin.display(description="Before / after")
+    def before_after(self, obj):
+        rows = presentation.field_rows(obj)
+        if not rows:
+            return "—"
+
+        def cell(value):
+            return format_html('<em class="null">empty</em>') if value is None else format_html("{}", value)
+
+        body = format_html_join(
+            "", '<tr class="{}"><th scope="row">{}</th><td class="before">{}</td><td class="after">{}</td></tr>',
+            (("changed" if r.changed else "unchanged", r.name, cell(r.old), cell(r.new)) for r in rows),
+        )
+        return format_html(
+            '<table class="audit-diff"><thead><tr><th scope="col">Field</th><th scope="col">Before</th>'
+            '<th scope="col">After</th></tr></thead><tbody>{}</tbody></table>',
+            body,
+        )
+
+    @admin.display(description="Field history")
+    def field_history(self, obj):
+        rows = obj.field_changes.order_by("id").values_list("id", "field_name")
+        if not rows:
+            return "—"
+        return format_html_join(
+            ", ", '<a href="{}">{}</a>',
+            ((reverse("admin:audit_updatehistory_change", args=[pk]), name) for pk, name in rows),
+        )
+
+
+@admin.register(SystemEvent)
+class SystemEventAdmin(ReadOnlyAdmin):
+    """No search (no index on event_type, entity_id or event_data) and no
+    event_type filter (its choices were a DISTINCT over the table): filter
+    by time window, severity (``event_severity_ts_idx``), entity type or
+    processed."""
+
+    list_display = ("timestamp", "severity", "event_type", "entity_type", "entity_id", "processed")
+    list_filter = (TimeWindowFilter, "severity", EntityTypeFilter, "processed")
+
+
+@admin.register(UpdateHistory)
+class UpdateHistoryAdmin(IndexedSearch, ReadOnlyAdmin):
+    """Search: a record's code (``table_name IN (the tracked tables) AND
+    record_id = code``, on ``history_record_ts_idx``) or a row id. Filters:
+    time window, table, user."""
+
+    list_display = ("timestamp", "table_name", "record_id", "field_name", "user_id", "trail_link")
+    list_filter = (TimeWindowFilter, TableNameFilter, UserIdFilter)
+    search_fields = ("=record_id", "=id")
+    search_help_text = "Exact record code (MR001) or row id."
+
+    def search_branches(self, term):
+        tables = [c.model._meta.db_table for c in registry.tracked_models()]
+        branches = [Q(table_name__in=tables, record_id=term)]
+        if term.lstrip("#").isdigit() and len(term) < 19:
+            branches.append(Q(pk=int(term.lstrip("#"))))
+        return branches
+    list_select_related = ("audit",)
+    extra_readonly = ("trail_link",)
+
+    @admin.display(description="Audit trail row")
+    def trail_link(self, obj):
+        if obj.audit_id is None:
+            return "—"
+        url = reverse("admin:audit_audittrail_change", args=[obj.audit_id])
+        return format_html('<a href="{}">#{}</a>', url, obj.audit_id)
