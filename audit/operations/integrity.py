@@ -3,7 +3,9 @@
 **Sealing** (:func:`seal`, ``manage.py seal_audit``) hashes each audit row
 written since the previous seal in a canonical form (:func:`row_hash`: fixed
 field order, UTC timestamps with microseconds, JSON with sorted keys, so a
-``jsonb`` round trip never looks like tampering), stores one 16-byte hash per
+``jsonb`` round trip never looks like tampering; the form is versioned,
+:data:`CANONICAL_FORMS`, so a column added later never changes the hash of a
+row sealed before it), stores one 16-byte hash per
 row and the row ids per table in a new :class:`~audit.models.AuditSeal`, and
 chains it: ``hash = SHA-256(prev_hash || rows_digest || metadata)``. Nothing
 is written on the audit rows themselves (the tables are append-only).
@@ -110,19 +112,58 @@ def _converter(f: models.Field) -> Callable | None:
     return None
 
 
+#: The canonical form's versions: per table, the columns a row's hash covers, in this order.
+#: A column added to an audit table joins the hash only in a new version, and each seal records
+#: the version it used (``details["form"]``, inside the chain hash; seals without it used 1), so
+#: rows sealed before an upgrade keep verifying. The event-state columns of ``system_events``
+#: (``processed`` and the acknowledgement; the one UPDATE the append-only trigger allows) are in
+#: no version from 2 on: processing or acknowledging an event never changes its hash.
+CANONICAL_FORMS: dict[int, dict[str, tuple[str, ...]]] = {
+    1: {
+        "activity_logs": ("id", "user_id", "activity", "details", "timestamp", "ip_address", "request_id",
+                          "user_agent", "method", "path", "status_code"),
+        "system_events": ("id", "timestamp", "event_type", "entity_type", "entity_id", "event_data", "severity",
+                          "processed", "request_id"),
+        "audit_trail": ("id", "timestamp", "user_id", "action_type", "entity_type", "entity_id", "old_value",
+                        "new_value", "changes", "ip_address", "status", "error_message", "change_reason",
+                        "request_id"),
+        "update_history": ("id", "timestamp", "table_name", "record_id", "field_name", "old_value", "new_value",
+                           "user_id", "change_reason", "audit_id"),
+    },
+}
+CANONICAL_FORMS[2] = {
+    **CANONICAL_FORMS[1],
+    "system_events": tuple(c for c in CANONICAL_FORMS[1]["system_events"] if c != "processed"),
+}
+CURRENT_FORM = max(CANONICAL_FORMS)
+#: Columns whose value may change once after sealing (v1 hashed ``processed`` as it was then).
+EVENT_STATE = {"system_events": {"processed": False}}
+
+
 @dataclass(frozen=True)
 class TableSpec:
+    """How rows of a table are read (every column of the model, in declaration order, id first)
+    and which of them each canonical form hashes (indexes into that row)."""
+
     table: str
     columns: tuple[str, ...]
     converters: tuple[Callable | None, ...]
     convert: tuple[tuple[int, Callable], ...]  # (index, converter) of the columns that need one
+    forms: dict[int, tuple[int, ...]]
 
 
 def spec(table: str) -> TableSpec:
-    fields = MODELS[table]._meta.concrete_fields  # declaration order, id first
+    fields = MODELS[table]._meta.concrete_fields
+    columns = tuple(f.column for f in fields)
     converters = tuple(_converter(f) for f in fields)
-    return TableSpec(table, tuple(f.column for f in fields), converters,
-                     tuple((i, c) for i, c in enumerate(converters) if c is not None))
+    forms = {}
+    for version, tables in CANONICAL_FORMS.items():
+        missing = [c for c in tables[table] if c not in columns]
+        if missing:
+            raise RuntimeError(f"canonical form {version} of {table} names columns the model lacks: {missing}")
+        forms[version] = tuple(columns.index(c) for c in tables[table])
+    return TableSpec(table, columns, converters, tuple((i, c) for i, c in enumerate(converters) if c is not None),
+                     forms)
 
 
 SPECS = {t: spec(t) for t in TABLES}
@@ -131,6 +172,8 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 
 
 def canonical_values(table: str, row) -> list:
+    """``[table, *every column]`` of a row (a tuple in :data:`SPECS` column order), each value
+    canonical: UTC timestamps with microseconds, parsed JSON, booleans."""
     s = SPECS[table]
     values = [table, *row[:len(s.columns)]]
     for i, conv in s.convert:
@@ -140,16 +183,36 @@ def canonical_values(table: str, row) -> list:
     return values
 
 
-def canonical_row(table: str, row) -> str:
-    """A row (a tuple in :data:`SPECS` column order) as canonical JSON:
-    ``[table, id, field, ...]``, UTC timestamps with microseconds, JSON
-    values with sorted keys."""
-    return _ENCODER.encode(canonical_values(table, row))
+def _form_values(table: str, row, form: int) -> list:
+    values = canonical_values(table, row)
+    return [table, *(values[i + 1] for i in SPECS[table].forms[form])]
 
 
-def row_hash(table: str, row) -> bytes:
-    """The 16-byte hash of one row (a tuple in :data:`SPECS` column order)."""
-    return hashlib.sha256(_ENCODER.encode(canonical_values(table, row)).encode()).digest()[:ROW_HASH_BYTES]
+def canonical_row(table: str, row, form: int = CURRENT_FORM) -> str:
+    """A row (a tuple in :data:`SPECS` column order) as the canonical JSON of one form's
+    columns: ``[table, id, field, ...]``, JSON values with sorted keys."""
+    return _ENCODER.encode(_form_values(table, row, form))
+
+
+def row_hash(table: str, row, form: int = CURRENT_FORM) -> bytes:
+    """The 16-byte hash of one row (a tuple in :data:`SPECS` column order) in a canonical form."""
+    return hashlib.sha256(_ENCODER.encode(_form_values(table, row, form)).encode()).digest()[:ROW_HASH_BYTES]
+
+
+def row_hashes_for(table: str, row, form: int) -> list[bytes]:
+    """The hashes a sealed row may rightly have: its hash now and, for a form that hashed an
+    event-state column, its hash before that column's one allowed change."""
+    hashes = [row_hash(table, row, form)]
+    s = SPECS[table]
+    for column, before in EVENT_STATE.get(table, {}).items():
+        i = s.columns.index(column)
+        if column in CANONICAL_FORMS[form][table] and row[i] != before:
+            hashes.append(row_hash(table, (*row[:i], before, *row[i + 1:]), form))
+    return hashes
+
+
+def seal_form(link: AuditSeal) -> int:
+    return (link.details or {}).get("form", 1)
 
 
 def canonical_json(value) -> str:
@@ -340,6 +403,7 @@ def seal(*, using: str | None = None, write_file: bool = True) -> AuditSeal:
     using = using or router.db_for_write(AuditSeal)
     connection = connections[using]
     postgres = connection.vendor == "postgresql"
+    form = CURRENT_FORM
     with chain_lock(using):
         last = _last_seal(using)
         ranges: dict[str, list] = {}
@@ -370,10 +434,11 @@ def seal(*, using: str | None = None, write_file: bool = True) -> AuditSeal:
             with _rows(connection, _select(table, connection, where), params) as rows:
                 for row in rows:
                     ids.append(row[0])
-                    hashes += row_hash(table, row)
+                    hashes += row_hash(table, row, form)
             ranges[table] = to_ranges(ids)
         link = append_link(kind=SealKind.SEAL, ranges=ranges, row_hashes=bytes(hashes), horizon=horizon,
-                           details={"window": "xact_id" if postgres else "id"}, using=using)
+                           details={"window": "xact_id" if postgres else "id", "form": form},
+                           using=using)
         if write_file:
             write_anchor(link)
     return link
@@ -532,7 +597,7 @@ def verify(*, using: str | None = None, limit: int = 1000,
                     expect = row_id + 1
                     start = (offset + row_id - lo) * ROW_HASH_BYTES
                     stored = bytes(link.row_hashes[start:start + ROW_HASH_BYTES])
-                    if row_hash(table, row) != stored:
+                    if stored not in row_hashes_for(table, row, seal_form(link)):
                         find(table, row_id, f"altered (differs from seal #{link.seq})")
                     continue
                 # not in any seal

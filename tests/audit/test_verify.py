@@ -178,3 +178,43 @@ def test_held_rows_survive_a_purge_and_verify(capsys):
     assert list(AuditTrail.objects.filter(pk__in=[t.pk for t in old]).values_list("entity_id", flat=True)) == [
         "MR000"]
     assert integrity.verify().ok
+
+
+def _process_every_event():
+    raw("UPDATE system_events SET processed = %s", [True])
+
+
+def test_processing_an_event_after_it_was_sealed_is_not_tampering(monkeypatch):
+    """The current canonical form leaves the event-state columns out of the hash."""
+    make_rows(2)
+    assert SystemEvent.objects.exists()
+    integrity.seal()
+    _process_every_event()
+    assert integrity.verify().ok
+
+
+def test_rows_sealed_in_an_older_form_keep_verifying_after_the_upgrade(monkeypatch):
+    """A seal made in form 1 (which hashed ``processed``) verifies after the upgrade to the
+    current form, before and after its events are processed; a real change is still found."""
+    make_rows(2)
+    monkeypatch.setattr(integrity, "CURRENT_FORM", 1)
+    old = integrity.seal()
+    monkeypatch.undo()
+    assert old.details["form"] == 1
+    make_rows(1, entity_prefix="EMG")
+    new = integrity.seal()
+    assert new.details["form"] == integrity.CURRENT_FORM > 1
+    assert integrity.verify().ok
+    _process_every_event()
+    assert integrity.verify().ok
+    event = SystemEvent.objects.order_by("id").first()
+    raw("UPDATE system_events SET severity = %s WHERE id = %s", ["info" if event.severity != "info" else "error",
+                                                                   event.id])
+    assert ("system_events", event.id, "altered") in findings()
+
+
+def test_the_form_version_is_inside_the_chain_hash():
+    make_rows(1)
+    link = integrity.seal()
+    raw("UPDATE audit_seals SET details = %s WHERE seq = %s", ['{"window": "id", "form": 1}', link.seq])
+    assert any("seal altered" in f.problem for f in integrity.verify().findings)
