@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    "django_tasks",
+    "django_tasks_db",
     "core",
     "audit",
     "accounts",
@@ -216,6 +218,39 @@ AUDIT_SEAL_INTERVAL = env.float("AUDIT_SEAL_INTERVAL", default=10.0)
 TESTING = env.bool("TESTING", default=False)
 AUDIT_LOCKOUT_THRESHOLD = env.int("AUDIT_LOCKOUT_THRESHOLD", default=5)
 AUDIT_LOCKOUT_MINUTES = env.int("AUDIT_LOCKOUT_MINUTES", default=15)
+
+# Background work: Django's task framework API (the django-tasks backport, imported only through
+# core/background.py). TASKS_BACKEND=database (default: tasks are rows of the project's own
+# database, served by `manage.py run_worker`) or rq (Redis at REDIS_URL, served by `manage.py
+# rqworker --with-scheduler default ops`). Queues: "default" (events, deliveries) and "ops"
+# (sealing, verification, purging; served only on the ops host).
+BACKGROUND_QUEUES = ["default", "ops"]
+TASKS_BACKEND = env.str("TASKS_BACKEND", default="database")
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+if TASKS_BACKEND == "rq":
+    INSTALLED_APPS.append("django_rq")
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": BACKGROUND_QUEUES}}
+    RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600} for name in BACKGROUND_QUEUES}
+elif TASKS_BACKEND == "database":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": BACKGROUND_QUEUES}}
+else:
+    raise ImproperlyConfigured(f"TASKS_BACKEND must be 'database' or 'rq', not {TASKS_BACKEND!r}.")
+# Worker liveness: a worker writes its heartbeat every BACKGROUND_HEARTBEAT seconds; a task RUNNING
+# longer than BACKGROUND_LEASE seconds whose worker has not been seen for that long is run again.
+BACKGROUND_HEARTBEAT = env.float("BACKGROUND_HEARTBEAT", default=5.0)
+BACKGROUND_LEASE = env.float("BACKGROUND_LEASE", default=60.0)
+# Retries of a failed task (database backend): at most BACKGROUND_MAX_ATTEMPTS runs, waiting
+# BACKGROUND_RETRY_BASE * 2**(attempt-1) seconds between them, at most BACKGROUND_RETRY_CAP.
+BACKGROUND_MAX_ATTEMPTS = env.int("BACKGROUND_MAX_ATTEMPTS", default=3)
+BACKGROUND_RETRY_BASE = env.float("BACKGROUND_RETRY_BASE", default=2.0)
+BACKGROUND_RETRY_CAP = env.float("BACKGROUND_RETRY_CAP", default=300.0)
+# Periodic jobs (`manage.py run_scheduler`), intervals in seconds; each runs once per period
+# however many schedulers run. Periods are aligned to the UTC epoch (daily = at 00:00 UTC).
+AUDIT_SEAL_EVERY = env.float("AUDIT_SEAL_EVERY", default=60.0)
+AUDIT_VERIFY_EVERY = env.float("AUDIT_VERIFY_EVERY", default=3600.0)
+AUDIT_PURGE_EVERY = env.float("AUDIT_PURGE_EVERY", default=86400.0)
+# Where the scheduled purge archives what it deletes (a new gzip'd JSON Lines file per run).
+AUDIT_ARCHIVE_DIR = env.str("AUDIT_ARCHIVE_DIR", default=str(BASE_DIR / "var" / "archive"))
 
 LOGGING = {
     "version": 1,
