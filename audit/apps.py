@@ -9,6 +9,7 @@ class AuditConfig(AppConfig):
     def ready(self):
         from audit import activity, checks  # noqa: F401 - checks registers itself
         from audit.capture import receivers
+        from audit.operations import jobs  # noqa: F401 - declares the periodic jobs
 
         receivers.connect()
         activity.connect()

@@ -466,6 +466,8 @@ class Report:
     purged_missing: int = 0
     links: int = 0
     anchor: dict | None = None
+    #: no seal in the database and no seal file: nothing to check yet (not tampering)
+    never_sealed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -517,6 +519,7 @@ def verify(*, using: str | None = None, limit: int = 1000,
         report.findings.append(Finding(table, row_id, problem))
 
     with chain_lock(using):  # a consistent (file, chain tip) pair
+        file_exists = conf.seal_file().exists()
         anchor, problem = read_anchor()
         tip = _tip(using)
     links = list(AuditSeal.objects.using(using).filter(seq__lte=tip.seq if tip else 0).order_by("seq"))
@@ -538,7 +541,9 @@ def verify(*, using: str | None = None, limit: int = 1000,
         previous = link.hash
 
     # the anchor outside the database
-    if problem:
+    if not links and not file_exists:
+        report.never_sealed = True  # a file without seals, or seals without the file, is tampering
+    elif problem:
         find("seal file", None, problem)
     elif links:
         by_seq = {link.seq: link for link in links}

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from audit import conf
-from audit.operations import integrity
+from audit.operations import verification
 
 
 class Command(BaseCommand):
@@ -17,7 +17,9 @@ class Command(BaseCommand):
         "Recompute the hash of every sealed audit row and of every seal, check the chain and the HMAC-signed "
         "seal file (AUDIT_SEAL_FILE), and name each altered, deleted or out-of-band row by table and id. Rows "
         "deleted by purge_audit are expected; rows written after the last seal are reported as unsealed. "
-        "Exits with status 1 when anything is wrong."
+        "Exits with status 1 when anything is wrong, and records the critical system event "
+        "integrity_check_failed. On an installation never sealed (no seal rows, no seal file) it says so and "
+        "exits 0."
     )
 
     def add_arguments(self, parser):
@@ -35,7 +37,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         progress = tqdm(unit="rows", file=sys.stderr, disable=options["verbosity"] == 0 or None)
         try:
-            report = integrity.verify(limit=cap, progress=progress.update)
+            report = verification.verify_and_record(limit=cap, progress=progress.update, source="verify_audit")
         finally:
             progress.close()
         elapsed = time.monotonic() - started
@@ -46,6 +48,12 @@ class Command(BaseCommand):
                           f"{report.purged_missing} rows purged by retention; "
                           f"unsealed (written after the last seal, not verified): {unsealed or 'none'}.")
         if report.findings:
-            self.stderr.write(self.style.ERROR(f"Verification FAILED: {len(report.findings)} problem(s)."))
+            self.stderr.write(self.style.ERROR(f"Verification FAILED: {len(report.findings)} problem(s); "
+                                               "recorded as the critical system event integrity_check_failed."))
             sys.exit(1)
+        if report.never_sealed:
+            self.stdout.write(self.style.SUCCESS("Nothing sealed yet: no seal in the database and no seal file, "
+                                                 "so nothing can have been altered. The scheduler's seal job (or "
+                                                 "manage.py seal_audit) seals the rows."))
+            return
         self.stdout.write(self.style.SUCCESS("Verification passed."))

@@ -1,0 +1,87 @@
+"""Periodic jobs: each job once per period, however many schedulers run."""
+
+import datetime as dt
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django_tasks_db.models import DBTaskResult
+
+from core.engine import scheduler
+from core.models import ScheduledRun
+
+T0 = dt.datetime(2026, 3, 1, 10, 0, 30, tzinfo=dt.UTC)
+
+
+def queued(name):
+    return DBTaskResult.objects.filter(task_path=f"audit.operations.jobs.{name}").count()
+
+
+@pytest.mark.django_db
+def test_two_schedulers_in_the_same_period_enqueue_each_job_once():
+    assert sorted(scheduler.tick(now=T0, scheduler_id="host-a")) == ["audit.purge", "audit.seal", "audit.verify"]
+    assert scheduler.tick(now=T0 + dt.timedelta(seconds=20), scheduler_id="host-b") == []
+    assert (queued("seal_audit"), queued("verify_audit"), queued("purge_audit")) == (1, 1, 1)
+    run = ScheduledRun.objects.get(job="audit.seal")
+    assert (run.period_start, run.scheduler) == (dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC), "host-a")
+    assert run.task_id == str(DBTaskResult.objects.get(task_path="audit.operations.jobs.seal_audit").pk)
+
+
+@pytest.mark.django_db
+def test_the_next_period_enqueues_again_only_the_jobs_it_starts():
+    scheduler.tick(now=T0)
+    assert scheduler.tick(now=T0 + dt.timedelta(seconds=30)) == ["audit.seal"]  # 10:01:00
+    assert sorted(scheduler.tick(now=dt.datetime(2026, 3, 1, 11, 0, 5, tzinfo=dt.UTC))) == ["audit.seal",
+                                                                                               "audit.verify"]
+    assert (queued("seal_audit"), queued("verify_audit"), queued("purge_audit")) == (3, 2, 1)
+
+
+@pytest.mark.django_db
+def test_intervals_come_from_settings_and_zero_switches_a_job_off(settings):
+    settings.AUDIT_SEAL_EVERY = 10
+    settings.AUDIT_VERIFY_EVERY = 0
+    settings.AUDIT_PURGE_EVERY = 0
+    assert scheduler.tick(now=T0) == ["audit.seal"]
+    assert scheduler.tick(now=T0 + dt.timedelta(seconds=9)) == []  # 10:00:39 is still 10:00:30's period
+    assert scheduler.tick(now=T0 + dt.timedelta(seconds=10)) == ["audit.seal"]
+    assert queued("verify_audit") == 0
+
+
+@pytest.mark.django_db
+def test_run_scheduler_once_from_two_processes_enqueues_once(capsys):
+    call_command("run_scheduler", "--once")
+    call_command("run_scheduler", "--once")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("Enqueued 3 job(s): ") and out[1] == "Enqueued 0 job(s)."
+    assert ScheduledRun.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_run_scheduler_refuses_a_bad_interval():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="--interval: use 0.1 to 60 seconds"):
+        call_command("run_scheduler", "--once", "--interval", "0")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_schedulers_on_postgresql_enqueue_once():
+    barrier = threading.Barrier(4)
+    results = []
+
+    def run(name):
+        try:
+            barrier.wait()
+            results.append(scheduler.tick(now=T0, scheduler_id=name))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(f"s{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(name for names in results for name in names) == ["audit.purge", "audit.seal", "audit.verify"]
+    assert (queued("seal_audit"), queued("verify_audit"), queued("purge_audit")) == (1, 1, 1)
