@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_POST
 
+from audit.web import presentation
 from core.errors import DomainError
 from core.permissions import is_admin, is_manager
 from core.portal import admin_required, form_error, manager_required, message_error, paginate
@@ -112,6 +113,7 @@ def home(request):
             active_emergency_count=active_emergencies().count(),
             low_stock=items_below_minimum()[:10],
             low_stock_count=items_below_minimum().count(),
+            open_critical_events=presentation.critical_events(),
         )
     else:
         context.update(

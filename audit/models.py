@@ -119,6 +119,14 @@ class SystemEvent(models.Model):
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.INFO)
     processed = models.BooleanField(default=False)
     request_id = models.CharField(max_length=64, blank=True)
+    # The event's state (EVENT_STATE_COLUMNS, with ``processed``): each set once, from empty to a
+    # value, by audit.operations.events; on PostgreSQL the append-only trigger allows exactly that.
+    # Outside the seal's canonical form, so processing or acknowledging never changes a row's hash.
+    processed_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=20, null=True, blank=True,
+                                       help_text="user_id of the person who acknowledged it.")
+    acknowledgement_note = models.TextField(null=True, blank=True)
 
     class Meta:
         db_table = "system_events"
@@ -128,11 +136,21 @@ class SystemEvent(models.Model):
             models.Index(fields=["-timestamp"], name="event_ts_idx"),
             # system-events?severity=error and dashboard recent_errors_1h
             models.Index(fields=["severity", "-timestamp"], name="event_severity_ts_idx"),
+            # the processing sweep: unprocessed events, oldest first (a handful at any time)
+            models.Index(fields=["id"], name="event_unprocessed_idx", condition=models.Q(processed=False)),
+            # "open critical events" on the home page and the dashboard: critical and not acknowledged
+            models.Index(fields=["-timestamp"], name="event_open_critical_idx",
+                         condition=models.Q(severity="critical", acknowledged_at__isnull=True)),
         ]
 
     def __str__(self):
         target = f" {self.entity_type} {self.entity_id}".rstrip() if self.entity_type else ""
         return f"[{self.severity}] {self.event_type}{target}"
+
+
+#: The columns of ``system_events`` that may change after the insert, each once, from false or
+#: empty to a value (with ``processed``); every other UPDATE is refused.
+EVENT_STATE_COLUMNS = ("processed", "processed_at", "acknowledged_at", "acknowledged_by", "acknowledgement_note")
 
 
 class UpdateHistory(models.Model):

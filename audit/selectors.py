@@ -135,13 +135,19 @@ def activities_since(*, hours=24, user_id: str | None = None) -> QuerySet[Activi
     return qs.order_by("-timestamp", "-id")
 
 
-def events_since(*, hours=1, severities: str | Iterable[str] | None = None) -> QuerySet[SystemEvent]:
-    """System events of the last ``hours``, optionally of some severities,
-    newest first. Served by ``event_severity_ts_idx`` / ``event_ts_idx``."""
+def events_since(*, hours=1, severities: str | Iterable[str] | None = None, processed: bool | None = None,
+                 acknowledged: bool | None = None) -> QuerySet[SystemEvent]:
+    """System events of the last ``hours``, optionally of some severities, processed or
+    not, acknowledged or not; newest first. Served by ``event_severity_ts_idx`` /
+    ``event_ts_idx``."""
     qs = SystemEvent.objects.filter(timestamp__gte=_since(hours))
     wanted = parse_severities(severities)
     if wanted:
         qs = qs.filter(severity__in=wanted)
+    if processed is not None:
+        qs = qs.filter(processed=processed)
+    if acknowledged is not None:
+        qs = qs.filter(acknowledged_at__isnull=not acknowledged)
     return qs.order_by("-timestamp", "-id")
 
 
@@ -359,6 +365,6 @@ def errors_per_hour(*, hours: float = 24, now: datetime | None = None) -> list[d
 
 
 def open_critical_events(*, hours: float = 24, limit: int = 10) -> QuerySet[SystemEvent]:
-    """Critical system events of the last ``hours`` not yet processed,
-    newest first. Served by ``event_severity_ts_idx``."""
-    return events_since(hours=hours, severities="critical").filter(processed=False)[: validate_limit(limit)]
+    """Critical system events of the last ``hours`` that nobody acknowledged yet,
+    newest first. Served by ``event_open_critical_idx``."""
+    return events_since(hours=hours, severities="critical", acknowledged=False)[: validate_limit(limit)]

@@ -24,7 +24,9 @@ scale"): every query a changelist runs can use an index or is bounded.
 
 import json
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.urls import reverse
@@ -43,7 +45,9 @@ from audit.admin.base import (
 )
 from audit.capture import registry
 from audit.models import ActivityLog, AuditTrail, SystemEvent, UpdateHistory
+from audit.operations import events
 from audit.web import presentation
+from core.permissions import is_manager
 
 
 @admin.register(ActivityLog)
@@ -144,6 +148,23 @@ class AuditTrailAdmin(IndexedSearch, ReadOnlyAdmin):
         )
 
 
+class AcknowledgedFilter(admin.SimpleListFilter):
+    title = "acknowledged"
+    parameter_name = "acknowledged"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Acknowledged"), ("no", "Not acknowledged")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(acknowledged_at__isnull=self.value() == "no")
+        return queryset
+
+
+class AcknowledgeActionForm(ActionForm):
+    note = forms.CharField(required=False, label="Note (to acknowledge)", max_length=events.NOTE_MAX)
+
+
 @admin.register(SystemEvent)
 class SystemEventAdmin(ReadOnlyAdmin):
     """No search (no index on event_type, entity_id or event_data) and no
@@ -151,8 +172,43 @@ class SystemEventAdmin(ReadOnlyAdmin):
     by time window, severity (``event_severity_ts_idx``), entity type or
     processed."""
 
-    list_display = ("timestamp", "severity", "event_type", "entity_type", "entity_id", "processed")
-    list_filter = (TimeWindowFilter, "severity", EntityTypeFilter, "processed")
+    list_display = ("timestamp", "severity", "event_type", "entity_type", "entity_id", "processed",
+                    "acknowledged")
+    list_filter = (TimeWindowFilter, "severity", EntityTypeFilter, "processed", AcknowledgedFilter)
+    action_form = AcknowledgeActionForm
+    actions = ["acknowledge_events"]
+
+    def get_actions(self, request):
+        # only acknowledging: nothing here may change or delete a row otherwise
+        actions = super().get_actions(request)
+        return {name: action for name, action in actions.items() if name == "acknowledge_events"}
+
+    @admin.display(description="acknowledged", boolean=True)
+    def acknowledged(self, obj):
+        return obj.acknowledged_at is not None
+
+    @admin.action(permissions=["view"], description="Acknowledge the selected events (with the note below)")
+    def acknowledge_events(self, request, queryset):
+        if not is_manager(request.user):
+            self.message_user(request, "Only administrators and port engineers may acknowledge events.",
+                              messages.ERROR)
+            return
+        note = (request.POST.get("note") or "").strip()
+        done, before = [], []
+        for pk in queryset.order_by("id").values_list("id", flat=True):
+            try:
+                events.acknowledge_event(event_id=pk, actor=request.user, note=note)
+            except events.AlreadyAcknowledged:
+                before.append(pk)
+            except events.EventNotFound:
+                continue
+            else:
+                done.append(pk)
+        if done:
+            self.message_user(request, f"Acknowledged {len(done)} event(s): " + ", ".join(f"#{pk}" for pk in done) + ".")
+        if before:
+            self.message_user(request, "Already acknowledged, left as they were: "
+                              + ", ".join(f"#{pk}" for pk in before) + ".", messages.WARNING)
 
 
 @admin.register(UpdateHistory)

@@ -80,6 +80,28 @@ class LimitField(_StrictField):
     blank_message = "{name} must not be empty: give an integer from 1 to 1000."
 
 
+def _parse_bool(value) -> bool:
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise ValueError("must be true or false.")
+    return text == "true"
+
+
+class BooleanParamField(_StrictField):
+    """``true`` or ``false`` (nothing else: ``yes``, ``1`` or ``on`` are refused, not guessed)."""
+
+    convert = staticmethod(_parse_bool)
+    blank_message = "{name} must not be empty: give true or false."
+
+    def clean(self, value):
+        try:
+            return super().clean(value)
+        except ValidationError as exc:
+            if exc.code == "invalid":
+                raise ValidationError(f"{self.param} must be true or false.", code="invalid") from None
+            raise
+
+
 class SeverityField(_StrictField):
     convert = staticmethod(selectors.parse_severities)
     blank_message = "{name} must not be empty: give info, warning, error, critical or a comma list of them."
@@ -114,6 +136,13 @@ class SeverityFilter(_ParamFilter):
 
     def __init__(self, **kwargs):
         super().__init__(default=None, param="severity", **kwargs)
+
+
+class BooleanParamFilter(_ParamFilter):
+    field_class = BooleanParamField
+
+    def __init__(self, *, param: str, **kwargs):
+        super().__init__(default=None, param=param, **kwargs)
 
 
 class ExactText(_ParamFilter):
@@ -229,6 +258,8 @@ class EntityHistoryQuery(_ParamFilterSet):
 class SystemEventsQuery(_ParamFilterSet):
     hours = HoursFilter(default=DEFAULT_EVENT_HOURS)
     severity = SeverityFilter()
+    processed = BooleanParamFilter(param="processed")
+    acknowledged = BooleanParamFilter(param="acknowledged")
     limit = LimitFilter(default=selectors.MAX_LIMIT)
 
     class Meta:

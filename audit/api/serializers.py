@@ -46,7 +46,21 @@ class SystemEventEntrySerializer(serializers.Serializer):
     entity_id = serializers.CharField(allow_blank=True)
     event_data = serializers.CharField(allow_blank=True)
     severity = serializers.CharField(help_text="info, warning, error or critical.")
-    processed = serializers.BooleanField()
+    processed = serializers.BooleanField(help_text="Its alert rules were evaluated and its deliveries created.")
+    processed_at = UTCMillisecondsField(allow_null=True)
+    acknowledged_at = UTCMillisecondsField(allow_null=True, help_text="When a person took it on (null until then).")
+    acknowledged_by = serializers.CharField(allow_null=True, help_text="The user_id who acknowledged it (PE001).")
+    acknowledgement_note = serializers.CharField(allow_null=True, allow_blank=True)
+
+
+class AcknowledgeRequestSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="",
+                                 help_text="What is being done about it (optional).")
+
+
+class AcknowledgeResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    event = SystemEventEntrySerializer()
 
 
 class TrailRecordSerializer(serializers.Serializer):

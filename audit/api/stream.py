@@ -50,7 +50,11 @@ the watermark (they are read, then dropped).
 The message bodies have the shape of the REST rows (timestamps UTC with
 milliseconds): ``activity`` as ``/api/realtime/user-activity`` plus
 ``user_id``; ``audit`` as ``/api/realtime/audit-trail``; ``event`` as
-``/api/realtime/system-events``.
+``/api/realtime/system-events``. An acknowledgement (an activity row
+"Acknowledged system event") is also sent, to those who see events, as an
+``acknowledged`` message carrying the event as it is now (with
+``acknowledged_at``, ``acknowledged_by`` and the note), so open dashboards
+drop it from their open list; it rides on the activity row's cursor.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ from django.db import close_old_connections
 
 from audit.api.serializers import iso_ms
 from audit.models import ActivityLog, AuditTrail, SystemEvent
+from audit.operations import events
 
 KINDS = ("activity", "audit", "event")
 PREFIX = {"activity": "a", "audit": "t", "event": "e"}
@@ -75,8 +80,11 @@ FIELDS = {
     "activity": ("id", "user_id", "activity", "details", "timestamp", "ip_address"),
     "audit": ("id", "timestamp", "user_id", "action_type", "entity_type", "entity_id",
               "old_value", "new_value", "ip_address", "status"),
-    "event": ("id", "timestamp", "event_type", "entity_type", "entity_id", "event_data", "severity", "processed"),
+    "event": ("id", "timestamp", "event_type", "entity_type", "entity_id", "event_data", "severity", "processed",
+              "processed_at", "acknowledged_at", "acknowledged_by", "acknowledgement_note"),
 }
+#: timestamps of a row's payload (ISO 8601 UTC with milliseconds, or null)
+TIMESTAMPS = ("timestamp", "processed_at", "acknowledged_at")
 
 POLL_SECONDS = 0.3  # pause between two polls of the tables
 BATCH = 200  # rows read per table and poll
@@ -219,6 +227,16 @@ class Audience:
     own_user_id: str | None = None  # staff: only activity rows with this user_id
     severities: tuple[str, ...] | None = None  # events of these severities only
 
+    def polls(self) -> tuple[str, ...]:
+        """The tables read: the kinds asked for, and the activity table whenever events are
+        (an acknowledgement is an activity row, sent as an ``acknowledged`` message)."""
+        if "event" in self.kinds and "activity" not in self.kinds:
+            return ("activity", *self.kinds)
+        return self.kinds
+
+    def sees_acknowledgements(self) -> bool:
+        return "event" in self.kinds and self.own_user_id is None
+
     def visible(self, kind: str, row: dict) -> bool:
         if kind not in self.kinds:
             return False
@@ -231,8 +249,19 @@ class Audience:
 
 def _payload(kind: str, row: dict) -> dict:
     out = dict(row)
-    out["timestamp"] = iso_ms(out["timestamp"])
+    for name in TIMESTAMPS:
+        if name in out:
+            out[name] = iso_ms(out[name])
     return out
+
+
+def _acknowledgement(row: dict) -> dict | None:
+    """The ``acknowledged`` message of an acknowledgement's activity row: the event as it is now."""
+    event_id = events.acknowledged_event_id(row.get("details") or "")
+    if event_id is None:
+        return None
+    event = SystemEvent.objects.filter(pk=event_id).values(*FIELDS["event"]).first()
+    return _payload("event", event) if event else None
 
 
 # --- the stream ---------------------------------------------------------------
@@ -268,7 +297,7 @@ class AuditStream:
         """One round: new rows of each asked-for table in id order, then the
         rows that filled an open gap; then the watermarks advance."""
         out: list[Message] = []
-        for kind in self.audience.kinds:
+        for kind in self.audience.polls():
             tracker = self.trackers[kind]
             model = MODELS[kind]
             now = self.clock()
@@ -288,9 +317,13 @@ class AuditStream:
                 if not tracker.is_new(pk):
                     continue
                 show = self.audience.visible(kind, row)
-                tracker.mark(pk, delivered=show, now=now)
+                acknowledged = (kind == "activity" and row.get("activity") == events.ACKNOWLEDGED_ACTIVITY
+                                and self.audience.sees_acknowledgements())
+                tracker.mark(pk, delivered=show or acknowledged, now=now)
                 if show:
                     out.append(Message(kind, self.cursor(), _payload(kind, row)))
+                if acknowledged and (event := _acknowledgement(row)) is not None:
+                    out.append(Message("acknowledged", self.cursor(), event))
             tracker.settle(now=self.clock(), grace=self.grace)
         return out
 

@@ -150,7 +150,8 @@ class AuditStreamView(_AuditReadView):
             (200, "text/event-stream"): OpenApiResponse(
                 OpenApiTypes.STR,
                 description="Server-Sent Events. Each message: `id:` a cursor such as `a123-t45-e6` "
-                "(send it back as Last-Event-ID), `event:` activity, audit or event, `data:` one JSON row "
+                "(send it back as Last-Event-ID), `event:` activity, audit, event or acknowledged (an event "
+                "someone acknowledged, as it is now), `data:` one JSON row "
                 "shaped as in user-activity (plus user_id), audit-trail or system-events. "
                 "`: keep-alive` comments every 15 s.",
             ),

@@ -11,6 +11,8 @@ urlpatterns = [
     re_path(r"^realtime/entity-history/(?P<entity_type>[^/]+)/(?P<entity_id>[^/]+)/?$",
             api.EntityHistoryView.as_view(), name="realtime-entity-history"),
     re_path(r"^realtime/system-events/?$", api.SystemEventsView.as_view(), name="realtime-system-events"),
+    re_path(r"^realtime/system-events/(?P<event_id>[^/]+)/acknowledge/?$", api.AcknowledgeEventView.as_view(),
+            name="realtime-system-event-acknowledge"),
     re_path(r"^realtime/audit-trail/?$", api.AuditTrailView.as_view(), name="realtime-audit-trail"),
     re_path(r"^realtime/dashboard/?$", api.DashboardView.as_view(), name="realtime-dashboard"),
     re_path(r"^realtime/export-audit/?$", api.ExportAuditView.as_view(), name="realtime-export-audit"),

@@ -37,6 +37,8 @@ from audit.api.filters import (
 )
 from audit.api.permissions import CanReadAllAuditData, CanViewEntityHistory, CanViewUserActivity
 from audit.api.serializers import (
+    AcknowledgeRequestSerializer,
+    AcknowledgeResponseSerializer,
     AuditErrorEnvelopeSerializer,
     AuditTrailResponseSerializer,
     DashboardResponseSerializer,
@@ -47,7 +49,19 @@ from audit.api.serializers import (
 )
 from audit.context import audit_context
 from audit.models import ActionType, AuditStatus
+from audit.operations import events
 from core.fields import iso_ms
+
+#: the columns of a system event in the API and the stream
+EVENT_FIELDS = ("id", "timestamp", "event_type", "entity_type", "entity_id", "event_data", "severity", "processed",
+                "processed_at", "acknowledged_at", "acknowledged_by", "acknowledgement_note")
+
+
+def event_row(row: dict) -> dict:
+    """A system event's ``values()`` row with its timestamps as ISO 8601 UTC with milliseconds."""
+    for name in ("timestamp", "processed_at", "acknowledged_at"):
+        row[name] = iso_ms(row[name]) if row[name] is not None else None
+    return row
 
 logger = logging.getLogger(__name__)
 
@@ -240,20 +254,21 @@ class SystemEventsView(_AuditReadView):
                 "severity", OpenApiTypes.STR,
                 description="info, warning, error or critical, or a comma list of them (error,critical).",
             ),
+            _enum_param("processed", ["true", "false"], "Only processed (true) or unprocessed (false) events."),
+            _enum_param("acknowledged", ["true", "false"], "Only acknowledged (true) or open (false) events."),
             _limit(1000),
         ],
         responses={200: SystemEventsResponseSerializer, **_ERRORS},
     )
     def get(self, request):
         params = SystemEventsQuery(data=request.query_params).cleaned()
-        qs = selectors.events_since(hours=params["hours"], severities=params["severity"])
+        qs = selectors.events_since(hours=params["hours"], severities=params["severity"],
+                                    processed=params["processed"], acknowledged=params["acknowledged"])
         total = qs.count()
-        fields = ("id", "timestamp", "event_type", "entity_type", "entity_id", "event_data", "severity", "processed")
-        rows = list(qs.values(*fields)[: params["limit"]])
-        for row in rows:
-            row["timestamp"] = iso_ms(row["timestamp"])
-        record_read(request, "Viewed system events",
-                    {"hours": params["hours"], "severity": params["severity"], "limit": params["limit"]})
+        rows = [event_row(row) for row in qs.values(*EVENT_FIELDS)[: params["limit"]]]
+        described = {"hours": params["hours"], "severity": params["severity"], "limit": params["limit"]}
+        described.update({k: params[k] for k in ("processed", "acknowledged") if params[k] is not None})
+        record_read(request, "Viewed system events", described)
         return Response({
             "success": True,
             "events": rows,
@@ -261,6 +276,47 @@ class SystemEventsView(_AuditReadView):
             "total": total,
             "hours_included": hours_number(params["hours"]),
         })
+
+
+class AcknowledgedTwice(exceptions.APIException):
+    status_code = 409
+    default_code = "already_acknowledged"
+
+
+class AcknowledgeEventView(_AuditReadView):
+    """A person takes a system event on (admins and port engineers; a refusal is recorded)."""
+
+    http_method_names = ["post", "options"]
+
+    @extend_schema(
+        operation_id="realtime_system_event_acknowledge",
+        tags=["realtime audit"],
+        parameters=[OpenApiParameter("event_id", {"type": "integer", "minimum": 1}, location=OpenApiParameter.PATH,
+                                     description="The system event's id.")],
+        request=AcknowledgeRequestSerializer,
+        responses={
+            200: AcknowledgeResponseSerializer,
+            400: OpenApiResponse(_ERROR, description="A bad note; `error.fields` names it."),
+            401: _ERRORS[401],
+            403: OpenApiResponse(_ERROR, description="Only administrators and port engineers acknowledge events."),
+            404: OpenApiResponse(_ERROR, description="No system event has this id."),
+            409: OpenApiResponse(_ERROR, description="The event was acknowledged before (by whom and when)."),
+        },
+    )
+    def post(self, request, event_id: str):
+        if not event_id.isdigit() or len(event_id) > 18:
+            raise exceptions.NotFound("No system event has this id.")
+        body = AcknowledgeRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            event = events.acknowledge_event(event_id=int(event_id), actor=request.user,
+                                             note=body.validated_data["note"])
+        except events.EventNotFound:
+            raise exceptions.NotFound("No system event has this id.") from None
+        except events.AlreadyAcknowledged as exc:
+            raise AcknowledgedTwice(str(exc)) from None
+        row = {name: getattr(event, name) for name in EVENT_FIELDS}
+        return Response({"success": True, "event": event_row(row)})
 
 
 class AuditTrailView(_AuditReadView):

@@ -10,6 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.timesince import timesince
+
+from audit import selectors
+from core.fields import iso_ms
 
 #: entity_type -> the portal's detail page (URL name taking the entity's code).
 DETAIL_URLS = {
@@ -75,6 +80,25 @@ def entity_url(entity_type: str, entity_id: str) -> str | None:
         return reverse(name, args=[entity_id])
     except NoReverseMatch:
         return None
+
+
+EVENT_LABELS = {
+    "emergency_created": "Emergency reported",
+    "integrity_check_failed": "Integrity check failed",
+    "account_locked": "Account locked",
+    "failed_login_threshold": "Repeated failed logins",
+    "notification_failed": "Notification failed",
+    "unhandled_error": "Unhandled error",
+    "audit_purged": "Audit records purged",
+}
+
+
+def event_label(event_type: str) -> str:
+    """A system event's type as people read it (``emergency_created`` -> "Emergency reported")."""
+    if event_type in EVENT_LABELS:
+        return EVENT_LABELS[event_type]
+    text = str(event_type).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
 
 
 def user_timeline_url(user_id: str) -> str | None:
@@ -144,3 +168,18 @@ def chart_json(chart: Chart) -> dict:
         "description": chart.description,
         "bars": [{"y": b.y, "height": b.height, "count": b.count, "label": b.label} for b in chart.bars],
     }
+
+
+def critical_events(now=None) -> list[dict]:
+    """The open critical events (critical, not acknowledged) of the last 24 hours, each
+    with its age and the URL that acknowledges it (the dashboard and the home page)."""
+    now = now or timezone.now()
+    return [
+        {"id": e.id, "timestamp": iso_ms(e.timestamp), "event_type": e.event_type, "entity_type": e.entity_type,
+         "entity_id": e.entity_id, "event_data": e.event_data,
+         "label": event_label(e.event_type),
+         "age": timesince(e.timestamp, now, depth=1), "processed": e.processed,
+         "url": entity_url(e.entity_type, e.entity_id),
+         "acknowledge_url": reverse("audit_acknowledge_event", args=[e.id])}
+        for e in selectors.open_critical_events(hours=24, limit=10)
+    ]

@@ -14,19 +14,23 @@ import json
 import logging
 from urllib.parse import urlencode
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, JsonResponse, QueryDict
-from django.shortcuts import render
+from django.http import Http404, HttpResponse, JsonResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
 from audit import selectors, services
 from audit.api.filters import AuditTrailFilter
 from audit.api.serializers import iso_ms
 from audit.context import audit_context
+from audit.operations import events
 from audit.web import presentation
 from core.permissions import is_manager
 
@@ -182,13 +186,27 @@ def _charts(now):
     return per_minute, per_hour
 
 
-def _critical_events() -> list[dict]:
-    return [
-        {"id": e.id, "timestamp": iso_ms(e.timestamp), "event_type": e.event_type, "entity_type": e.entity_type,
-         "entity_id": e.entity_id, "event_data": e.event_data,
-         "url": presentation.entity_url(e.entity_type, e.entity_id)}
-        for e in selectors.open_critical_events(hours=24, limit=10)
-    ]
+@require_POST
+def acknowledge_event(request, event_id: int):
+    """The dashboard's and home page's "Acknowledge" button (a form; the script posts the
+    same to the API). Back to the page it came from, with a message."""
+    refusal = _manager_or_refuse(request)
+    if refusal is not None:
+        return refusal
+    note = (request.POST.get("note") or "")[:events.NOTE_MAX]
+    try:
+        event = events.acknowledge_event(event_id=event_id, actor=request.user, note=note)
+    except events.EventNotFound:
+        raise Http404("No system event has this id.") from None
+    except events.AlreadyAcknowledged as exc:
+        messages.warning(request, str(exc))
+    else:
+        messages.success(request, f"You acknowledged {presentation.event_label(event.event_type).lower()} "
+                                  f"#{event.pk}{' for ' + event.entity_id if event.entity_id else ''}.")
+    back = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = reverse("audit_dashboard")
+    return redirect(back)
 
 
 @never_cache
@@ -208,7 +226,7 @@ def dashboard(request):
         "now": now,
         "tiles": [{"key": key, "label": label, "help": help_, "value": metrics[key]} for key, label, help_ in METRICS],
         "latest": latest,
-        "critical": _critical_events(),
+        "critical": presentation.critical_events(now),
         "charts": [("activity", per_minute), ("errors", per_hour)],
         "poll_seconds": POLL_SECONDS,
         "stream_url": f"{STREAM_URL}?timeout={STREAM_TIMEOUT}" if STREAM_URL else "",
@@ -234,7 +252,7 @@ def dashboard_data(request):
         "success": True,
         "timestamp": iso_ms(now),
         "charts": {"activity": presentation.chart_json(per_minute), "errors": presentation.chart_json(per_hour)},
-        "critical_events": _critical_events(),
+        "critical_events": presentation.critical_events(now),
     })
 
 

@@ -1,6 +1,7 @@
 /* Live dashboard: listens to the SSE stream (/api/realtime/stream) and, on each
  * new row, refreshes from /api/realtime/dashboard (tiles, latest activities) and
- * /dashboard/data/ (charts, open critical events). Without the stream (no
+ * /dashboard/data/ (charts, open critical events; an "acknowledged" message drops one
+ * from the open list). An event's Acknowledge form is posted to the API. Without the stream (no
  * EventSource, or the connection is down) it polls those every few seconds.
  * It updates the page in place. Recorded data is attacker-controlled: it is only ever set
  * with textContent / setAttribute, never parsed as HTML. No library, no CDN. */
@@ -77,23 +78,78 @@
     if (before !== null && first && first.getAttribute("data-key") !== before) first.classList.add("fresh");
   }
 
+  function csrfToken() {
+    var input = document.querySelector('input[name="csrfmiddlewaretoken"]');
+    if (input) return input.value;
+    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  function ackForm(e) {
+    var form = el("form", "ack-form");
+    form.setAttribute("method", "post");
+    if (e.acknowledge_url && e.acknowledge_url.charAt(0) === "/" && e.acknowledge_url.charAt(1) !== "/") {
+      form.setAttribute("action", e.acknowledge_url);
+    }
+    form.setAttribute("data-event", String(e.id));
+    var token = el("input"); token.type = "hidden"; token.name = "csrfmiddlewaretoken"; token.value = csrfToken();
+    var next = el("input"); next.type = "hidden"; next.name = "next"; next.value = window.location.pathname;
+    var label = el("label", "visually-hidden", "Note"); label.setAttribute("for", "ack-note-" + e.id);
+    var note = el("input"); note.type = "text"; note.name = "note"; note.id = "ack-note-" + e.id;
+    note.maxLength = 2000; note.placeholder = "Note (what is being done)";
+    var button = el("button", "button small", "Acknowledge"); button.type = "submit";
+    [token, next, label, note, button].forEach(function (node) { form.appendChild(node); });
+    return form;
+  }
+
   function setCritical(items) {
     var list = document.getElementById("critical-events");
     if (!list) return;
+    var typing = list.querySelector("input[name=note]:focus");
+    if (typing && typing.value) return;  // do not wipe a note being written; the next refresh will do
     replaceList(list, items, function (e) {
       var li = el("li");
+      li.setAttribute("data-event", String(e.id));
       var when = el("span", "feed-when");
       var t = el("time", null, hms(e.timestamp)); t.setAttribute("datetime", e.timestamp || ""); when.appendChild(t);
       li.appendChild(when);
-      li.appendChild(el("span", "badge badge-sev-critical", e.event_type));
+      li.appendChild(el("span", "badge badge-sev-critical", e.label || e.event_type));
       li.appendChild(document.createTextNode(" "));
       var code = el("code", null, e.entity_id);
       if (e.url && e.url.charAt(0) === "/" && e.url.charAt(1) !== "/") {
         var a = el("a"); a.setAttribute("href", e.url); a.appendChild(code); li.appendChild(a);
       } else { li.appendChild(code); }
+      if (e.age) li.appendChild(el("span", "feed-age", "open for " + e.age));
       if (e.event_data) li.appendChild(el("span", "feed-details", truncate(e.event_data, 120)));
+      li.appendChild(ackForm(e));
       return li;
     }, "No open critical event in the last 24 hours.");
+  }
+
+  // Acknowledge through the API (the form posts to the portal without the script)
+  var ackApi = script.getAttribute("data-ack-api");
+  var criticalList = document.getElementById("critical-events");
+  if (criticalList && ackApi && window.fetch) {
+    criticalList.addEventListener("submit", function (ev) {
+      var form = ev.target;
+      var id = form.getAttribute("data-event");
+      if (!id || !/^[0-9]+$/.test(id)) return;
+      ev.preventDefault();
+      var note = form.querySelector("input[name=note]");
+      var button = form.querySelector("button");
+      if (button) button.disabled = true;
+      fetch(ackApi + id + "/acknowledge", {
+        method: "POST", credentials: "same-origin", cache: "no-store",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken() },
+        body: JSON.stringify({ note: note ? note.value : "" })
+      }).then(function (r) {
+        if (r.ok || r.status === 409) {
+          var li = form.closest("li"); if (li && li.parentNode) li.parentNode.removeChild(li);
+          if (!criticalList.querySelector("li")) criticalList.appendChild(el("li", "empty", "No open critical event in the last 24 hours."));
+          poll();
+        } else { form.submit(); }  // let the portal say what went wrong
+      }, function () { form.submit(); });
+    });
   }
 
   function setChart(name, data) {
@@ -158,7 +214,7 @@
   if (streamUrl && window.EventSource) {
     // the server ends each stream after a while; EventSource reconnects with Last-Event-ID
     var source = new EventSource(streamUrl, { withCredentials: true });
-    ["activity", "audit", "event"].forEach(function (kind) { source.addEventListener(kind, soon); });
+    ["activity", "audit", "event", "acknowledged"].forEach(function (kind) { source.addEventListener(kind, soon); });
     source.onopen = function () { streaming = true; if (statusEl) statusEl.setAttribute("data-mode", "stream"); };
     source.onerror = function () {
       streaming = false;

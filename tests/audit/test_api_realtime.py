@@ -167,7 +167,7 @@ def test_system_events_contract_default_one_hour_and_severity_filter(api, person
     assert body["hours_included"] == 1 and (body["count"], body["total"]) == (3, 3)
     first = body["events"][0]
     assert list(first) == ["id", "timestamp", "event_type", "entity_type", "entity_id", "event_data", "severity",
-                           "processed"]
+                           "processed", "processed_at", "acknowledged_at", "acknowledged_by", "acknowledgement_note"]
     assert first["id"] == crit.pk and first["processed"] is False and first["entity_id"] == "EMG001"
     assert MS_UTC.match(first["timestamp"])
     body = client.get("/api/realtime/system-events?severity=error").json()

@@ -138,7 +138,7 @@ def test_event_rows_are_filtered_by_severity_and_have_the_rest_shape():
     assert [(m.kind, m.data["id"]) for m in messages] == [("event", critical.id)]
     data = messages[0].data
     assert set(data) == {"id", "timestamp", "event_type", "entity_type", "entity_id", "event_data", "severity",
-                         "processed"}
+                         "processed", "processed_at", "acknowledged_at", "acknowledged_by", "acknowledgement_note"}
     assert data["timestamp"].endswith("Z") and len(data["timestamp"]) == 24
     frame = messages[0].encode()
     assert frame.startswith(f"id: {messages[0].cursor}\nevent: event\ndata: {{") and frame.endswith("}\n\n")

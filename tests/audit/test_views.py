@@ -312,14 +312,16 @@ def test_dashboard_data_has_series_and_open_critical_events(portal, personas):
     SystemEvent.objects.create(event_type="emergency_created", severity="critical", entity_type="emergency",
                                entity_id="EMG004", event_data=XSS)
     SystemEvent.objects.create(event_type="emergency_created", severity="critical", entity_id="EMG003",
-                               processed=True)
+                               processed=True, acknowledged_at=at(0), acknowledged_by="PE001")
+    SystemEvent.objects.create(event_type="emergency_created", severity="critical", entity_id="EMG005",
+                               processed=True)  # processed (alerted) but nobody took it on: still open
     body = portal(personas["engineer"]).get("/dashboard/data/").json()
     errors = body["charts"]["errors"]["bars"]
     assert len(errors) == 24 and len(body["charts"]["activity"]["bars"]) == 60
-    assert [b["count"] for b in errors][-3:] == [1, 0, 2]  # 2 hours ago, 1 hour ago (none), this hour (both critical)
-    assert [c["entity_id"] for c in body["critical_events"]] == ["EMG004"]
-    assert body["critical_events"][0]["url"] == "/emergencies/EMG004/"
-    assert body["critical_events"][0]["event_data"] == XSS  # JSON; the script sets it with textContent
+    assert [b["count"] for b in errors][-3:] == [1, 0, 3]  # 2 hours ago, 1 hour ago (none), this hour (the criticals)
+    assert [c["entity_id"] for c in body["critical_events"]] == ["EMG005", "EMG004"]
+    assert body["critical_events"][1]["url"] == "/emergencies/EMG004/"
+    assert body["critical_events"][1]["event_data"] == XSS  # JSON; the script sets it with textContent
 
 
 def test_dashboard_escapes_recorded_values(portal, personas):
