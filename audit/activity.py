@@ -127,12 +127,23 @@ def on_login_failed(sender, credentials, request=None, **kwargs) -> None:
     actor = attempted.upper()[:20] if attempted else "anonymous"
     details = f"Attempted user ID: {attempted or '(none)'}; {_how(request)}"
     with audit_context(actor=actor):
-        _fail_open("failed login", services.log_activity, "Failed login", details)
+        row = _fail_open("failed login", services.log_activity, "Failed login", details)
+    _failure_recorded(row)
 
 
 def on_token_rejected(sender, request=None, reason="", **kwargs) -> None:
     with audit_context(actor="anonymous"):
-        _fail_open("refused token", services.log_activity, "Failed login", "invalid bearer token")
+        row = _fail_open("refused token", services.log_activity, "Failed login", "invalid bearer token")
+    _failure_recorded(row)
+
+
+def _failure_recorded(row) -> None:
+    """Tell the failed-login alert rules (after the row's commit; a denial stands whatever they do)."""
+    if row is None:
+        return
+    transaction.on_commit(lambda: _fail_open(
+        "failed-login alert", core_signals.login_failure_recorded.send, sender=type(row), activity_id=row.pk,
+        user_id=row.user_id, ip_address=row.ip_address), robust=True)
 
 
 def on_activity(sender, activity, details="", request=None, **kwargs) -> None:

@@ -5,6 +5,11 @@ that domain apps never import the audit app's internals.
 - domain_event(event_type, entity_type, entity_id, event_data, severity, request=None):
   a milestone for ``system_events`` (emergency_created, request_approved,
   user_approved, account_locked, ...). severity: info|warning|error|critical.
+- system_event_committed(event_id): a ``system_events`` row was committed (sent by the
+  audit writer, the one place events are written, from ``on_commit``); the alerts app
+  enqueues its processing.
+- login_failure_recorded(activity_id, user_id, ip_address): a failed login's activity row
+  was written (the alerts app counts them against its failed-login rules).
 - activity(activity, details, request=None): a user activity for
   ``activity_logs`` that the middleware cannot infer from the URL alone
   (uploads, downloads, comments sent, approvals, profile changes).
@@ -15,3 +20,5 @@ from django.dispatch import Signal
 token_rejected = Signal()
 domain_event = Signal()
 activity = Signal()
+system_event_committed = Signal()
+login_failure_recorded = Signal()

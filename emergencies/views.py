@@ -12,6 +12,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from alerts import selectors as alerts_selectors
 from core.errors import DomainError
 from core.portal import edit_page, form_error, message_error, paginate, run_action
 
@@ -57,9 +58,19 @@ def emergency_create(request):
         except DomainError as exc:
             form_error(form, exc)
         else:
-            messages.success(request, f"Emergency {emergency.code} was reported; the port engineers have been alerted.")
+            messages.success(request, _reported_message(emergency))
             return redirect("emergency_detail", code=emergency.code)
     return render(request, "emergencies/emergency_form.html", {"form": form, "obj": None})
+
+
+def _reported_message(emergency) -> str:
+    """The confirmation tells the reporter who is being notified (by the alert rules)."""
+    names = alerts_selectors.notified_about(event_type="emergency_created", entity_type="emergency",
+                                            entity_id=emergency.code)
+    if names:
+        return f"Emergency {emergency.code} was reported; notified: {alerts_selectors.sentence(names)}."
+    return (f"Emergency {emergency.code} was reported. No alert rule notifies anyone of it, so tell a port "
+            "engineer yourself if it needs one now.")
 
 
 @login_required

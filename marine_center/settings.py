@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "accounts",
     "maintenance",
     "emergencies",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -251,6 +252,31 @@ AUDIT_VERIFY_EVERY = env.float("AUDIT_VERIFY_EVERY", default=3600.0)
 AUDIT_PURGE_EVERY = env.float("AUDIT_PURGE_EVERY", default=86400.0)
 # Where the scheduled purge archives what it deletes (a new gzip'd JSON Lines file per run).
 AUDIT_ARCHIVE_DIR = env.str("AUDIT_ARCHIVE_DIR", default=str(BASE_DIR / "var" / "archive"))
+
+# E-mail (alerts): EMAIL_URL (smtp://user:password@host:587, smtp+tls://...) or the usual EMAIL_*;
+# in development the file backend writes each message under var/mail/ so a person can read it
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = env.str(
+        "EMAIL_BACKEND",
+        default="django.core.mail.backends.filebased.EmailBackend" if DEBUG
+        else "django.core.mail.backends.smtp.EmailBackend",
+    )
+    EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+    EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+    EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Marine Service Center <alerts@localhost>")
+# Alert deliveries: attempts before a delivery is given up, and the first retry's delay (doubling)
+ALERT_MAX_ATTEMPTS = env.int("ALERT_MAX_ATTEMPTS", default=5)
+ALERT_RETRY_SECONDS = env.float("ALERT_RETRY_SECONDS", default=30.0)
+# The alerts' sweep (events whose processing task never came, deliveries due or of dead workers), in seconds
+ALERT_SWEEP_EVERY = env.float("ALERT_SWEEP_EVERY", default=10.0)
 
 LOGGING = {
     "version": 1,

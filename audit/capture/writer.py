@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+from functools import partial
 from typing import Any
 
 from django.db import connections, router, transaction
@@ -26,6 +27,7 @@ from django.utils import timezone
 from audit import conf
 from audit.context import get_context
 from audit.models import TEXT_LIMIT, ActivityLog, AuditTrail, Severity, SystemEvent, UpdateHistory
+from core.signals import system_event_committed
 
 try:
     import psycopg
@@ -251,7 +253,11 @@ def write_system_event(*, event_type: str, entity_type: str = "", entity_id: Any
         severity=severity,
         request_id=_common(SystemEvent)["request_id"],
     )
-    row.save(using=using or router.db_for_write(SystemEvent), force_insert=True)
+    using = using or router.db_for_write(SystemEvent)
+    row.save(using=using, force_insert=True)
+    # processing starts once the row is visible to a worker; a lost hook is caught by the sweep
+    transaction.on_commit(partial(system_event_committed.send, sender=SystemEvent, event_id=row.pk),
+                          using=using, robust=True)
     return row
 
 
