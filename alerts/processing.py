@@ -90,7 +90,7 @@ def _claim(delivery_id: int) -> Delivery | None:
     with transaction.atomic():
         delivery = (Delivery.objects.select_for_update(skip_locked=True)
                     .filter(pk=delivery_id, outcome__in=(Outcome.PENDING, Outcome.RETRYING), next_attempt_at__lte=now)
-                    .select_related("event", "rule").first())
+                    .first())  # (no join: PostgreSQL locks no row of an outer join's nullable side)
         if delivery is None:
             return None
         delivery.outcome, delivery.claimed_at = Outcome.SENDING, now

@@ -70,10 +70,23 @@ def test_the_row_hash_ignores_representation_but_not_values():
     assert integrity.row_hash("activity_logs", row) == integrity.row_hash("activity_logs", row)
     assert integrity.row_hash("activity_logs", row) != integrity.row_hash("activity_logs", (2, *row[1:]))
     # a jsonb round trip (key order, text vs parsed) is not a change
-    a = integrity.canonical_row("system_events", (1, None, "t", "", "", "", "info", False, ""))
+    # (a system_events row: the seed's columns, request_id, then the event state, which no form hashes)
+    a = integrity.canonical_row("system_events", (1, None, "t", "", "", "", "info", False, "", None, None, None, None))
     assert '"info"' in a
     assert integrity._json_value('{"b": 1, "a": 2}') == {"a": 2, "b": 1}
     assert integrity.utc_text(__import__("datetime").datetime(2025, 1, 2, 3, 4, 5)) == "2025-01-02T03:04:05.000000Z"
+
+
+def test_no_canonical_form_hashes_the_event_state():
+    """processed and the acknowledgement may change after a seal: no version from 2 on hashes them, and
+    the columns added with them (processed_at, the acknowledgement) are in no version at all."""
+    from audit.models import EVENT_STATE_COLUMNS
+
+    for version, tables in integrity.CANONICAL_FORMS.items():
+        hashed = set(tables["system_events"])
+        assert not hashed & (set(EVENT_STATE_COLUMNS) - {"processed"}), version
+        if version >= 2:
+            assert "processed" not in hashed
 
 
 def test_seal_audit_command_prints_the_seal_and_refuses_a_bad_loop(seal_file, capsys):
