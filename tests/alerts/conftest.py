@@ -1,17 +1,38 @@
 """Personas and helpers for the alerts tests.
 
-Tasks run on the immediate backend in tests (at the commit of what enqueued them); inside a
-test's transaction nothing commits, so ``committed()`` runs the on-commit hooks, as a real
-commit would, including the hooks those hooks register.
+Tasks are rows of the database backend in tests too. Inside a test's transaction nothing
+commits, so ``committed()`` runs the on-commit hooks of what its block did, as a real commit
+would, and then plays the worker: it runs the ready tasks, and the hooks and tasks those
+create, until nothing is left.
 """
+
+import contextlib
 
 import pytest
 
 
 @pytest.fixture
-def committed(django_capture_on_commit_callbacks):
+def settle(django_capture_on_commit_callbacks):
+    from core.background import run_pending
+
     def run():
-        return django_capture_on_commit_callbacks(execute=True)
+        for _ in range(50):
+            with django_capture_on_commit_callbacks(execute=True) as callbacks:
+                ran = run_pending()
+            if not ran and not callbacks:
+                return
+        raise AssertionError("the tasks never settled")
+
+    return run
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks, settle):
+    @contextlib.contextmanager
+    def run():
+        with django_capture_on_commit_callbacks(execute=True):
+            yield
+        settle()
 
     return run
 

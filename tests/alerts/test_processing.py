@@ -165,3 +165,14 @@ def test_the_default_rules_are_seeded():
     assert [(r.trigger, r.threshold, r.window_minutes, r.group_by) for r in (per_user, per_ip)] == [
         ("failed_logins", 5, 10, "user"), ("failed_logins", 5, 10, "ip")]
     assert Outcome.SENT == "sent"
+
+
+def test_the_sweep_is_a_periodic_job_on_the_default_queue(settings):
+    from django_tasks_db.models import DBTaskResult
+
+    from core.engine import scheduler
+
+    settings.ALERT_SWEEP_EVERY = 10
+    assert "alerts.sweep" in scheduler.tick(now=timezone.now(), scheduler_id="test")
+    row = DBTaskResult.objects.get(task_path="alerts.tasks.sweep")
+    assert row.queue_name == "default"

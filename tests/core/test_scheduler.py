@@ -14,6 +14,12 @@ from core.models import ScheduledRun
 T0 = dt.datetime(2026, 3, 1, 10, 0, 30, tzinfo=dt.UTC)
 
 
+@pytest.fixture(autouse=True)
+def audit_jobs_only(settings):
+    """These tests count the audit's jobs; the alerts' sweep (tests/alerts) is switched off here."""
+    settings.ALERT_SWEEP_EVERY = 0
+
+
 def queued(name):
     return DBTaskResult.objects.filter(task_path=f"audit.operations.jobs.{name}").count()
 
