@@ -94,7 +94,6 @@ def test_an_application_role_may_set_the_state_and_nothing_else(event):
 def test_processing_and_acknowledging_work_with_the_trigger_on(enforced, api, personas):
     from alerts import processing
     from audit.services import log_system_event
-
     from core.background import run_pending
 
     created = log_system_event("emergency_created", "emergency", "EMG003", {"vessel": "MV Cape"}, "critical")
