@@ -156,3 +156,15 @@ def test_sealing_processing_acknowledging_then_verifying_passes(settings, tmp_pa
     assert report.ok, report.findings
     integrity.seal()
     assert integrity.verify().ok
+
+
+def test_the_openapi_schema_describes_acknowledgement_and_the_new_filters():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    ack = schema["paths"]["/api/realtime/system-events/{event_id}/acknowledge/"]["post"]
+    assert set(ack["responses"]) == {"200", "400", "401", "403", "404", "409"}
+    params = {p["name"] for p in schema["paths"]["/api/realtime/system-events/"]["get"]["parameters"]}
+    assert {"processed", "acknowledged", "severity", "hours", "limit"} <= params
+    row = schema["components"]["schemas"]["SystemEventEntry"]["properties"]
+    assert {"processed_at", "acknowledged_at", "acknowledged_by", "acknowledgement_note"} <= set(row)
