@@ -10,6 +10,9 @@ Nothing here is read at import time; tests may use ``override_settings``.
   middleware's activity rows (default on).
 - ``AUDIT_API_PREFIX`` (``/api/``) and ``AUDIT_READS_PREFIX``
   (``/api/realtime/``, whose reads the audit API logs itself).
+- ``AUDIT_SIGNING_KEY_FILE`` (a PEM file) or ``AUDIT_SIGNING_KEY`` (the PEM
+  text itself): the Ed25519 private key that signs seals and export packs
+  (:mod:`audit.operations.signing`); required unless DEBUG or TESTING.
 - ``AUDIT_PREPARED_STATEMENTS`` (default on): on PostgreSQL the capture's
   own statements run as server-side prepared statements (see
   :func:`audit.capture.writer.capture_cursor`); switch off behind a pooler that
@@ -111,3 +114,27 @@ def seal_key() -> bytes:
 
 def seal_interval() -> float:
     return float(_get("AUDIT_SEAL_INTERVAL", 10))
+
+
+def signing_key_file():
+    """The Ed25519 private key file (``AUDIT_SIGNING_KEY_FILE``), or None."""
+    from pathlib import Path
+
+    value = _get("AUDIT_SIGNING_KEY_FILE", "") or ""
+    return Path(value) if value else None
+
+
+def signing_key_pem() -> str:
+    """The Ed25519 private key as PEM text (``AUDIT_SIGNING_KEY``; ``\\n`` stands for a newline)."""
+    return (_get("AUDIT_SIGNING_KEY", "") or "").replace("\\n", "\n")
+
+
+def development_keys_allowed() -> bool:
+    """A missing signing key may be generated (DEBUG or TESTING only)."""
+    return bool(settings.DEBUG or _get("TESTING", False))
+
+
+def development_signing_key_file():
+    """Where a development signing key is generated: beside the seal file (``var/`` by default)."""
+    path = seal_file()
+    return path.with_name("audit-signing-key.pem")

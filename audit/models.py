@@ -223,6 +223,10 @@ class AuditSeal(models.Model):
     prev_hash = models.CharField(max_length=64, unique=True)
     hash = models.CharField(max_length=64, unique=True)
     details = models.JSONField(default=dict, blank=True, help_text="Purge: cutoffs and command; free metadata.")
+    key_id = models.CharField(max_length=32, blank=True,
+                              help_text="The Ed25519 key that signed this link (empty: a link from before signing).")
+    signature = models.CharField(max_length=128, blank=True,
+                                 help_text="Ed25519 signature (base64) of the link's statement; see docs/operations.md.")
 
     class Meta:
         db_table = "audit_seals"
@@ -230,6 +234,25 @@ class AuditSeal(models.Model):
 
     def __str__(self):
         return f"{self.kind} #{self.seq} ({self.row_count} rows) {self.hash[:12]}"
+
+
+class AuditSigningKey(models.Model):
+    """A public key that signs seals, listed from the first link it signed on
+    (written by :mod:`audit.operations.signing` only, never changed). Old keys
+    stay listed after a rotation so that earlier links keep verifying. The
+    private key never enters the database."""
+
+    key_id = models.CharField(max_length=32, unique=True, help_text="First 16 bytes of SHA-256 of the raw key, hex.")
+    public_key = models.TextField(help_text="PEM (SubjectPublicKeyInfo).")
+    first_seq = models.PositiveBigIntegerField(help_text="The first chain link this key signed.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "audit_signing_keys"
+        ordering = ["first_seq"]
+
+    def __str__(self):
+        return f"key {self.key_id} from seal #{self.first_seq}"
 
 
 class LegalHold(models.Model):

@@ -34,6 +34,17 @@ Sealing reads with plain ``SELECT`` s (no lock that an ``INSERT`` waits on)
 and then inserts one seal row. Chain writers (seal and purge) serialize on a
 PostgreSQL advisory lock and a file lock, never on the audit tables.
 
+**Signatures**: every link is signed with Ed25519 when it is appended
+(:mod:`audit.operations.signing`: its statement names the chain hash, the
+ranges, the row count and the time), so the chain verifies with the public
+key alone and nobody without the private key can forge a link. A seal is
+also a Merkle tree head: ``row_hashes`` holds one 32-byte RFC 6962 leaf hash
+per row (``SHA-256(0x00 || canonical row)``) and ``rows_digest`` is the
+tree head over them (:mod:`audit.merkle`; ``details["tree"] = "rfc6962"``),
+so an export pack proves one row with an inclusion proof without carrying
+the others. Seals from before this (no ``tree``) keep their 16-byte hashes
+and plain digest.
+
 **The anchor**: after each new link the newest ``seq``/``hash`` is written to
 ``AUDIT_SEAL_FILE`` with an HMAC-SHA256 keyed by ``AUDIT_SEAL_KEY``
 (:func:`write_anchor`), so a database superuser who rewrites rows *and*
@@ -66,8 +77,9 @@ from pathlib import Path
 from django.db import connections, models, router, transaction
 from django.utils import timezone
 
-from audit import conf
+from audit import conf, merkle
 from audit.models import ActivityLog, AuditSeal, AuditTrail, SealKind, SystemEvent, UpdateHistory
+from audit.operations import signing
 
 #: Table order inside a seal (row_hashes are laid out table by table, then by id).
 TABLES = ("activity_logs", "system_events", "audit_trail", "update_history")
@@ -75,7 +87,8 @@ MODELS = {"activity_logs": ActivityLog, "system_events": SystemEvent, "audit_tra
           "update_history": UpdateHistory}
 XACT_COLUMN = "xact_id"
 ZERO_HASH = "0" * 64
-ROW_HASH_BYTES = 16
+ROW_HASH_BYTES = 16  # seals before Merkle trees
+TREE = "rfc6962"
 ADVISORY_LOCK_KEY = 0x6175646974  # "audit"
 FETCH = 5000
 
@@ -199,20 +212,35 @@ def row_hash(table: str, row, form: int = CURRENT_FORM) -> bytes:
     return hashlib.sha256(_ENCODER.encode(_form_values(table, row, form)).encode()).digest()[:ROW_HASH_BYTES]
 
 
-def row_hashes_for(table: str, row, form: int) -> list[bytes]:
+def row_hashes_for(table: str, row, form: int, hasher: Callable = row_hash) -> list[bytes]:
     """The hashes a sealed row may rightly have: its hash now and, for a form that hashed an
-    event-state column, its hash before that column's one allowed change."""
-    hashes = [row_hash(table, row, form)]
+    event-state column, its hash before that column's one allowed change (``hasher``:
+    :func:`row_hash` or :func:`row_leaf`)."""
+    hashes = [hasher(table, row, form)]
     s = SPECS[table]
     for column, before in EVENT_STATE.get(table, {}).items():
         i = s.columns.index(column)
         if column in CANONICAL_FORMS[form][table] and row[i] != before:
-            hashes.append(row_hash(table, (*row[:i], before, *row[i + 1:]), form))
+            hashes.append(hasher(table, (*row[:i], before, *row[i + 1:]), form))
     return hashes
 
 
 def seal_form(link: AuditSeal) -> int:
     return (link.details or {}).get("form", 1)
+
+
+def row_leaf(table: str, row, form: int = CURRENT_FORM) -> bytes:
+    """The RFC 6962 leaf hash of one row in a canonical form: ``SHA-256(0x00 || canonical row)``."""
+    return merkle.leaf_hash(_ENCODER.encode(_form_values(table, row, form)).encode())
+
+
+def is_tree(link: AuditSeal) -> bool:
+    return (link.details or {}).get("tree") == TREE
+
+
+def leaf_size(link: AuditSeal) -> int:
+    """Bytes per row in the link's ``row_hashes``."""
+    return merkle.HASH_BYTES if is_tree(link) else ROW_HASH_BYTES
 
 
 def canonical_json(value) -> str:
@@ -230,9 +258,19 @@ def link_hash(link: AuditSeal) -> str:
 
 
 def rows_digest(link: AuditSeal) -> str:
+    """A purge: the hash of its ranges; a Merkle seal: its tree head; an older seal: the hash of its row hashes."""
     if link.kind == SealKind.PURGE:
         return hashlib.sha256(canonical_json(link.ranges).encode()).hexdigest()
+    if is_tree(link):
+        return merkle.tree_head(merkle.split_leaves(bytes(link.row_hashes))).hex()
     return hashlib.sha256(bytes(link.row_hashes)).hexdigest()
+
+
+def statement(link: AuditSeal) -> bytes:
+    """What the link's signature covers (see :mod:`audit.operations.signing`)."""
+    return signing.link_statement(seq=link.seq, kind=link.kind, hash=link.hash, prev_hash=link.prev_hash,
+                                  rows_digest=link.rows_digest, created_at=utc_text(link.created_at),
+                                  ranges=link.ranges, row_count=link.row_count, key_id=link.key_id)
 
 
 def to_ranges(ids: list[int]) -> list[list[int]]:
@@ -279,12 +317,15 @@ def _anchor_mac(payload: dict) -> str:
 
 
 def write_anchor(link: AuditSeal) -> Path:
-    """Write the newest link's seq and hash with an HMAC to the seal file
-    (temporary file, fsync, rename, fsync of the directory)."""
+    """Write the newest link's seq and hash with an HMAC and an Ed25519
+    signature to the seal file (temporary file, fsync, rename, fsync of the
+    directory)."""
     path = conf.seal_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"seq": link.seq, "hash": link.hash, "kind": link.kind, "created_at": utc_text(link.created_at)}
-    document = {**payload, "hmac": _anchor_mac(payload)}
+    active = signing.signer()
+    document = {**payload, "hmac": _anchor_mac(payload), "key_id": active.key_id,
+                "signature": active.sign(signing.anchor_statement(payload, active.key_id))}
     partial = path.with_name(path.name + ".tmp")
     with open(partial, "w", encoding="utf-8") as fh:
         fh.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
@@ -299,8 +340,10 @@ def write_anchor(link: AuditSeal) -> Path:
     return path
 
 
-def read_anchor() -> tuple[dict | None, str | None]:
-    """(payload, problem): the seal file's content if its HMAC is right."""
+def read_anchor(*, public_keys: list[signing.PublicKey] | None = None,
+                check_hmac: bool = True) -> tuple[dict | None, str | None]:
+    """(payload, problem): the seal file's content if its HMAC is right (when
+    ``check_hmac``) and, given ``public_keys``, its signature by one of them."""
     path = conf.seal_file()
     if not path.exists():
         return None, f"seal file {path} is missing"
@@ -310,8 +353,15 @@ def read_anchor() -> tuple[dict | None, str | None]:
         mac = document["hmac"]
     except (ValueError, KeyError, TypeError) as exc:
         return None, f"seal file {path} is unreadable: {exc}"
-    if not hmac.compare_digest(str(mac), _anchor_mac(payload)):
+    if check_hmac and not hmac.compare_digest(str(mac), _anchor_mac(payload)):
         return None, f"seal file {path}: HMAC mismatch (the file was altered or signed with another key)"
+    if public_keys is not None:
+        key = {k.key_id: k for k in public_keys}.get(document.get("key_id"))
+        signature = document.get("signature")
+        if key is None or not isinstance(signature, str) or not key.verifies(
+                signing.anchor_statement(payload, key.key_id), signature):
+            return None, (f"seal file {path}: its signature does not verify with the trusted public keys "
+                          "(the file was altered or signed with another key)")
     return payload, None
 
 
@@ -324,8 +374,9 @@ def _tip(using: str) -> AuditSeal | None:
 
 def append_link(*, kind: str, ranges: dict, row_hashes: bytes = b"", horizon: dict | None = None,
                 details: dict | None = None, using: str = "default") -> AuditSeal:
-    """Insert the next link. Call under :func:`chain_lock`, inside the
+    """Insert the next link, signed. Call under :func:`chain_lock`, inside the
     transaction whose effect it records (a purge batch) or on its own."""
+    active = signing.signer()
     with transaction.atomic(using=using):
         tip = _tip(using)
         link = AuditSeal(
@@ -341,6 +392,9 @@ def append_link(*, kind: str, ranges: dict, row_hashes: bytes = b"", horizon: di
         )
         link.rows_digest = rows_digest(link)
         link.hash = link_hash(link)
+        link.key_id = active.key_id
+        link.signature = active.sign(statement(link))
+        signing.register(active, first_seq=link.seq, using=using)
         link.save(using=using, force_insert=True)
     return link
 
@@ -434,10 +488,10 @@ def seal(*, using: str | None = None, write_file: bool = True) -> AuditSeal:
             with _rows(connection, _select(table, connection, where), params) as rows:
                 for row in rows:
                     ids.append(row[0])
-                    hashes += row_hash(table, row, form)
+                    hashes += row_leaf(table, row, form)
             ranges[table] = to_ranges(ids)
         link = append_link(kind=SealKind.SEAL, ranges=ranges, row_hashes=bytes(hashes), horizon=horizon,
-                           details={"window": "xact_id" if postgres else "id", "form": form},
+                           details={"window": "xact_id" if postgres else "id", "form": form, "tree": TREE},
                            using=using)
         if write_file:
             write_anchor(link)
@@ -468,6 +522,9 @@ class Report:
     anchor: dict | None = None
     #: no seal in the database and no seal file: nothing to check yet (not tampering)
     never_sealed: bool = False
+    signed_links: int = 0
+    unsigned_links: int = 0  # links from before signing began
+    keys: list[str] = field(default_factory=list)  # key ids that signed, in chain order
 
     @property
     def ok(self) -> bool:
@@ -507,9 +564,57 @@ class _Intervals:
         return out
 
 
+def check_signatures(links: list[AuditSeal], keys: list[signing.PublicKey], report: Report, find,
+                     *, require: bool = False, altered: frozenset = frozenset()) -> None:
+    """Each link signed by a trusted key, keys taking over in order. Links
+    before the first signed one predate signing (counted); an unsigned link
+    after it, or (``require``) an unsigned newest link, is a finding. A link
+    in ``altered`` (its content does not hash to its hash: already a finding)
+    is not checked again."""
+    trusted = {k.key_id: k for k in keys}
+    first_signed, current, retired = None, None, set()
+    for link in links:
+        label = f"{link.kind} #{link.seq}"
+        if not link.signature:
+            if first_signed is not None:
+                find("audit_seals", link.seq, f"{label}: not signed, although the chain is signed from "
+                                              f"#{first_signed} on (link forged or signature removed)")
+            else:
+                report.unsigned_links += 1
+            continue
+        if first_signed is None:
+            first_signed = link.seq
+        if link.seq in altered:
+            continue
+        key = trusted.get(link.key_id)
+        if key is None:
+            find("audit_seals", link.seq, f"{label}: signed by key {link.key_id[:12]}, which is not a trusted "
+                                          "public key")
+            continue
+        if not key.verifies(statement(link), link.signature):
+            find("audit_seals", link.seq, f"{label}: the signature does not verify (link forged or altered)")
+            continue
+        if link.key_id in retired:
+            find("audit_seals", link.seq, f"{label}: signed with key {link.key_id[:12]} after it was rotated out")
+        if current is not None and current != link.key_id:
+            retired.add(current)
+        if current != link.key_id:
+            report.keys.append(link.key_id)
+        current = link.key_id
+        report.signed_links += 1
+    if require and links and not links[-1].signature and first_signed is None:
+        find("audit_seals", links[-1].seq, f"{links[-1].kind} #{links[-1].seq}: the newest link is not signed")
+
+
 def verify(*, using: str | None = None, limit: int = 1000,
-           progress: Callable[[int], None] | None = None) -> Report:
-    """Check the anchor, the chain and every sealed row; see the module doc."""
+           progress: Callable[[int], None] | None = None,
+           public_keys: list[signing.PublicKey] | None = None, check_hmac: bool = True) -> Report:
+    """Check the anchor, the chain and every sealed row; see the module doc.
+
+    Signatures are checked with ``public_keys`` (then the seal file's signature
+    too, and every chain must be signed); without them, with the keys listed in
+    the database. ``check_hmac=False`` skips the seal file's HMAC (a verifier
+    without the secret key)."""
     using = using or router.db_for_write(AuditSeal)
     connection = connections[using]
     postgres = connection.vendor == "postgresql"
@@ -520,7 +625,7 @@ def verify(*, using: str | None = None, limit: int = 1000,
 
     with chain_lock(using):  # a consistent (file, chain tip) pair
         file_exists = conf.seal_file().exists()
-        anchor, problem = read_anchor()
+        anchor, problem = read_anchor(public_keys=public_keys, check_hmac=check_hmac)
         tip = _tip(using)
     links = list(AuditSeal.objects.using(using).filter(seq__lte=tip.seq if tip else 0).order_by("seq"))
     report.links = len(links)
@@ -528,6 +633,7 @@ def verify(*, using: str | None = None, limit: int = 1000,
 
     # the chain
     previous = ZERO_HASH
+    altered = set()
     for position, link in enumerate(links, start=1):
         label = f"{link.kind} #{link.seq}"
         if link.seq != position:
@@ -538,7 +644,10 @@ def verify(*, using: str | None = None, limit: int = 1000,
             find("audit_seals", link.seq, f"{label}: row hashes do not match the stored digest (seal altered)")
         if link_hash(link) != link.hash:
             find("audit_seals", link.seq, f"{label}: hash does not match its content (seal altered)")
+            altered.add(link.seq)
         previous = link.hash
+    check_signatures(links, signing.registered_keys(using) if public_keys is None else public_keys, report, find,
+                     require=public_keys is not None, altered=frozenset(altered))
 
     # the anchor outside the database
     if not links and not file_exists:
@@ -600,9 +709,11 @@ def verify(*, using: str | None = None, limit: int = 1000,
                     if expect < row_id:
                         missing.append((max(expect, lo), row_id - 1, link))
                     expect = row_id + 1
-                    start = (offset + row_id - lo) * ROW_HASH_BYTES
-                    stored = bytes(link.row_hashes[start:start + ROW_HASH_BYTES])
-                    if stored not in row_hashes_for(table, row, seal_form(link)):
+                    size = leaf_size(link)
+                    start = (offset + row_id - lo) * size
+                    stored = bytes(link.row_hashes[start:start + size])
+                    hasher = row_leaf if size == merkle.HASH_BYTES else row_hash
+                    if stored not in row_hashes_for(table, row, seal_form(link), hasher):
                         find(table, row_id, f"altered (differs from seal #{link.seq})")
                     continue
                 # not in any seal

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from audit import conf
+from audit import conf, merkle
 from audit.models import ActivityLog, AuditSeal, SealKind
 from audit.operations import integrity
 
@@ -34,8 +34,10 @@ def test_a_seal_covers_each_new_row_once_per_table(seal_file):
     trail_ids = [t.pk for t in trails]
     assert ranges["audit_trail"] == integrity.to_ranges(trail_ids)
     assert first.row_count == 12  # 3 activities, 3 events, 3 trail rows, 3 history rows
-    assert len(first.row_hashes) == 12 * integrity.ROW_HASH_BYTES
-    assert first.rows_digest == hashlib.sha256(bytes(first.row_hashes)).hexdigest()
+    # one RFC 6962 leaf per row; the digest is the Merkle tree head over them
+    assert len(first.row_hashes) == 12 * 32 and first.details["tree"] == "rfc6962"
+    leaves = [bytes(first.row_hashes[i:i + 32]) for i in range(0, 12 * 32, 32)]
+    assert first.rows_digest == merkle.tree_head(leaves).hex() != hashlib.sha256(bytes(first.row_hashes)).hexdigest()
 
     make_rows(1, entity_prefix="EMG")
     second = integrity.seal()
