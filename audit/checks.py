@@ -49,6 +49,7 @@ def check_integrity_settings(app_configs=None, **kwargs):
                               id="audit.E003"))
     elif key and len(key) < 32:
         problems.append(Warning("AUDIT_SEAL_KEY is shorter than 32 characters.", id="audit.W003"))
+    problems.extend(_signing_key_problems())
     retention = getattr(settings, "AUDIT_RETENTION_DAYS", {}) or {}
     if not isinstance(retention, dict) or any(
             table not in conf.AUDIT_TABLES or not isinstance(days, int) or days < 1
@@ -56,3 +57,23 @@ def check_integrity_settings(app_configs=None, **kwargs):
         problems.append(Error("AUDIT_RETENTION_DAYS must map audit table names to a number of days >= 1.",
                               hint=f"Tables: {', '.join(conf.AUDIT_TABLES)}.", id="audit.E004"))
     return problems
+
+
+def _signing_key_problems() -> list:
+    from audit.operations import signing
+
+    if not (conf.signing_key_file() or conf.signing_key_pem()):
+        if conf.development_keys_allowed():
+            return []
+        return [Error("No seal signing key: seals and export packs cannot be signed.",
+                      hint="Create one with 'manage.py seal_keys --generate /etc/marine/audit-signing-key.pem' "
+                           "on the ops host and set AUDIT_SIGNING_KEY_FILE to it (keep it off the database "
+                           "server); publish the public key ('manage.py seal_keys --public-keys').",
+                      id="audit.E005")]
+    try:
+        signing.signer()
+    except (signing.SigningKeyInvalid, OSError) as exc:
+        return [Error(f"The seal signing key cannot be used: {exc}.",
+                      hint="AUDIT_SIGNING_KEY_FILE must name a readable PEM Ed25519 private key without a "
+                           "passphrase.", id="audit.E006")]
+    return []

@@ -179,12 +179,16 @@ def entity_changes(entity_type: str, entity_id: str) -> QuerySet[UpdateHistory]:
     )
 
 
-def trail_filtered(*, hours=24, filters: Mapping[str, object] | None = None) -> QuerySet[AuditTrail]:
-    """audit_trail rows of the last ``hours`` matching the allow-listed
-    ``filters`` (:data:`TRAIL_FILTERS`; empty values are ignored), newest
-    first. An unknown filter name raises ``ValueError``: request dictionaries
-    are never expanded into the ORM."""
-    qs = AuditTrail.objects.filter(timestamp__gte=_since(hours))
+def trail_filtered(*, hours=24, filters: Mapping[str, object] | None = None, start: datetime | None = None,
+                   end: datetime | None = None) -> QuerySet[AuditTrail]:
+    """audit_trail rows of the last ``hours`` (or, given ``start``, from
+    ``start`` up to ``end`` excluded) matching the allow-listed ``filters``
+    (:data:`TRAIL_FILTERS`; empty values are ignored), newest first. An
+    unknown filter name raises ``ValueError``: request dictionaries are never
+    expanded into the ORM."""
+    qs = AuditTrail.objects.filter(timestamp__gte=start if start is not None else _since(hours))
+    if end is not None:
+        qs = qs.filter(timestamp__lt=end)
     for name, value in (filters or {}).items():
         field = TRAIL_FILTERS.get(name)
         if field is None:

@@ -24,6 +24,8 @@ parameter, never a default.
 
 from __future__ import annotations
 
+import datetime
+
 import django_filters as filters
 from django import forms
 from django.core.exceptions import ValidationError
@@ -265,3 +267,105 @@ class SystemEventsQuery(_ParamFilterSet):
     class Meta:
         model = AuditTrail
         fields: list[str] = []
+
+
+# --- export packs: the shared filters plus a from/to range ------------------------
+
+
+class DateTimeParamField(_StrictField):
+    """An ISO 8601 date or date-time; without a zone it is UTC."""
+
+    blank_message = "{name} must not be empty: give an ISO 8601 date-time such as 2025-01-20T14:30:00Z."
+
+    def convert(self, value):
+        from django.utils import timezone
+        from django.utils.dateparse import parse_date, parse_datetime
+
+        text = str(value).strip()
+        try:
+            parsed = parse_datetime(text)
+            if parsed is None and (day := parse_date(text)) is not None:
+                parsed = datetime.datetime.combine(day, datetime.time())
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise ValueError(f"{self.param}: {text[:40]!r} is not an ISO 8601 date-time "
+                             "(such as 2025-01-20T14:30:00Z).")
+        return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=datetime.UTC)
+
+
+class DateTimeParam(_ParamFilter):
+    field_class = DateTimeParamField
+
+    def __init__(self, *, param: str, **kwargs):
+        super().__init__(default=None, param=param, **kwargs)
+
+
+class PackFilter(AuditTrailFilter):
+    """An export pack's rows: :class:`AuditTrailFilter`'s filters with either
+    ``hours`` or a ``from``/``to`` range (``to`` excluded, default now). A
+    pack of one entity (``entity_id``) without either covers its whole
+    history."""
+
+    class Meta(AuditTrailFilter.Meta):
+        pass
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.explicit_hours = "hours" in (self.data or {})
+
+    def clean_range(self):
+        data = self.form.cleaned_data
+        start, end = data.get("from"), data.get("to")
+        if start is not None and self.explicit_hours:
+            self.form.add_error("from", "Give either hours or from/to, not both.")
+        elif end is not None and start is None:
+            self.form.add_error("to", "to needs from.")
+        elif start is not None and end is not None and end <= start:
+            self.form.add_error("to", "to must be after from.")
+
+    def is_valid(self):
+        valid = super().is_valid()
+        if valid:
+            self.clean_range()
+            valid = not self.form.errors
+        return valid
+
+    def filter_queryset(self, queryset):
+        data = self.form.cleaned_data
+        filters_ = {name: data.get(name) for name in selectors.TRAIL_FILTERS}
+        start = data.get("from")
+        if start is None and not self.explicit_hours and data.get("entity_id"):
+            start = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)  # the entity's whole history
+        if start is not None:
+            return selectors.trail_filtered(start=start, end=data.get("to"), filters=filters_)
+        return selectors.trail_filtered(hours=data["hours"], filters=filters_)
+
+    def selection(self):
+        """The pack's :class:`~audit.operations.packs.Selection` (call after validation)."""
+        from audit.operations.packs import Selection
+
+        data = self.form.cleaned_data
+        start, end = data.get("from"), data.get("to")
+        if start is None and not self.explicit_hours and data.get("entity_id"):
+            start = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+        elif start is None:
+            end = None
+            start = selectors._since(data["hours"])
+        entity = (data.get("entity_type") or "", data["entity_id"]) if data.get("entity_id") else None
+        return Selection(trail=self.qs, start=start, end=end, filters=self.describe(), entity=entity)
+
+    def describe(self) -> dict:
+        data = self.form.cleaned_data
+        described = super().describe()
+        if data.get("from") is not None or (not self.explicit_hours and data.get("entity_id")):
+            described.pop("hours", None)
+        for name in ("from", "to"):
+            if data.get(name) is not None:
+                described[name] = data[name].isoformat()
+        return described
+
+
+# "from" is a Python keyword: the two range parameters are added by name.
+PackFilter.base_filters["from"] = DateTimeParam(param="from", help_text="Start (ISO 8601, UTC if no zone).")
+PackFilter.base_filters["to"] = DateTimeParam(param="to", help_text="End, excluded (ISO 8601; default now).")

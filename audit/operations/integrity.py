@@ -201,6 +201,13 @@ def _form_values(table: str, row, form: int) -> list:
     return [table, *(values[i + 1] for i in SPECS[table].forms[form])]
 
 
+def canonical_record(table: str, row, form: int = CURRENT_FORM) -> dict:
+    """One form's columns of a row as JSON-ready values (``{column: value}``): what an export
+    pack carries so that a verifier rebuilds :func:`canonical_row` from it byte for byte."""
+    values = json.loads(_ENCODER.encode(_form_values(table, row, form)))
+    return dict(zip(CANONICAL_FORMS[form][table], values[1:], strict=True))
+
+
 def canonical_row(table: str, row, form: int = CURRENT_FORM) -> str:
     """A row (a tuple in :data:`SPECS` column order) as the canonical JSON of one form's
     columns: ``[table, id, field, ...]``, JSON values with sorted keys."""
@@ -531,7 +538,7 @@ class Report:
         return not self.findings
 
 
-class _Intervals:
+class Intervals:
     """Sorted disjoint ``[lo, hi]`` runs with a payload, searched by bisect."""
 
     def __init__(self, runs: list[tuple]):
@@ -680,7 +687,7 @@ def verify(*, using: str | None = None, limit: int = 1000,
                     offset += hi - lo + 1
         for link in purges:
             purged_runs.extend((lo, hi) for lo, hi in link.ranges.get(table, []))
-        sealed, purged = _Intervals(runs), _Intervals(purged_runs)
+        sealed, purged = Intervals(runs), Intervals(purged_runs)
         if postgres:
             frontier = last.horizon.get("xmax", 0) if last else 0
             pending = set(last.horizon.get("xip", [])) if last else set()
@@ -737,7 +744,7 @@ def verify(*, using: str | None = None, limit: int = 1000,
         later = AuditSeal.objects.using(using).filter(kind=SealKind.PURGE, seq__gt=tip.seq if tip else 0)
         for link in later:
             purged_runs.extend((lo, hi) for lo, hi in link.ranges.get(table, []))
-        purged = _Intervals(purged_runs)
+        purged = Intervals(purged_runs)
         for lo, hi, link in missing:
             gone = purged.subtract(lo, hi)
             report.purged_missing += (hi - lo + 1) - sum(b - a + 1 for a, b in gone)

@@ -180,6 +180,17 @@ def load_public_keys(data: bytes, source: str = "key file") -> list[PublicKey]:
     return keys
 
 
+def load_public_key_of(path: Path) -> PublicKey:
+    """The public half of a private key file."""
+    loaded = _load_private(path.read_bytes(), str(path), False)
+    return PublicKey(loaded.key_id, loaded.private_key.public_key(), loaded.public_pem)
+
+
+def current_public_key() -> PublicKey:
+    active = signer()
+    return PublicKey(active.key_id, active.private_key.public_key(), active.public_pem)
+
+
 def registered_keys(using: str = "default") -> list[PublicKey]:
     """The public keys listed in the database, oldest first."""
     from audit.models import AuditSigningKey

@@ -19,8 +19,9 @@ FIRST_FINDINGS = 20
 
 
 def verify_and_record(*, limit: int = 1000, progress: Callable[[int], None] | None = None,
-                      source: str = "verify_audit") -> integrity.Report:
-    report = integrity.verify(limit=limit, progress=progress)
+                      source: str = "verify_audit", public_keys=None, check_hmac: bool = True) -> integrity.Report:
+    """:func:`integrity.verify` (``public_keys``, ``check_hmac`` passed on), recording a failure."""
+    report = integrity.verify(limit=limit, progress=progress, public_keys=public_keys, check_hmac=check_hmac)
     if not report.ok:
         record_failure(report=report, source=source)
     return report

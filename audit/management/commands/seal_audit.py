@@ -9,14 +9,14 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
 from audit import conf
-from audit.operations import integrity
+from audit.operations import integrity, signing
 
 
 class Command(BaseCommand):
     help = (
         "Hash every audit row written since the last seal (on PostgreSQL: rows whose transactions have "
         "finished, by transaction horizon) into a new seal chained to the previous one, and write the newest "
-        "seal, signed with AUDIT_SEAL_KEY, to AUDIT_SEAL_FILE. A seal is written even when nothing is new. "
+        "seal, with an HMAC keyed by AUDIT_SEAL_KEY, to AUDIT_SEAL_FILE. Every seal is signed with the Ed25519 key of AUDIT_SIGNING_KEY_FILE. A seal is written even when nothing is new. "
         "Takes no lock that application writes wait on. --loop SECONDS repeats it until stopped (or run it "
         "from a systemd timer or cron; see README 'Production')."
     )
@@ -35,6 +35,14 @@ class Command(BaseCommand):
                 raise CommandError("--loop: use 0.5 to 86400 seconds.")
         if not conf.seal_key():
             raise CommandError("AUDIT_SEAL_KEY is not set: the seal file cannot be signed.")
+        try:
+            active = signing.signer()
+        except (signing.SigningKeyMissing, signing.SigningKeyInvalid) as exc:
+            raise CommandError(str(exc)) from None
+        if active.generated and options["verbosity"] > 0:
+            self.stdout.write(self.style.WARNING(
+                f"Signing with a development key generated at {active.source.removeprefix('development key ')} "
+                f"(key id {active.key_id}); production requires AUDIT_SIGNING_KEY_FILE."))
         stop = []
         if interval is not None:
             for sig in (signal.SIGTERM, signal.SIGINT):

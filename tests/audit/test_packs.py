@@ -1,0 +1,260 @@
+"""export_audit --pack and audit.verify_pack: a pack an outsider verifies with the public key alone."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import zipfile
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from audit import verify_pack
+from audit.models import ActivityLog, AuditTrail, UpdateHistory
+from audit.operations import integrity, signing
+
+from .integrity_helpers import make_rows
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _keys(tmp_path, settings):
+    settings.AUDIT_SEAL_FILE = str(tmp_path / "seal.json")
+    settings.AUDIT_SEAL_KEY = "k" * 40
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def public_key(tmp_path):
+    path = tmp_path / "seal-public.pem"
+    path.write_text(signing.current_public_key().pem)
+    return path
+
+
+def pack_of(tmp_path, *flags, name="pack.zip"):
+    target = tmp_path / name
+    out = io.StringIO()
+    call_command("export_audit", "--pack", str(target), *flags, stdout=out, stderr=io.StringIO())
+    return target, out.getvalue()
+
+
+def verify(pack, *keys, capsys):
+    code = verify_pack.main([str(pack), *[a for k in keys for a in ("--public-key", str(k))]])
+    return code, capsys.readouterr().out
+
+
+def rewrite_member(pack, member, change):
+    """A copy of the pack with one member changed by ``change(bytes) -> bytes``."""
+    with zipfile.ZipFile(pack) as src:
+        items = [(info.filename, src.read(info.filename)) for info in src.infolist()]
+    altered = pack.with_name("altered.zip")
+    with zipfile.ZipFile(altered, "w") as dst:
+        for name, data in items:
+            dst.writestr(name, change(data) if name == member else data)
+    return altered
+
+
+def members(pack) -> dict[str, bytes]:
+    with zipfile.ZipFile(pack) as z:
+        return {info.filename: z.read(info.filename) for info in z.infolist()}
+
+
+def lines(data: bytes) -> list[dict]:
+    return [json.loads(line) for line in data.decode().splitlines()]
+
+
+@pytest.fixture
+def dossier(personas, tmp_path):
+    """MR001 with a comment and an attachment, sealed; another request's rows beside it."""
+    from maintenance import services
+
+    request = services.create_request(actor=personas["staff"], vessel="MV Aurora", title="Bilge pump",
+                                      reason="leak at frame 12")
+    services.approve_request(request_obj=request, actor=personas["engineer"], reason="urgent enough")
+    comment = services.add_comment(request_obj=request, actor=personas["engineer"], body="Parts ordered")
+    upload = SimpleUploadedFile("survey.pdf", b"%PDF-1.4 hull survey", content_type="application/pdf")
+    attachment = services.add_attachment(request_obj=request, actor=personas["staff"], uploaded_file=upload)
+    other = services.create_request(actor=personas["other_staff"], vessel="MV Borealis", title="Radar")
+    integrity.seal()
+    return {"request": request, "comment": comment, "attachment": attachment, "other": other}
+
+
+def test_a_pack_of_a_request_carries_its_rows_proofs_seals_keys_and_dossier(dossier, tmp_path, public_key,
+                                                                             capsys):
+    request, other = dossier["request"], dossier["other"]
+    pack, out = pack_of(tmp_path, "--entity-id", request.code)
+    assert re.search(r"Wrote pack .*pack\.zip: \d+ audit_trail and \d+ update_history rows in 1 seals", out)
+    files = members(pack)
+    with zipfile.ZipFile(pack) as z:
+        assert {info.compress_type for info in z.infolist()} == {zipfile.ZIP_STORED}
+    assert {"manifest.json", "manifest.sig", "seals.json", "README.txt", "rows/audit_trail.jsonl",
+            "rows/audit_trail.csv", "rows/update_history.jsonl", "rows/update_history.csv",
+            "dossier/entity.json", "dossier/comments.jsonl", "dossier/attachments.jsonl"} <= set(files)
+    key_id = signing.current_public_key().key_id
+    assert files[f"keys/{key_id}.pem"].decode() == public_key.read_text()
+
+    trail = lines(files["rows/audit_trail.jsonl"])
+    by_type = {(e["record"]["entity_type"], e["record"]["entity_id"]) for e in trail}
+    # the request's own rows and those of its comment and attachment, never the other request's
+    assert (("maintenance_request", request.code) in by_type and ("comment", str(dossier["comment"].pk)) in by_type
+            and ("attachment", str(dossier["attachment"].pk)) in by_type)
+    assert not any(entity_id == other.code for _, entity_id in by_type)
+    expected = set(AuditTrail.objects.filter(entity_id=request.code).values_list("id", flat=True))
+    assert expected <= {e["id"] for e in trail}
+    history = lines(files["rows/update_history.jsonl"])
+    assert {e["id"] for e in history} == set(
+        UpdateHistory.objects.filter(audit_id__in=[e["id"] for e in trail]).values_list("id", flat=True))
+    assert all(e["seal"] == 1 and e["proof"] for e in trail)
+    assert "Bilge pump" in files["rows/audit_trail.csv"].decode()
+
+    manifest = json.loads(files["manifest.json"])
+    assert manifest["entity"] == {"entity_type": None, "entity_id": request.code}
+    assert manifest["rows"] == {"audit_trail": len(trail), "update_history": len(history)}
+    for name, entry in manifest["members"].items():
+        assert entry == {"sha256": hashlib.sha256(files[name]).hexdigest(), "size": len(files[name])}
+    attachment = lines(files["dossier/attachments.jsonl"])[0]
+    assert attachment["sha256"] == hashlib.sha256(b"%PDF-1.4 hull survey").hexdigest()
+    assert attachment["name"] == "survey.pdf" and attachment["size_matches"] is True
+    assert lines(files["dossier/comments.jsonl"])[0]["body"] == "Parts ordered"
+    assert json.loads(files["dossier/entity.json"])["record"]["title"] == "Bilge pump"
+    assert ActivityLog.objects.filter(activity="Exported audit pack", details__contains=request.code).exists()
+
+    code, report = verify(pack, public_key, capsys=capsys)
+    assert code == 0, report
+    assert f"Pack verified: {len(trail) + len(history)} of {len(trail) + len(history)} rows proven against 1 " \
+           "signed seals" in report
+
+
+def test_one_altered_row_fails_and_is_named(dossier, tmp_path, public_key, capsys):
+    pack, _ = pack_of(tmp_path, "--entity-id", dossier["request"].code)
+    entries = lines(members(pack)["rows/audit_trail.jsonl"])
+    victim = entries[1]
+
+    def change(data):
+        out = []
+        for e in lines(data):
+            if e["id"] == victim["id"]:
+                e["record"]["user_id"] = "ADM001"
+            out.append(json.dumps(e))
+        return ("\n".join(out) + "\n").encode()
+
+    altered = rewrite_member(pack, "rows/audit_trail.jsonl", change)
+    code, report = verify(altered, public_key, capsys=capsys)
+    assert code == 1
+    assert "FAILED rows/audit_trail.jsonl: its SHA-256 differs from the signed manifest" in report
+    assert f"FAILED audit_trail id {victim['id']}: does not match seal #1 (the row differs from what was sealed)" \
+        in report
+    assert report.count("FAILED audit_trail id") == 1
+
+
+def test_a_row_tampered_in_the_database_before_export_fails_in_the_pack(dossier, tmp_path, public_key, capsys):
+    from .integrity_helpers import raw
+
+    row = AuditTrail.objects.filter(entity_id=dossier["request"].code).order_by("id").first()
+    raw("UPDATE audit_trail SET change_reason = %s WHERE id = %s", ["rewritten", row.pk])
+    pack, _ = pack_of(tmp_path, "--entity-id", dossier["request"].code)
+    code, report = verify(pack, public_key, capsys=capsys)
+    assert code == 1
+    assert f"FAILED audit_trail id {row.pk}: does not match seal #1" in report
+    assert "rows/" not in report  # the manifest is intact: the row itself differs from its seal
+
+
+def test_a_pack_checked_with_another_key_or_a_forged_manifest_fails(dossier, tmp_path, public_key, capsys):
+    pack, _ = pack_of(tmp_path, "--entity-id", dossier["request"].code)
+    stranger = tmp_path / "stranger.pem"
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    stranger.write_text(signing.public_pem(Ed25519PrivateKey.generate().public_key()))
+    code, report = verify(pack, stranger, capsys=capsys)
+    assert code == 1 and "FAILED manifest.json: the signature does not verify (no given key has its key id)" in report
+
+    def recount(data):
+        manifest = json.loads(data)
+        manifest["rows"]["audit_trail"] = 0
+        return json.dumps(manifest).encode()
+
+    code, report = verify(rewrite_member(pack, "manifest.json", recount), public_key, capsys=capsys)
+    assert code == 1 and "FAILED manifest.json: the signature does not verify (a given key has its key id)" in report
+
+
+def test_a_forged_seal_in_the_pack_fails(dossier, tmp_path, public_key, capsys):
+    pack, _ = pack_of(tmp_path, "--entity-id", dossier["request"].code)
+
+    def forge(data):
+        seals = json.loads(data)
+        seals["links"][0]["row_count"] += 1
+        return json.dumps(seals).encode()
+
+    code, report = verify(rewrite_member(pack, "seals.json", forge), public_key, capsys=capsys)
+    assert code == 1
+    assert "FAILED seal #1: its content does not hash to its chain hash (seal altered)" in report
+
+
+def test_rows_written_after_the_last_seal_are_left_out_and_counted(dossier, tmp_path, public_key, capsys):
+    from maintenance import services
+
+    services.add_comment(request_obj=dossier["request"], actor=dossier["request"].requested_by, body="Any news?")
+    pack, out = pack_of(tmp_path, "--entity-id", dossier["request"].code)
+    manifest = json.loads(members(pack)["manifest.json"])
+    assert manifest["left_out"]["not sealed yet"] >= 1
+    assert "left out:" in out and "not sealed yet" in out
+    assert verify(pack, public_key, capsys=capsys)[0] == 0
+    # --seal seals first, so the same export proves them
+    sealed, out = pack_of(tmp_path, "--entity-id", dossier["request"].code, "--seal", name="sealed.zip")
+    assert json.loads(members(sealed)["manifest.json"])["left_out"] == {}
+    assert "Sealed #2" in out
+    code, report = verify(sealed, public_key, capsys=capsys)
+    assert code == 0 and "against 2 signed seals" in report
+
+
+def test_filters_hours_from_to_and_user(tmp_path, public_key, capsys):
+    make_rows(3, user="PE001")
+    make_rows(2, user="ST001", entity_prefix="EMG")
+    integrity.seal()
+    pack, _ = pack_of(tmp_path, "--user-id", "ST001", "--hours", "1")
+    trail = lines(members(pack)["rows/audit_trail.jsonl"])
+    assert len(trail) == 2 and {e["record"]["user_id"] for e in trail} == {"ST001"}
+    assert verify(pack, public_key, capsys=capsys)[0] == 0
+    ranged, _ = pack_of(tmp_path, "--from", "2000-01-01", "--to", "2000-02-01", name="empty.zip")
+    manifest = json.loads(members(ranged)["manifest.json"])
+    assert manifest["rows"] == {"audit_trail": 0, "update_history": 0}
+    assert manifest["filters"]["from"] == "2000-01-01T00:00:00+00:00"
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--hours", "2", "--from", "2025-01-01"], "--from: Give either hours or from/to, not both."),
+    (["--from", "yesterday"], "is not an ISO 8601 date-time"),
+    (["--from", "2025-02-01", "--to", "2025-01-01"], "--to: to must be after from."),
+    (["--hours", "0"], "--hours:"),
+])
+def test_bad_pack_flags_are_refused_and_nothing_is_written(db, tmp_path, flags, message):
+    with pytest.raises(CommandError, match=re.escape(message)):
+        pack_of(tmp_path, *flags)
+    assert not (tmp_path / "pack.zip").exists()
+    assert not ActivityLog.objects.filter(activity="Exported audit pack").exists()
+
+
+def test_an_existing_pack_is_never_overwritten_and_csv_flags_stay_csv_only(db, tmp_path):
+    (tmp_path / "pack.zip").write_bytes(b"old")
+    with pytest.raises(CommandError, match="exists; a pack is never overwritten"):
+        pack_of(tmp_path)
+    assert (tmp_path / "pack.zip").read_bytes() == b"old"
+    with pytest.raises(CommandError, match="--from, --to and --seal apply to --pack only"):
+        call_command("export_audit", "--output", str(tmp_path / "x.csv"), "--seal", stdout=io.StringIO())
+
+
+def test_the_verifier_reports_usage_errors_with_status_2(tmp_path, capsys):
+    assert verify_pack.main([str(tmp_path / "missing.zip"), "--public-key", str(tmp_path / "none.pem")]) == 2
+    assert "verify_pack: --public-key" in capsys.readouterr().err
+    (tmp_path / "key.pem").write_text("not a key")
+    (tmp_path / "x.zip").write_bytes(b"PK")
+    assert verify_pack.main([str(tmp_path / "x.zip"), "--public-key", str(tmp_path / "key.pem")]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        verify_pack.main([str(tmp_path / "x.zip")])
+    assert exit_info.value.code == 2
