@@ -2,6 +2,7 @@
 
 from django.urls import re_path
 
+from audit.api import evidence_views as api_evidence
 from audit.api import stream_views as api_stream
 from audit.api import views as api
 
@@ -17,4 +18,9 @@ urlpatterns = [
     re_path(r"^realtime/dashboard/?$", api.DashboardView.as_view(), name="realtime-dashboard"),
     re_path(r"^realtime/export-audit/?$", api.ExportAuditView.as_view(), name="realtime-export-audit"),
     re_path(r"^realtime/stream/?$", api_stream.AuditStreamView.as_view(), name="realtime-stream"),
+    re_path(r"^realtime/export-pack/?$", api_evidence.ExportPackView.as_view(), name="realtime-export-pack"),
+    re_path(r"^realtime/seals/public-key/?$", api_evidence.SealPublicKeyView.as_view(),
+            name="realtime-seal-public-key"),
+    re_path(r"^realtime/seals/public-keys/?$", api_evidence.SealPublicKeysView.as_view(),
+            name="realtime-seal-public-keys"),
 ]

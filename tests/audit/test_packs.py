@@ -258,3 +258,64 @@ def test_the_verifier_reports_usage_errors_with_status_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         verify_pack.main([str(tmp_path / "x.zip")])
     assert exit_info.value.code == 2
+
+
+# -- the API ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/realtime/seals/public-key", "/api/realtime/seals/public-keys",
+                                  "/api/realtime/export-pack"])
+def test_evidence_endpoints_are_for_admins_and_port_engineers(api, anon_api, personas, path):
+    assert anon_api.get(path).status_code == 401
+    response = api(personas["staff"]).get(path)
+    assert response.status_code == 403
+    assert response.json()["success"] is False
+    assert api(personas["engineer"]).get(path).status_code == 200
+    assert api(personas["admin"]).get(path).status_code == 200
+
+
+def test_the_public_key_endpoint_answers_the_current_key_as_pem_and_is_recorded(api, personas):
+    make_rows(1)
+    integrity.seal()
+    response = api(personas["engineer"]).get("/api/realtime/seals/public-key")
+    key = signing.current_public_key()
+    assert response["Content-Type"].startswith("application/x-pem-file")
+    assert response.content.decode() == key.pem and response["X-Key-Id"] == key.key_id
+    assert signing.load_public_keys(response.content)[0].key_id == key.key_id
+    assert ActivityLog.objects.filter(user_id="PE001", activity="Viewed seal public key").count() == 1
+    listed = api(personas["admin"]).get("/api/realtime/seals/public-keys").json()
+    assert listed["current_key_id"] == key.key_id
+    assert [(k["key_id"], k["first_seq"], k["public_key"]) for k in listed["keys"]] == [(key.key_id, 1, key.pem)]
+
+
+def test_the_pack_download_verifies_offline_and_bad_parameters_are_400(api, personas, tmp_path, public_key,
+                                                                        capsys):
+    make_rows(2, user="ST001")
+    integrity.seal()
+    client = api(personas["engineer"])
+    response = client.get("/api/realtime/export-pack", {"user_id": "ST001", "hours": "2"})
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    assert re.match(r'attachment; filename="audit-pack_\d{8}T\d{6}Z\.zip"', response["Content-Disposition"])
+    pack = tmp_path / "download.zip"
+    pack.write_bytes(b"".join(response.streaming_content))
+    code, report = verify(pack, public_key, capsys=capsys)
+    assert code == 0 and "4 of 4 rows proven" in report  # 2 trail rows and their 2 field rows
+    manifest = json.loads(members(pack)["manifest.json"])
+    assert manifest["created_by"] == "PE001" and manifest["filters"] == {"hours": 2.0, "user_id": "ST001"}
+    assert ActivityLog.objects.filter(user_id="PE001", activity="Exported audit pack").count() == 1
+    for query, field in [({"hours": "0"}, "hours"), ({"from": "soon"}, "from"), ({"hours": "1", "from": "2025-01-01"},
+                                                                                 "from")]:
+        bad = client.get("/api/realtime/export-pack", query)
+        assert bad.status_code == 400, query
+        assert field in bad.json()["error"]["fields"]
+
+
+def test_without_a_signing_key_in_production_the_download_is_503_not_500(api, personas, settings):
+    settings.DEBUG = False
+    settings.TESTING = False
+    settings.AUDIT_SIGNING_KEY_FILE = ""
+    settings.AUDIT_SIGNING_KEY = ""
+    response = api(personas["admin"]).get("/api/realtime/export-pack")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "signing_unavailable"
+    assert api(personas["admin"]).get("/api/realtime/seals/public-key").status_code == 503
