@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
 import re
+import shutil
+import subprocess
+import sys
 import zipfile
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -319,3 +324,74 @@ def test_without_a_signing_key_in_production_the_download_is_503_not_500(api, pe
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "signing_unavailable"
     assert api(personas["admin"]).get("/api/realtime/seals/public-key").status_code == 503
+
+
+# -- the standalone verifier, in a virtual environment holding only cryptography ---------------------
+
+
+def _pinned_cryptography() -> str:
+    for line in (settings.BASE_DIR / "requirements.txt").read_text().splitlines():
+        if line.startswith("cryptography=="):
+            return line.strip()
+    raise AssertionError("cryptography is not pinned in requirements.txt")
+
+
+@pytest.fixture(scope="session")
+def auditor_python(tmp_path_factory):
+    """A fresh virtual environment with only ``cryptography`` (from pip's cache or PyPI), made
+    once and shared by the test workers; skipped when the package cannot be installed."""
+    root = tmp_path_factory.getbasetemp().parent
+    venv_dir = root / "auditor-venv"
+    python = venv_dir / "bin" / "python"
+    with open(root / "auditor-venv.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (venv_dir / "ready").exists():
+            shutil.rmtree(venv_dir, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv_dir)], check=True, timeout=120)
+            installed = subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                 _pinned_cryptography()], capture_output=True, text=True, timeout=300)
+            if installed.returncode != 0:
+                pytest.skip(f"cryptography could not be installed in a fresh venv: {installed.stderr[-300:]}")
+            (venv_dir / "ready").write_text("ok")
+    return python
+
+
+def run_auditor(python, tmp_path, pack, key):
+    """python -m audit.verify_pack in a directory holding only audit/__init__.py and audit/verify_pack.py."""
+    workdir = tmp_path / "auditor"
+    (workdir / "audit").mkdir(parents=True, exist_ok=True)
+    for name in ("__init__.py", "verify_pack.py"):
+        shutil.copy(settings.BASE_DIR / "audit" / name, workdir / "audit" / name)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    return subprocess.run([str(python), "-s", "-m", "audit.verify_pack", str(pack), "--public-key", str(key)],
+                          cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_standalone_verifier_in_a_fresh_venv_passes_the_pack_and_names_an_altered_row(
+        auditor_python, dossier, tmp_path, public_key):
+    no_django = subprocess.run([str(auditor_python), "-c", "import django"], capture_output=True, timeout=60)
+    assert no_django.returncode != 0  # the auditor's environment has no Django
+    pack, _ = pack_of(tmp_path, "--entity-id", dossier["request"].code)
+    result = run_auditor(auditor_python, tmp_path, pack, public_key)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Pack verified:" in result.stdout
+
+    entries = lines(members(pack)["rows/update_history.jsonl"])
+    victim = entries[-1]
+
+    def change(data):
+        out = []
+        for e in lines(data):
+            if e["id"] == victim["id"]:
+                e["record"]["new_value"] = "approved by nobody"
+            out.append(json.dumps(e))
+        return ("\n".join(out) + "\n").encode()
+
+    result = run_auditor(auditor_python, tmp_path, rewrite_member(pack, "rows/update_history.jsonl", change),
+                         public_key)
+    assert result.returncode == 1
+    assert f"FAILED update_history id {victim['id']}: does not match seal #1" in result.stdout
+    assert "Traceback" not in result.stderr
+    usage = run_auditor(auditor_python, tmp_path, tmp_path / "no-such.zip", public_key)
+    assert usage.returncode == 2 and "no such file" in usage.stderr
