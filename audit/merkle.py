@@ -47,6 +47,24 @@ def tree_head(leaves: list[bytes]) -> bytes:
     return level[0]
 
 
+def tree_head_of(blob: bytes) -> bytes:
+    """:func:`tree_head` of a concatenation of 32-byte leaf hashes (a seal's
+    ``row_hashes``), a level at a time as one bytes object: a pair of
+    neighbours is already the 64 bytes a node hashes."""
+    if len(blob) % HASH_BYTES:
+        raise ValueError(f"{len(blob)} bytes is not a whole number of {HASH_BYTES}-byte hashes")
+    if not blob:
+        return hashlib.sha256(b"").digest()
+    sha256, pair = hashlib.sha256, 2 * HASH_BYTES
+    level = bytes(blob)
+    while len(level) > HASH_BYTES:
+        odd = len(level) % pair
+        parents = b"".join([sha256(NODE_PREFIX + level[i:i + pair]).digest()
+                            for i in range(0, len(level) - odd, pair)])
+        level = parents + level[len(level) - odd:] if odd else parents
+    return level
+
+
 def split_leaves(blob: bytes) -> list[bytes]:
     """A concatenation of 32-byte leaf hashes (a seal's ``row_hashes``) as a list."""
     if len(blob) % HASH_BYTES:

@@ -2,8 +2,8 @@
 
     python -m bench.operations [--output PATH]
 
-Creates the database ``bench_operations`` (127.0.0.1:5432, user postgres;
-``BENCH_PG_ADMIN_URL`` names another server), fills ``activity_logs`` with
+Creates the database ``bench_operations`` (``BENCH_OPS_DB`` names another; 127.0.0.1:5432,
+user postgres; ``BENCH_PG_ADMIN_URL`` names another server), fills ``activity_logs`` with
 ``BENCH_OPS_N`` rows (default 1,000,000) dated two years back, and measures:
 
 1. **seal**: one ``seal()`` over all N rows, rows per second;
@@ -41,7 +41,8 @@ from pathlib import Path
 from bench.capture import setup_django
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_DB_NAME = "bench_operations"
+# BENCH_OPS_DB names another database, so that two checkouts can run the bench on one server at once
+PG_DB_NAME = os.environ.get("BENCH_OPS_DB", "bench_operations")
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "operations.json"
 TARGETS = {"verify_rows_per_s": 100_000, "purge_writer_max_wait_ms": 100, "write_ratio_sealing": 0.90}

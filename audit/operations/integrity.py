@@ -269,7 +269,7 @@ def rows_digest(link: AuditSeal) -> str:
     if link.kind == SealKind.PURGE:
         return hashlib.sha256(canonical_json(link.ranges).encode()).hexdigest()
     if is_tree(link):
-        return merkle.tree_head(merkle.split_leaves(bytes(link.row_hashes))).hex()
+        return merkle.tree_head_of(bytes(link.row_hashes)).hex()
     return hashlib.sha256(bytes(link.row_hashes)).hexdigest()
 
 

@@ -12,7 +12,7 @@ from django.db import connection
 
 from audit import conf, merkle
 from audit.models import ActivityLog, AuditSeal, SealKind
-from audit.operations import integrity
+from audit.operations import integrity, signing
 
 from .integrity_helpers import make_rows
 
@@ -106,6 +106,7 @@ def test_without_a_key_outside_debug_sealing_is_refused_and_a_check_fails(settin
     from audit.checks import check_integrity_settings
 
     settings.AUDIT_SEAL_KEY = ""
+    settings.AUDIT_SIGNING_KEY = signing.generate_private_pem().decode()  # only the HMAC key is missing here
     settings.DEBUG = False
     settings.TESTING = False
     assert conf.seal_key() == b""
