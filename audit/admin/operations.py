@@ -1,11 +1,11 @@
-"""Admin for the seal chain (read-only) and legal holds (audit.operations)."""
+"""Admin for the seal chain and its signing keys (read-only) and legal holds (audit.operations)."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 
 from audit.admin.base import NoWrites
-from audit.models import AuditSeal, LegalHold
+from audit.models import AuditSeal, AuditSigningKey, LegalHold
 from audit.operations import retention
 
 
@@ -13,10 +13,10 @@ from audit.operations import retention
 class AuditSealAdmin(NoWrites, admin.ModelAdmin):
     """The seal chain, read-only (written by seal_audit and purge_audit only)."""
 
-    list_display = ("seq", "kind", "created_at", "row_count", "short_hash")
+    list_display = ("seq", "kind", "created_at", "row_count", "short_hash", "signing_key")
     list_filter = ("kind",)
     readonly_fields = ("seq", "kind", "created_at", "horizon", "ranges", "row_count", "rows_digest", "prev_hash",
-                       "hash", "details")
+                       "hash", "details", "key_id", "signature")
     exclude = ("row_hashes",)
     show_full_result_count = False
     actions = None
@@ -24,6 +24,19 @@ class AuditSealAdmin(NoWrites, admin.ModelAdmin):
     @admin.display(description="hash")
     def short_hash(self, obj):
         return obj.hash[:16] + "…"
+
+    @admin.display(description="signed by key")
+    def signing_key(self, obj):
+        return obj.key_id[:12] + "…" if obj.key_id else "not signed"
+
+
+@admin.register(AuditSigningKey)
+class AuditSigningKeyAdmin(NoWrites, admin.ModelAdmin):
+    """The public keys that have signed seals, read-only (listed by sealing only)."""
+
+    list_display = ("key_id", "first_seq", "created_at")
+    readonly_fields = ("key_id", "first_seq", "created_at", "public_key")
+    actions = None
 
 
 class LegalHoldForm(forms.ModelForm):

@@ -215,3 +215,19 @@ def test_verify_audit_refuses_an_unreadable_public_key(tmp_path):
     with pytest.raises(CommandError, match="holds no PEM public key"):
         call_command("verify_audit", "--public-key", str(tmp_path / "bad.pem"), stdout=io.StringIO())
     assert AuditTrail.objects.count() == 0
+
+
+def test_the_admin_shows_who_signed_each_seal_and_the_keys_read_only(portal, admin_user, tmp_path, settings):
+    key = new_key(tmp_path, "a")
+    settings.AUDIT_SIGNING_KEY_FILE = str(key)
+    make_rows(1)
+    link = integrity.seal()
+    listed = AuditSigningKey.objects.get()
+    c = portal(admin_user)
+    page = c.get("/admin/audit/auditseal/")
+    assert page.status_code == 200 and f"{link.key_id[:12]}…".encode() in page.content
+    keys = c.get("/admin/audit/auditsigningkey/")
+    assert keys.status_code == 200 and listed.key_id.encode() in keys.content
+    assert c.get("/admin/audit/auditsigningkey/add/").status_code == 403
+    assert c.post(f"/admin/audit/auditsigningkey/{listed.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert AuditSigningKey.objects.filter(pk=listed.pk).exists()
