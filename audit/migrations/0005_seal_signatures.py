@@ -27,7 +27,7 @@ def uninstall(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0003_trail_failed_index'),
+        ('audit', '0004_event_state'),
     ]
 
     operations = [
