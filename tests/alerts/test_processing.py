@@ -176,3 +176,13 @@ def test_the_sweep_is_a_periodic_job_on_the_default_queue(settings):
     assert "alerts.sweep" in scheduler.tick(now=timezone.now(), scheduler_id="test")
     row = DBTaskResult.objects.get(task_path="alerts.tasks.sweep")
     assert row.queue_name == "default"
+
+
+def test_the_reporter_is_told_who_is_notified(portal, engineers, staff):
+    form = {"vessel": "MV Aurora", "emergency_type": "fire", "severity": "critical", "location": "Berth 4",
+            "description": "Fire in the engine room", "reason": ""}
+    page = portal(staff).post("/emergencies/new/", form, follow=True).content.decode()
+    assert "was reported; notified: PE001 (PE001 Person) and PE002 (PE002 Person)." in page
+    assert "have been alerted" not in page
+    quiet = portal(staff).post("/emergencies/new/", {**form, "severity": "high"}, follow=True).content.decode()
+    assert "No alert rule notifies anyone of it" in quiet
