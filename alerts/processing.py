@@ -57,21 +57,25 @@ def retry_delay(attempts: int) -> timedelta:
 # -- processing ---------------------------------------------------------------------------------
 
 
-def process_event(event_id: int) -> list[int] | None:
+def process_event(event_id: int, *, enabled_rules=None) -> list[int] | None:
     """Evaluate the rules for one event, create its deliveries and mark it processed,
     all in one transaction; the deliveries are sent after the commit. Returns the new
-    delivery ids (None when the event was processed already, or is being processed)."""
+    delivery ids (None when the event was processed already, or is being processed).
+    ``enabled_rules``: the rules, when a batch has read them once already."""
     with transaction.atomic():
         event = events.claim_unprocessed(event_id)
         if event is None:
             return None
-        planned = rules.plan(event)
-        rows = [Delivery(event_id=event.pk, rule_id=t.rule_id, channel=t.channel, recipient=t.label[:254],
-                         recipient_user=t.user_id, target_key=t.key) for t in planned]
-        Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+        planned = rules.plan(event, enabled_rules)
+        ids: list[int] = []
+        if planned:
+            rows = [Delivery(event_id=event.pk, rule_id=t.rule_id, channel=t.channel, recipient=t.label[:254],
+                             recipient_user=t.user_id, target_key=t.key) for t in planned]
+            Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+            ids = list(Delivery.objects.filter(event_id=event.pk, outcome=Outcome.PENDING)
+                       .values_list("id", flat=True))
+            transaction.on_commit(lambda: _enqueue_deliveries(ids), robust=True)
         events.mark_processed(event)
-        ids = list(Delivery.objects.filter(event_id=event.pk, outcome=Outcome.PENDING).values_list("id", flat=True))
-        transaction.on_commit(lambda: _enqueue_deliveries(ids), robust=True)
     return ids
 
 
@@ -217,8 +221,10 @@ def sweep(*, min_age_seconds: float = SWEEP_MIN_AGE_SECONDS, limit: int = 500) -
     """Process events whose on-commit task never came (older than ``min_age_seconds``),
     put deliveries of dead workers back, and send the deliveries that are due."""
     processed = 0
-    for event_id in events.unprocessed_ids(older_than_seconds=min_age_seconds, limit=limit):
-        if process_event(event_id) is not None:
+    waiting = events.unprocessed_ids(older_than_seconds=min_age_seconds, limit=limit)
+    enabled = list(AlertRule.objects.filter(enabled=True).order_by("id")) if waiting else []
+    for event_id in waiting:
+        if process_event(event_id, enabled_rules=enabled) is not None:
             processed += 1
     now = timezone.now()
     stuck = Delivery.objects.filter(outcome=Outcome.SENDING, claimed_at__lt=now - timedelta(seconds=STUCK_SECONDS))

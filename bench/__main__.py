@@ -9,6 +9,10 @@ With ``BENCH_OPS=1`` it also runs :mod:`bench.operations` (purge, seal,
 verify, writes while sealing; ``bench/results/operations.json``;
 ``BENCH_OPS_N`` rows, default 1,000,000).
 
+Then :mod:`bench.events` (acting on events on PostgreSQL: commit -> processed and
+-> e-mail sent, throughput with 1 and 2 workers; ``bench/results/events.json``);
+``BENCH_EVENTS=0`` skips it.
+
 With ``BENCH_SCALE`` set (``0.05``, ``1`` for full size) it then runs
 :mod:`bench.api_scale`: the real-time audit API on generated data in
 PostgreSQL, written to ``bench/results/api.json``.
@@ -117,6 +121,11 @@ def main(argv=None) -> int:
     output.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(f"\nwritten: {output}")
     failed = [db for db, data in results.items() if "failed" in data]
+    if os.environ.get("BENCH_EVENTS", "1") != "0":
+        # acting on events (bench.events): about two minutes on PostgreSQL
+        proc = subprocess.run([sys.executable, "-m", "bench.events"], cwd=Path(__file__).resolve().parent.parent)
+        if proc.returncode != 0:
+            failed.append("events")
     if os.environ.get("BENCH_SCALE"):
         # the real-time API at scale (bench.api_scale): minutes of data loading, so only on request
         proc = subprocess.run([sys.executable, "-m", "bench.api_scale"], cwd=Path(__file__).resolve().parent.parent)
