@@ -157,13 +157,14 @@ def check_manifest(pack: zipfile.ZipFile, keys: dict, result: Result) -> dict | 
     names = [info.filename for info in pack.infolist()]
     if len(names) != len(set(names)):
         result.fail("the pack holds two members with the same name")
+    for required in SIGNED_MEMBERS:
+        if required not in names:
+            result.fail(f"the pack has no {required}")
+            return None
     try:
         manifest_bytes = pack.read("manifest.json")
         signature = json.loads(pack.read("manifest.sig"))
         manifest = json.loads(manifest_bytes)
-    except KeyError as exc:
-        result.fail(f"the pack has no {exc.args[0].split()[-1] if exc.args else 'manifest'}")
-        return None
     except ValueError:
         result.fail("manifest.json or manifest.sig is not valid JSON")
         return None

@@ -395,3 +395,22 @@ def test_the_standalone_verifier_in_a_fresh_venv_passes_the_pack_and_names_an_al
     assert "Traceback" not in result.stderr
     usage = run_auditor(auditor_python, tmp_path, tmp_path / "no-such.zip", public_key)
     assert usage.returncode == 2 and "no such file" in usage.stderr
+
+
+def test_a_pack_without_its_manifest_or_with_an_extra_member_fails(dossier, tmp_path, public_key, capsys):
+    pack, _ = pack_of(tmp_path, "--entity-id", dossier["request"].code)
+    files = members(pack)
+    stripped = tmp_path / "stripped.zip"
+    with zipfile.ZipFile(stripped, "w") as z:
+        for name, data in files.items():
+            if name != "manifest.sig":
+                z.writestr(name, data)
+    code, report = verify(stripped, public_key, capsys=capsys)
+    assert code == 1 and "FAILED the pack has no manifest.sig" in report
+    extra = tmp_path / "extra.zip"
+    with zipfile.ZipFile(extra, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+        z.writestr("rows/smuggled.jsonl", b"{}\n")
+    code, report = verify(extra, public_key, capsys=capsys)
+    assert code == 1 and "FAILED rows/smuggled.jsonl: in the pack but not in the signed manifest" in report
