@@ -13,6 +13,17 @@ Then :mod:`bench.events` (acting on events on PostgreSQL: commit -> processed an
 -> e-mail sent, throughput with 1 and 2 workers; ``bench/results/events.json``);
 ``BENCH_EVENTS=0`` skips it.
 
+Then the peer benchmark (:mod:`bench.peers`, PostgreSQL): our capture beside
+django-pghistory (without and with its context), django-simple-history and
+django-auditlog on copies of ``MaintenanceRequest``, in one process and one
+run, with the capture targets of issue 15; written under ``"peers"`` in
+``bench/results/capture.json``.
+
+``BENCH_ONLY`` runs only the sections it names (a comma list of ``capture``,
+``peers``, ``events``, ``scale``, ``ops``): ``BENCH_ONLY=peers make bench`` runs the peer
+benchmark alone and keeps the other results in the file. ``BENCH_PG_DB``
+names the scratch PostgreSQL database (default ``bench_marine``).
+
 With ``BENCH_SCALE`` set (``0.05``, ``1`` for full size) it then runs
 :mod:`bench.api_scale`: the real-time audit API on generated data in
 PostgreSQL, written to ``bench/results/api.json``.
@@ -108,30 +119,68 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def run_peers() -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+        out = fh.name
+    try:
+        proc = subprocess.run([sys.executable, "-m", "bench.peers", "--output", out],
+                              cwd=Path(__file__).resolve().parent.parent)
+        if proc.returncode != 0:
+            return {"failed": f"bench.peers exited with {proc.returncode}"}
+        return json.loads(Path(out).read_text())
+    finally:
+        os.unlink(out)
+
+
+SECTIONS = ("capture", "peers", "events", "scale", "ops")
+
+
+def sections() -> set[str]:
+    """The sections ``BENCH_ONLY`` names (all by default; ``scale`` and ``ops``
+    also need ``BENCH_SCALE`` / ``BENCH_OPS`` unless named here)."""
+    only = {s.strip() for s in os.environ.get("BENCH_ONLY", "").split(",") if s.strip()}
+    unknown = only - set(SECTIONS)
+    if unknown:
+        raise SystemExit(f"BENCH_ONLY: unknown section(s) {', '.join(sorted(unknown))}; "
+                         f"choose among {', '.join(SECTIONS)}")
+    return only or {"capture", "peers", "events"}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Capture on/off benchmark.")
     parser.add_argument("--db", action="append", choices=("sqlite", "postgresql"))
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args(argv)
-
-    results = {db: run_capture(db) for db in (args.db or ["postgresql", "sqlite"])}
-    print(table(results))
+    wanted = sections()
     output = Path(args.output)
+    results = json.loads(output.read_text()) if output.exists() else {}  # sections not run keep their results
+
+    failed = []
+    if "capture" in wanted:
+        measured = {db: run_capture(db) for db in (args.db or ["postgresql", "sqlite"])}
+        print(table(measured))
+        results.update(measured)
+        failed += [db for db, data in measured.items() if "failed" in data]
+    if "peers" in wanted:  # bench.peers prints its own side-by-side table
+        peers = run_peers()
+        results["peers"] = peers
+        if "failed" in peers or "skipped" in peers:
+            print(f"\npeers: {peers.get('failed') or peers.get('skipped')}")
+            failed += ["peers"] if "failed" in peers else []
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(f"\nwritten: {output}")
-    failed = [db for db, data in results.items() if "failed" in data]
-    if os.environ.get("BENCH_EVENTS", "1") != "0":
+    if "events" in wanted and os.environ.get("BENCH_EVENTS", "1") != "0":
         # acting on events (bench.events): about two minutes on PostgreSQL
         proc = subprocess.run([sys.executable, "-m", "bench.events"], cwd=Path(__file__).resolve().parent.parent)
         if proc.returncode != 0:
             failed.append("events")
-    if os.environ.get("BENCH_SCALE"):
+    if os.environ.get("BENCH_SCALE") or "scale" in wanted:
         # the real-time API at scale (bench.api_scale): minutes of data loading, so only on request
         proc = subprocess.run([sys.executable, "-m", "bench.api_scale"], cwd=Path(__file__).resolve().parent.parent)
         if proc.returncode != 0:
             failed.append("api_scale")
-    if os.environ.get("BENCH_OPS"):
+    if os.environ.get("BENCH_OPS") or "ops" in wanted:
         # purge, seal, verify and writes while sealing on PostgreSQL (bench.operations): BENCH_OPS_N rows
         # (default 1,000,000), a few minutes, so only on request
         proc = subprocess.run([sys.executable, "-m", "bench.operations"], cwd=Path(__file__).resolve().parent.parent)

@@ -79,8 +79,10 @@ def sqlite_database():
 
 @contextlib.contextmanager
 def postgresql_database():
-    """Create ``bench_marine`` (dropping a leftover) and drop it afterwards.
-    Yields None when the server cannot be reached."""
+    """Create ``bench_marine`` (``BENCH_PG_DB`` names another, so that two
+    benches on one server never drop each other's database), dropping a
+    leftover, and drop it afterwards. Yields None when the server cannot be
+    reached."""
     import psycopg
 
     admin_url = os.environ.get("BENCH_PG_ADMIN_URL", PG_ADMIN_URL)
@@ -90,11 +92,14 @@ def postgresql_database():
         print(f"bench: PostgreSQL unreachable at {admin_url} ({exc.__class__.__name__}); skipped", file=sys.stderr)
         yield None
         return
+    name = os.environ.get("BENCH_PG_DB", PG_DB_NAME)
+    if not name.replace("_", "").isalnum():
+        raise SystemExit("BENCH_PG_DB must be letters, digits and underscores")
     try:
-        admin.execute(f"DROP DATABASE IF EXISTS {PG_DB_NAME} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {PG_DB_NAME}")
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")
         base = admin_url.rsplit("/", 1)[0]
-        yield f"{base}/{PG_DB_NAME}"
+        yield f"{base}/{name}"
     finally:
         try:
             from django.db import connections
@@ -102,13 +107,15 @@ def postgresql_database():
             connections.close_all()
         except Exception:  # noqa: BLE001 - Django may never have been set up
             pass
-        admin.execute(f"DROP DATABASE IF EXISTS {PG_DB_NAME} WITH (FORCE)")
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close()
 
 
-def setup_django(database_url: str) -> None:
+def setup_django(database_url: str, *, settings: str = "marine_center.settings", run_syncdb: bool = False) -> None:
+    """``run_syncdb``: also create the tables of apps without migrations (the
+    bench-only app of :mod:`bench.peers`, with its own ``settings``)."""
     os.environ["DATABASE_URL"] = database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "marine_center.settings"
+    os.environ["DJANGO_SETTINGS_MODULE"] = settings
     os.environ.setdefault("TESTING", "1")  # a throwaway SECRET_KEY
     os.environ["DEBUG"] = "0"  # DEBUG keeps every query in memory
     os.environ["ALLOWED_HOSTS"] = "testserver,localhost,127.0.0.1"
@@ -120,6 +127,8 @@ def setup_django(database_url: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
+    if run_syncdb:  # after the migrations: the bench-only tables refer to the product's
+        call_command("migrate", verbosity=0, interactive=False, run_syncdb=True)
 
 
 # -- switches --------------------------------------------------------------------------------
