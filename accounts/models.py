@@ -5,6 +5,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from audit.capture.querysets import AuditedModelMixin, AuditedQuerySet
+from audit.capture.registry import track
 
 
 class Role(models.TextChoices):
@@ -44,6 +45,7 @@ class UserManager(BaseUserManager.from_queryset(AuditedQuerySet)):
         return self.get(user_id__iexact=user_id)
 
 
+@track(entity_type="user", code_field="user_id", exclude=["last_login", "failed_login_count"], mask=["password"])
 class User(AuditedModelMixin, AbstractBaseUser, PermissionsMixin):
     """An account of the service center, logged in by its ``user_id`` code."""
 

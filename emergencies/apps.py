@@ -2,12 +2,8 @@ from django.apps import AppConfig
 
 
 class EmergenciesConfig(AppConfig):
+    """What this app tracks is declared on its models (``@track(...)`` in
+    models.py); the audit app connects the capture once, in its ready()."""
+
     name = "emergencies"
     verbose_name = "Emergencies"
-
-    def ready(self):
-        from audit.capture.registry import track
-
-        from .models import Emergency
-
-        track(Emergency, entity_type="emergency")

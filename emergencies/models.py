@@ -3,6 +3,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from audit.capture.querysets import AuditedModelMixin, AuditedQuerySet
+from audit.capture.registry import track
 
 
 class EmergencyType(models.TextChoices):
@@ -32,6 +33,7 @@ class EmergencyStatus(models.TextChoices):
 ACTIVE_STATUSES = (EmergencyStatus.REPORTED, EmergencyStatus.ACKNOWLEDGED, EmergencyStatus.DISPATCHED)
 
 
+@track(entity_type="emergency")
 class Emergency(AuditedModelMixin, models.Model):
     code = models.CharField(max_length=16, unique=True, editable=False)
     vessel = models.CharField(max_length=120)

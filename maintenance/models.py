@@ -4,6 +4,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from audit.capture.querysets import AuditedModelMixin, AuditedQuerySet
+from audit.capture.registry import track
 
 
 class Priority(models.TextChoices):
@@ -32,6 +33,7 @@ class RequestStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+@track(entity_type="maintenance_request")
 class MaintenanceRequest(AuditedModelMixin, models.Model):
     code = models.CharField(max_length=16, unique=True, editable=False)
     vessel = models.CharField(max_length=120)
@@ -82,6 +84,7 @@ class MaintenanceRequest(AuditedModelMixin, models.Model):
         return f"{self.code} {self.title}"
 
 
+@track(entity_type="comment", code_field="pk")
 class Comment(AuditedModelMixin, models.Model):
     request = models.ForeignKey(MaintenanceRequest, on_delete=models.CASCADE, related_name="comments")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -106,6 +109,7 @@ def attachment_path(instance, filename):
     return f"attachments/{instance.request.code}/{filename}"
 
 
+@track(entity_type="attachment", code_field="pk")
 class Attachment(AuditedModelMixin, models.Model):
     request = models.ForeignKey(MaintenanceRequest, on_delete=models.CASCADE, related_name="attachments")
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -129,6 +133,7 @@ class Attachment(AuditedModelMixin, models.Model):
         return self.original_name
 
 
+@track(entity_type="inventory_item")
 class InventoryItem(AuditedModelMixin, models.Model):
     code = models.CharField(max_length=16, unique=True, editable=False)
     part_number = models.CharField(max_length=60, unique=True)
@@ -157,6 +162,7 @@ class InventoryItem(AuditedModelMixin, models.Model):
         return self.quantity_on_hand < self.minimum_stock
 
 
+@track(entity_type="stock_adjustment", code_field="pk")
 class StockAdjustment(AuditedModelMixin, models.Model):
     item = models.ForeignKey(InventoryItem, on_delete=models.CASCADE, related_name="adjustments")
     quantity_change = models.IntegerField()

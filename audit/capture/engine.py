@@ -1,27 +1,32 @@
-"""Automatic change capture: snapshots, the diff of one instance, and the
-one :func:`record_change` path that every entry point (save, delete, m2m,
-bulk querysets) goes through.
+"""The capture engine: from one instance's values to the rows of its
+change, in one place, handed to the one writer (:func:`audit.capture.writer.write`).
 
-How a save is captured (see :mod:`audit.capture.receivers`):
+How a save is captured (entry points in :mod:`audit.capture.receivers` and
+:mod:`audit.capture.querysets`):
 
-1. ``post_init`` stores the loaded concrete values in
-   ``instance.__dict__["_audit_snapshot"]`` (no extra SELECT later);
+1. ``post_init`` stores the loaded concrete values as the instance's
+   snapshot (:mod:`audit.capture.state`; no extra SELECT later);
 2. ``pre_save`` tops the snapshot up with one SELECT only when it cannot be
-   trusted (instance not loaded from the database, e.g. built by
-   simple-history's revert, or fields that were deferred), and hands
-   simple-history the actor and reason;
-3. ``post_save`` diffs the snapshot against the saved values and calls
-   :func:`record_change`, inside the save's transaction (the models inherit
-   :class:`audit.capture.querysets.AuditedModelMixin`, whose ``save()`` opens one).
+   trusted (an instance not loaded from the database, e.g. built by
+   simple-history's revert, or fields that were deferred);
+3. on PostgreSQL :func:`update_in_one_statement` / :func:`insert_in_one_statement`
+   turn the save's own UPDATE or INSERT into the head of the one statement
+   that also writes the snapshot and audit rows; elsewhere (or when that is
+   not possible) ``post_save`` calls :func:`record_change` inside the save's
+   transaction.
 
-Fields with ``auto_now`` (``updated_at``) are recorded on create but never
-count as a change on update, so a save that changes nothing writes nothing.
+A changed foreign key is recorded as the related entity's code (``PE001``):
+from the related object cached on the instance, else, on PostgreSQL, looked
+up by the statement itself (a :class:`audit.capture.writer.Substitution`),
+else one query. Fields with ``auto_now`` (``updated_at``) are recorded on
+create but never count as a change on update, so a save that changes
+nothing writes no audit row.
 """
 
 from __future__ import annotations
 
-import re
-import secrets
+import contextlib
+import contextvars
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -29,12 +34,9 @@ from typing import Any
 from django.db import connections, models
 from django.utils import timezone
 
-from audit.capture import history, registry, writer
+from audit.capture import compat, history, registry, state, writer
 from audit.capture.diff import CREATE, DELETE, Diff, FieldChange, classify, diff_values
 from audit.context import get_context
-
-SNAPSHOT = "_audit_snapshot"
-_REVERT_PATH = re.compile(r"/history/[^/]+/?$")
 
 
 def capture_enabled() -> bool:
@@ -59,10 +61,6 @@ class ModelSpec:
     @cached_property
     def name_of(self) -> dict[str, str]:
         return {f.attname: f.name for f in self.fields}
-
-    @cached_property
-    def field_by_name(self) -> dict[str, models.Field]:
-        return {f.name: f for f in self.fields}
 
     @cached_property
     def fk_fields(self) -> dict[str, models.Field]:
@@ -108,7 +106,7 @@ def forget_specs() -> None:
 
 def take_snapshot(instance, spec: ModelSpec) -> None:
     d = instance.__dict__
-    d[SNAPSHOT] = {a: d[a] for a in spec.attnames if a in d}
+    d[state.KEY] = state.CaptureState({a: d[a] for a in spec.attnames if a in d})
 
 
 def current_values(instance, attnames) -> dict[str, Any]:
@@ -121,7 +119,7 @@ def ensure_trusted_snapshot(instance, spec: ModelSpec, update_fields=None) -> No
     the fields about to be saved; one SELECT only when it does not."""
     if instance.pk is None:
         return
-    snapshot = instance.__dict__.get(SNAPSHOT)
+    snapshot = state.snapshot(instance)
     loaded = not instance._state.adding and instance._state.db is not None
     attnames = spec.attnames_for(update_fields)
     if loaded and snapshot is not None:
@@ -134,11 +132,9 @@ def ensure_trusted_snapshot(instance, spec: ModelSpec, update_fields=None) -> No
     manager = instance.__class__._base_manager.using(instance._state.db or "default")
     row = manager.filter(pk=instance.pk).values(*missing).first()
     if row is None:
-        instance.__dict__[SNAPSHOT] = snapshot if loaded else None
+        state.of(instance).snapshot = snapshot if loaded else None
         return
-    snapshot = dict(snapshot)
-    snapshot.update(row)
-    instance.__dict__[SNAPSHOT] = snapshot
+    state.of(instance).snapshot = {**snapshot, **row}
 
 
 # -- building one change -----------------------------------------------------
@@ -146,7 +142,7 @@ def ensure_trusted_snapshot(instance, spec: ModelSpec, update_fields=None) -> No
 
 @dataclass(frozen=True)
 class Change:
-    """One change ready for :func:`audit.capture.writer.write_changes`."""
+    """One change, as :func:`audit.capture.writer.build_row` takes it."""
 
     action_type: str
     entity_type: str
@@ -173,15 +169,38 @@ def by_name(spec: ModelSpec, values: dict[str, Any] | None) -> dict[str, Any] | 
     return {name_of[a]: v for a, v in values.items() if a in name_of}
 
 
+class Lookups:
+    """The related codes one statement looks up itself (PostgreSQL), one
+    :class:`audit.capture.writer.Substitution` per related row."""
+
+    def __init__(self, connection, start=()):
+        self.connection = connection
+        self.subs: list = list(start)
+        self._tokens: dict = {}
+
+    def token_for(self, related, attr: str, pk) -> str:
+        key = (related, pk)
+        found = self._tokens.get(key)
+        if found is None:
+            qn = self.connection.ops.quote_name
+            meta = related._meta
+            found = self._tokens[key] = writer.token(len(self.subs))
+            self.subs.append(writer.Substitution(
+                found, f"SELECT {qn(meta.get_field(attr).column)} FROM {qn(meta.db_table)} "
+                       f"WHERE {qn(meta.pk.column)} = %s", (pk,), fallback=str(pk)))
+        return found
+
+
 def build_change(instance, spec: ModelSpec, *, old: dict | None, new: dict | None, action: str | None = None,
-                 code_cache: dict | None = None) -> Change | None:
+                 code_cache: dict | None = None, lookups: Lookups | None = None) -> Change | None:
     """Diff attname-keyed ``old``/``new`` values of ``instance``; ``None``
-    when an update changed nothing."""
+    when an update changed nothing. With ``lookups`` (PostgreSQL) a related
+    code not known here is left to the statement instead of queried."""
     diff = diff_values(by_name(spec, old), by_name(spec, new), masked=spec.config.mask,
                        excluded=spec.config.exclude, ignored=spec.auto_now, normalize=spec.normalize)
     if not diff:
         return None
-    diff = resolve_fk_codes(instance, spec, diff, code_cache)
+    diff = resolve_fk_codes(instance, spec, diff, code_cache, lookups)
     return Change(
         action_type=action or classify(diff),
         entity_type=spec.config.entity_type,
@@ -199,21 +218,23 @@ def code_attname(model) -> str | None:
     return config.code_field
 
 
-def resolve_fk_codes(instance, spec: ModelSpec, diff: Diff, code_cache: dict | None = None) -> Diff:
+def resolve_fk_codes(instance, spec: ModelSpec, diff: Diff, code_cache: dict | None = None,
+                     lookups: Lookups | None = None) -> Diff:
     """Replace foreign-key pks in ``diff`` by the related entity's code
     (``PE001``, ``MR001``): from the related object when it is cached on the
-    instance, else one query per changed foreign key (``code_cache`` lets the
-    bulk paths share one query per field)."""
+    instance or in ``code_cache`` (the bulk paths' one query per field), else
+    looked up by the statement (``lookups``), else one query per changed
+    foreign key."""
     fks = spec.fk_fields
     if not fks or not any(c.field in fks for c in diff.changes):
         return diff
     changes = []
     for change in diff.changes:
-        field = fks.get(change.field)
-        if field is None:
+        fk = fks.get(change.field)
+        if fk is None:
             changes.append(change)
             continue
-        related = field.related_model
+        related = fk.related_model
         attr = code_attname(related)
         if attr is None:
             changes.append(FieldChange(change.field, _s(change.old), _s(change.new)))
@@ -221,12 +242,15 @@ def resolve_fk_codes(instance, spec: ModelSpec, diff: Diff, code_cache: dict | N
         known: dict[Any, str] = {}
         if code_cache is not None:
             known.update(code_cache.get(related, {}))
-        if field.is_cached(instance):
-            obj = field.get_cached_value(instance)
+        if fk.is_cached(instance):
+            obj = fk.get_cached_value(instance)
             if obj is not None and obj.pk is not None:
                 known[obj.pk] = getattr(obj, attr)
         wanted = {v for v in (change.old, change.new) if v is not None and v not in known}
-        if wanted:
+        if wanted and lookups is not None:
+            for pk in wanted:
+                known[pk] = lookups.token_for(related, attr, pk)
+        elif wanted:
             db = instance._state.db or "default"
             known.update(related._base_manager.using(db).filter(pk__in=wanted).values_list("pk", attr))
         changes.append(FieldChange(change.field, _code(change.old, known), _code(change.new, known)))
@@ -249,27 +273,27 @@ def prefetch_codes(spec: ModelSpec, rows: list[dict], db: str, attnames=None) ->
     ``attnames``) for the codes of every related pk in ``rows``
     (attname-keyed dicts)."""
     cache: dict = {}
-    for field in spec.fk_fields.values():
-        if attnames is not None and field.attname not in attnames:
+    for fk in spec.fk_fields.values():
+        if attnames is not None and fk.attname not in attnames:
             continue
-        attr = code_attname(field.related_model)
+        attr = code_attname(fk.related_model)
         if attr is None:
             continue
-        pks = {row.get(field.attname) for row in rows} - {None}
+        pks = {row.get(fk.attname) for row in rows} - {None}
         if pks:
-            found = dict(field.related_model._base_manager.using(db).filter(pk__in=pks).values_list("pk", attr))
-            cache.setdefault(field.related_model, {}).update(found)
+            found = dict(fk.related_model._base_manager.using(db).filter(pk__in=pks).values_list("pk", attr))
+            cache.setdefault(fk.related_model, {}).update(found)
     return cache
 
 
-# -- the one path --------------------------------------------------------------
+# -- reverts ----------------------------------------------------------------------
 
 
 def revert_action() -> str | None:
     """``revert`` when the current request is a simple-history admin revert
     (POST to ``.../history/<version>/``)."""
     ctx = get_context()
-    if ctx.method == "POST" and ctx.path and _REVERT_PATH.search(ctx.path):
+    if ctx.method == "POST" and compat.revert_version(ctx.path) is not None:
         return "revert"
     return None
 
@@ -278,9 +302,63 @@ def revert_reason() -> str | None:
     ctx = get_context()
     if ctx.reason:
         return None
-    match = _REVERT_PATH.search(ctx.path or "")
-    version = match.group(0).strip("/").split("/")[-1] if match else ""
-    return f"Reverted to history version {version}"
+    return f"Reverted to history version {compat.revert_version(ctx.path) or ''}"
+
+
+# -- the one path --------------------------------------------------------------
+
+
+@dataclass
+class _Deletes:
+    """One ``delete()`` in progress: the codes of the instances it deletes
+    (noted at ``pre_delete``, before any row is gone, so a child's link to
+    its deleted parent still reads ``MR001``), and what its ``post_delete``
+    receivers recorded."""
+
+    codes: dict
+    items: list
+    lookups: Lookups | None
+
+
+_deletes: contextvars.ContextVar[_Deletes | None] = contextvars.ContextVar("audit_deletes", default=None)
+
+
+@contextlib.contextmanager
+def one_write_per_delete(using: str):
+    """Collect what the ``post_delete`` receivers of one ``delete()`` (the
+    instance and everything its cascade deletes) record, and write it with
+    one statement at its end, inside its transaction (nothing when it
+    fails)."""
+    if _deletes.get() is not None or not capture_enabled():
+        yield
+        return
+    connection = connections[using]
+    pending = _Deletes({}, [], Lookups(connection) if connection.vendor == "postgresql" else None)
+    token = _deletes.set(pending)
+    try:
+        yield
+    finally:
+        _deletes.reset(token)
+    rows = [writer.build_row(**change.as_writer_kwargs(), now=now) for change, _, now in pending.items
+            if change is not None]
+    histories = [snapshot for _, snapshot, _ in pending.items if snapshot is not None]
+    if rows or histories:
+        writer.write(using, rows, histories=histories, subs=pending.lookups.subs if pending.lookups else ())
+
+
+def note_deleting(instance) -> None:
+    """``pre_delete`` inside :func:`one_write_per_delete`: remember the
+    instance's code for the rows that refer to it."""
+    pending = _deletes.get()
+    if pending is None:
+        return
+    attr = code_attname(type(instance)._meta.concrete_model)
+    if attr is not None and instance.pk is not None:
+        pending.codes.setdefault(type(instance)._meta.concrete_model, {})[instance.pk] = getattr(instance, attr)
+
+
+def _postgresql(using) -> bool:
+    return connections[using].vendor == "postgresql"
 
 
 def record_change(instance, *, old: dict | None, new: dict | None, action: str | None = None,
@@ -303,36 +381,23 @@ def record_change(instance, *, old: dict | None, new: dict | None, action: str |
     revert = revert_action() if ctx.path else None
     if action is None and old is not None and new is not None and revert:
         action, reason = "revert", revert_reason()
-    change = build_change(instance, spec, old=old, new=new, action=action)
     now = timezone.now()
+    pending = _deletes.get() if new is None else None
+    if pending is not None:
+        change = build_change(instance, spec, old=old, new=new, action=action, code_cache=pending.codes,
+                              lookups=pending.lookups)
+        snapshot = history_row(instance, history_type, using=using, now=now) if history_type else None
+        pending.items.append((change, snapshot, now))
+        return
+    lookups = Lookups(connections[using]) if _postgresql(using) else None
+    change = build_change(instance, spec, old=old, new=new, action=action, lookups=lookups)
     snapshot = None
     if history_type is not None:
         snapshot = history_row(instance, history_type, using=using, now=now, revert=revert)
-    if change is None:
-        if snapshot is not None:
-            writer.write_history(snapshot, using=using)
-        return
-    writer.write_change(**change.as_writer_kwargs(), reason=reason, using=using, history=snapshot, now=now)
-
-
-ONE_STATEMENT = "_audit_one_statement"  # save() chose the one-statement update
-WRITTEN = "_audit_written"  # the one statement wrote the audit rows: post_save records nothing
-
-
-def one_statement_update_possible(instance, using, save_kwargs) -> bool:
-    """Whether this ``save()`` can be one UPDATE-and-audit statement
-    (PostgreSQL, an update of a loaded row, plain values, no receiver of
-    simple-history's signals, no multi-table inheritance)."""
-    if instance._state.adding or instance.pk is None or save_kwargs.get("force_insert"):
-        return False
-    model = type(instance)
-    if model._meta.parents or model._meta.select_on_save or model._meta.proxy:
-        return False
-    spec = _one_statement_spec(model, using)
-    if spec is None:
-        return False
-    d = instance.__dict__
-    return not any(hasattr(d.get(a), "resolve_expression") for a in spec.attnames)
+    rows = [] if change is None else [writer.build_row(**change.as_writer_kwargs(), reason=reason, now=now)]
+    if rows or snapshot is not None:
+        writer.write(using, rows, histories=[snapshot] if snapshot is not None else (),
+                     subs=lookups.subs if lookups else ())
 
 
 def _one_statement_spec(model, using):
@@ -340,7 +405,7 @@ def _one_statement_spec(model, using):
     can be one statement: PostgreSQL, and the snapshot row written by the
     capture path (simple-history would write its own after the statement,
     or receivers of its signals must run). None otherwise."""
-    if connections[using].vendor != "postgresql":
+    if not _postgresql(using):
         return None
     spec = spec_for(model)
     if spec is None:
@@ -353,110 +418,99 @@ def _one_statement_spec(model, using):
     return spec
 
 
+def one_statement_mode(instance, using, save_kwargs) -> str | None:
+    """``"update"`` or ``"create"`` when this ``save()`` can be one
+    UPDATE- or INSERT-and-audit statement (PostgreSQL, plain values, the
+    snapshot row written by the capture, no multi-table inheritance; a
+    create only when the primary key is the only database-generated value)."""
+    model = type(instance)
+    meta = model._meta
+    if meta.parents or meta.select_on_save or meta.proxy or _one_statement_spec(model, using) is None:
+        return None
+    d = instance.__dict__
+    if not instance._state.adding and instance.pk is not None and not save_kwargs.get("force_insert"):
+        mode = "update"
+    elif instance._state.adding and instance.pk is None and not (save_kwargs.get("force_update")
+                                                                   or save_kwargs.get("update_fields")):
+        if meta.auto_field is None or meta.pk is not meta.auto_field or list(meta.db_returning_fields) != [meta.pk]:
+            return None
+        mode = "create"
+    else:
+        return None
+    if any(hasattr(d.get(f.attname), "resolve_expression") for f in meta.concrete_fields):
+        return None
+    return mode
+
+
+def _reason_and_action():
+    revert = revert_action() if get_context().path else None
+    return (revert, revert_reason()) if revert else (None, None)
+
+
 def update_in_one_statement(instance, base_qs, using, pk_val, values, update_fields) -> bool | None:
     """The UPDATE of a captured save() with its snapshot and audit rows in
-    one statement (:func:`audit.capture.writer.update_with_change`). Returns whether
-    the row was updated, or None when the ordinary path must run."""
-    from django.db.models import sql as djsql
-
+    one statement. Returns whether the row was updated, or None when the
+    ordinary path must run."""
     spec = spec_for(type(instance))
     if any(hasattr(v, "resolve_expression") for _, _, v in values):
         return None
-    query = base_qs.filter(pk=pk_val).query.chain(djsql.UpdateQuery)
-    query.add_update_fields(values)
-    query.annotations = {}
-    if query.related_updates:
+    compiled = compat.update_sql(base_qs, pk_val, values, using)
+    if compiled is None:
         return None
-    update_sql, update_params = query.get_compiler(using).as_sql()
-    if not update_sql:
-        return None
+    update_sql, update_params = compiled
     new = current_values(instance, spec.attnames_for(update_fields))
-    old = instance.__dict__.get(SNAPSHOT) or {}
-    ctx = get_context()
-    reason = None
-    action = None
-    revert = revert_action() if ctx.path else None
-    if revert:
-        action, reason = "revert", revert_reason()
-    change = build_change(instance, spec, old=old, new=new, action=action)
+    old = state.snapshot(instance) or {}
+    action, reason = _reason_and_action()
+    lookups = Lookups(connections[using])
+    change = build_change(instance, spec, old=old, new=new, action=action, lookups=lookups)
     now = timezone.now()
-    snapshot = history_row(instance, "~", using=using, now=now, revert=revert)
-    kwargs = None
-    if change is not None:
-        kwargs = {**change.as_writer_kwargs(), "reason": reason}
-    rows = writer.update_with_change(connections[using], update_sql, update_params, change=kwargs,
-                                     history=snapshot, now=now)
-    if rows:
-        instance.__dict__[WRITTEN] = True
-    return rows > 0
-
-
-CREATE_ONE_STATEMENT = "_audit_create_one_statement"  # save() chose the one-statement create
-CREATE_WRITTEN = "_audit_create_written"  # the INSERT statement wrote the audit rows
-#: stands for the primary key, unknown until the INSERT, in the values of a
-#: one-statement create; the statement puts the new id in its place
-PK_SENTINEL = f"__audit_new_pk_{secrets.token_hex(8)}__"
-
-
-def one_statement_create_possible(instance, using, save_kwargs) -> bool:
-    """Whether this ``save()`` can be one INSERT-and-audit statement
-    (PostgreSQL, a new row whose only database-generated value is its auto
-    primary key, plain values, simple-history's row written by us)."""
-    if not instance._state.adding or instance.pk is not None:
-        return False
-    if save_kwargs.get("force_update") or save_kwargs.get("update_fields"):
-        return False
-    model = type(instance)
-    meta = model._meta
-    if meta.parents or meta.proxy or meta.select_on_save or meta.auto_field is None or meta.pk is not meta.auto_field:
-        return False
-    if list(meta.db_returning_fields) != [meta.pk] or _one_statement_spec(model, using) is None:
-        return False
-    d = instance.__dict__
-    return not any(hasattr(d.get(f.attname), "resolve_expression") for f in meta.concrete_fields)
+    snapshot = history_row(instance, "~", using=using, now=now, revert=action)
+    rows = [] if change is None else [writer.build_row(**change.as_writer_kwargs(), reason=reason, now=now)]
+    head = writer.Head("u", f"{update_sql} RETURNING {'*' if snapshot is not None else '1'}", update_params)
+    updated = writer.write(using, rows, head=head, histories=[snapshot] if snapshot is not None else (),
+                           subs=lookups.subs)
+    if updated:
+        state.of(instance).written = True
+    return updated > 0
 
 
 def insert_in_one_statement(instance, using, fields, returning_fields, raw) -> list | None:
     """The INSERT of a captured save() with its snapshot and audit rows in
-    one statement (:func:`audit.capture.writer.insert_with_change`). Returns the
-    returned row as ``Model._do_insert`` does, or None when the ordinary path
-    must run."""
-    from django.db.models import sql as djsql
-
+    one statement. The new primary key, unknown while the rows are built,
+    is a substitution the statement fills in (the trail's entity id when
+    the entity has no code, the ``id`` field row, the JSON of the changes).
+    Returns the returned row as ``Model._do_insert`` does, or None when the
+    ordinary path must run."""
     if raw:
         return None
     model = type(instance)
     spec = spec_for(model)
-    query = djsql.InsertQuery(model)
-    query.insert_values(fields, [instance], raw=raw)  # runs pre_save (auto_now) on the instance
-    compiler = query.get_compiler(using=using)
-    compiler.returning_fields = returning_fields
-    statements = compiler.as_sql()
-    if len(statements) != 1 or compiler.returning_params:
+    compiled = compat.insert_sql(model, instance, fields, returning_fields, using, raw)  # runs auto_now pre_save
+    if compiled is None:
         return None
-    insert_sql, insert_params = statements[0]
+    insert_sql, insert_params, compiler = compiled
     if any(hasattr(v, "resolve_expression") for v in insert_params):
         return None
+    meta = model._meta
     d = instance.__dict__
-    pk_attname = model._meta.pk.attname
+    pk_attname = meta.pk.attname
+    connection = connections[using]
+    new_pk = writer.Substitution(writer.token(0), f"SELECT {connection.ops.quote_name(meta.pk.column)} FROM i",
+                                 number=True)
+    lookups = Lookups(connection, start=[new_pk])
     now = timezone.now()
-    d[pk_attname] = PK_SENTINEL
+    d[pk_attname] = new_pk.token
     try:
-        new = current_values(instance, spec.attnames)
-        change = build_change(instance, spec, old=None, new=new)
+        change = build_change(instance, spec, old=None, new=current_values(instance, spec.attnames), lookups=lookups)
         snapshot = history_row(instance, "+", using=using, now=now)
     finally:
         d[pk_attname] = None
-    kwargs = None if change is None else {**change.as_writer_kwargs(), "reason": None}
-    row = writer.insert_with_change(connections[using], insert_sql, insert_params, pk_column=model._meta.pk.column,
-                                    change=kwargs, history=snapshot, now=now, sentinel=PK_SENTINEL)
-    cols = [field.get_col(model._meta.db_table) for field in returning_fields]
-    converters = compiler.get_converters(cols)
-    rows = [tuple(row)]
-    if converters:
-        rows = [tuple(r) for r in compiler.apply_converters(rows, converters)]
-    d[CREATE_WRITTEN] = True
-    return rows
+    rows = [] if change is None else [writer.build_row(**change.as_writer_kwargs(), reason=None, now=now)]
+    head_sql = insert_sql.rpartition(" RETURNING ")[0] + " RETURNING *"
+    row = writer.write(using, rows, head=writer.Head("i", head_sql, insert_params, meta.pk.column),
+                       histories=[snapshot] if snapshot is not None else (), subs=lookups.subs)
+    state.of(instance).written = True
+    return compat.converted(compiler, model, returning_fields, [row])
 
 
 def history_row(instance, history_type: str, *, using, now, revert=None) -> dict | None:
@@ -523,13 +577,17 @@ def _labels(queryset) -> list[str]:
 
 
 def _m2m_field(through, tracked_model):
-    for field in tracked_model._meta.many_to_many:
-        if field.remote_field.through is through:
-            return field
+    for f in tracked_model._meta.many_to_many:
+        if f.remote_field.through is through:
+            return f
     return None
 
 
-OLD_M2M = "_audit_m2m_old"
+def _m2m_old(instance) -> dict:
+    s = state.of(instance)
+    if s.m2m_old is None:
+        s.m2m_old = {}
+    return s.m2m_old
 
 
 def m2m_changed(through, instance, action, reverse, model, pk_set, using) -> None:
@@ -537,29 +595,30 @@ def m2m_changed(through, instance, action, reverse, model, pk_set, using) -> Non
     and after (one query each) and record a ``permission_change`` (groups,
     user_permissions) or ``update`` of the many-to-many field."""
     if reverse:  # group.user_set.add(user): record on each affected user
-        field = _m2m_field(through, model)
-        if field is None or spec_for(model) is None:
+        m2m = _m2m_field(through, model)
+        if m2m is None or spec_for(model) is None:
             return
         if action in ("pre_add", "pre_remove", "pre_clear"):
             owners = model._base_manager.using(using)
-            owners = owners.filter(pk__in=pk_set) if pk_set is not None else owners.filter(**{field.name: instance})
-            instance.__dict__.setdefault(OLD_M2M, {})[field.name] = [
-                (owner, _labels(getattr(owner, field.name).all())) for owner in owners
-            ]
+            owners = owners.filter(pk__in=pk_set) if pk_set is not None else owners.filter(**{m2m.name: instance})
+            _m2m_old(instance)[m2m.name] = [(owner, _labels(getattr(owner, m2m.name).all())) for owner in owners]
         elif action in ("post_add", "post_remove", "post_clear"):
-            for owner, old in instance.__dict__.get(OLD_M2M, {}).pop(field.name, []):
-                record_m2m(owner, field.name, old, _labels(getattr(owner, field.name).all()), using=using)
+            for owner, old in _m2m_old(instance).pop(m2m.name, []):
+                record_m2m(owner, m2m.name, old, _labels(getattr(owner, m2m.name).all()), using=using)
         return
     spec = spec_for(type(instance)._meta.concrete_model)
-    field = _m2m_field(through, type(instance)._meta.concrete_model) if spec else None
-    if field is None:
+    m2m = _m2m_field(through, type(instance)._meta.concrete_model) if spec else None
+    if m2m is None:
         return
     if action in ("pre_add", "pre_remove", "pre_clear"):
-        instance.__dict__.setdefault(OLD_M2M, {})[field.name] = _labels(getattr(instance, field.name).all())
+        _m2m_old(instance)[m2m.name] = _labels(getattr(instance, m2m.name).all())
     elif action in ("post_add", "post_remove", "post_clear"):
-        old = instance.__dict__.get(OLD_M2M, {}).pop(field.name, None)
+        old = _m2m_old(instance).pop(m2m.name, None)
         if old is not None:
-            record_m2m(instance, field.name, old, _labels(getattr(instance, field.name).all()), using=using)
+            record_m2m(instance, m2m.name, old, _labels(getattr(instance, m2m.name).all()), using=using)
+
+
+# -- who and why, for simple-history ------------------------------------------------------
 
 
 def history_reason(model, reason: str) -> str:
@@ -568,8 +627,8 @@ def history_reason(model, reason: str) -> str:
     limit = 100
     name = getattr(model._meta, "simple_history_manager_attribute", None)
     if name:
-        field = getattr(model, name).model._meta.get_field("history_change_reason")
-        limit = field.max_length or writer.TEXT_LIMIT
+        f = getattr(model, name).model._meta.get_field("history_change_reason")
+        limit = f.max_length or writer.TEXT_LIMIT
     return writer.clean_text(reason, limit)
 
 

@@ -34,10 +34,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import signals
-from simple_history.models import HistoricalRecords, _default_get_user
+from simple_history.models import HistoricalRecords
 from simple_history.signals import post_create_historical_record, pre_create_historical_record
 
-from audit.capture import writer
+from audit.capture import compat
+from audit.capture.text import TEXT_LIMIT, clean_text
 
 
 @dataclass
@@ -68,8 +69,7 @@ _specs: dict[type, HistorySpec | None] = {}
 
 
 def _receiver(signal, model, name: str):
-    sync_receivers, _ = signal._live_receivers(model)
-    for receiver in sync_receivers:
+    for receiver in compat.live_receivers(signal, model):
         owner = getattr(receiver, "__self__", None)
         if isinstance(owner, HistoricalRecords) and receiver.__func__ is getattr(HistoricalRecords, name):
             return receiver
@@ -88,7 +88,7 @@ def _build_spec(model) -> HistorySpec | None:
     meta = history_model._meta
     if (getattr(history_model, "_history_m2m_fields", None) or records.m2m_fields
             or any(f.name == "history_relation" for f in meta.fields)
-            or records.cascade_delete_history or records.get_user is not _default_get_user
+            or records.cascade_delete_history or records.get_user is not compat.default_get_user()
             or records.user_id_field is not None or records.user_model is not None
             or records.history_id_field is not None or getattr(settings, "SIMPLE_HISTORY_HISTORY_ID_USE_UUID", False)):
         return None
@@ -97,7 +97,7 @@ def _build_spec(model) -> HistorySpec | None:
     return HistorySpec(
         model=model, history_model=history_model, records=records, table=meta.db_table, fields=fields,
         user_field=meta.get_field("history_user"), date_field=meta.get_field("history_date"),
-        reason_limit=getattr(reason_field, "max_length", None) or writer.TEXT_LIMIT,
+        reason_limit=getattr(reason_field, "max_length", None) or TEXT_LIMIT,
     )
 
 
@@ -146,7 +146,7 @@ def prepared(item: dict, connection) -> list:
                                                                                         strict=True)]
     reason = item["reason"]
     if isinstance(reason, str):
-        reason = writer.clean_text(reason, spec.reason_limit)
+        reason = clean_text(reason, spec.reason_limit)
     params += [spec.date_field.get_db_prep_save(item["date"], connection), item["type"], item["user"], reason]
     return params
 
@@ -156,7 +156,7 @@ def meta_params(item: dict, connection) -> list:
     spec = item["spec"]
     reason = item["reason"]
     if isinstance(reason, str):
-        reason = writer.clean_text(reason, spec.reason_limit)
+        reason = clean_text(reason, spec.reason_limit)
     return [spec.date_field.get_db_prep_save(item["date"], connection), item["type"], item["user"], reason]
 
 
@@ -194,7 +194,7 @@ def write_with_simple_history(spec: HistorySpec, instance, history_type: str, us
         d["_history_user"] = user
         hints.append("_history_user")
     if not hasattr(instance, "_change_reason") and reason:
-        d["_change_reason"] = writer.clean_text(reason, spec.reason_limit)
+        d["_change_reason"] = clean_text(reason, spec.reason_limit)
         hints.append("_change_reason")
     try:
         spec.records.create_historical_record(instance, history_type, using=using)

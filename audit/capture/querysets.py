@@ -12,9 +12,9 @@ reason, and writes the simple-history snapshots (``INSERT ... SELECT`` where
 the capture path owns them, else ``bulk_history_create``) so the per-model
 history stays consistent.
 
-``QuerySet.delete()`` needs no override: because the capture receivers are
-connected for the model, Django's Collector loads the rows and sends
-``post_delete`` for each one inside its own transaction.
+``QuerySet.delete()``: because the capture receivers are connected for the
+model, Django's Collector loads the rows and sends ``post_delete`` for each
+one; the override only gathers their audit rows into one statement.
 """
 
 from __future__ import annotations
@@ -24,81 +24,69 @@ import json
 
 from django.db import connections, models, router, transaction
 
+from audit.capture import compat, engine, history, state
+from audit.context import get_context
+
 _CHUNK = 500
 # Django's bulk_update() runs QuerySet.update() per batch: those are recorded
 # by bulk_update itself, not again by update().
 _inside_bulk_update = contextvars.ContextVar("audit_inside_bulk_update", default=False)
 
 
-def _capture():
-    from audit.capture import engine as capture  # late: this module is imported by domain models.py
+class AuditedModelMixin(compat.ModelHooks):
+    """Makes a single ``save()`` or ``delete()`` atomic with its audit rows.
 
-    return capture
-
-
-class AuditedModelMixin:
-    """Wraps ``save()`` and ``delete()`` in ``transaction.atomic`` so the
-    change and its audit rows (written by ``post_save``/``post_delete``)
-    commit or roll back together even in autocommit. ``savepoint=False``:
-    inside an outer transaction it costs nothing."""
+    On PostgreSQL a save is one statement (its UPDATE or INSERT, the
+    snapshot and the audit rows: :func:`engine.update_in_one_statement`,
+    reached through Django's ``_do_update``/``_do_insert``, which
+    :class:`audit.capture.compat.ModelHooks` overrides), atomic on its own in
+    autocommit. Otherwise ``save()`` opens ``transaction.atomic`` around
+    Django's save and its ``post_save`` audit rows (``savepoint=False``:
+    inside an outer transaction it costs nothing). A ``delete()`` and its
+    cascade are written as one audit statement at its end."""
 
     def save(self, *args, **kwargs):
-        capture = _capture()
-        if not capture.capture_enabled():
+        if not engine.capture_enabled():
             return super().save(*args, **kwargs)
         using = kwargs.get("using") or router.db_for_write(self.__class__, instance=self)
-        if capture.one_statement_update_possible(self, using, kwargs):
-            # PostgreSQL: the UPDATE, the snapshot and the audit rows are one
-            # statement (see _do_update), atomic on its own in autocommit
-            self.__dict__[capture.ONE_STATEMENT] = True
+        mode = engine.one_statement_mode(self, using, kwargs)
+        if mode is not None:
+            s = state.of(self)
+            s.mode = mode
             try:
                 return super().save(*args, **kwargs)
             finally:
-                self.__dict__.pop(capture.ONE_STATEMENT, None)
-                self.__dict__.pop(capture.WRITTEN, None)
-        if capture.one_statement_create_possible(self, using, kwargs):
-            # PostgreSQL: the INSERT, the snapshot and the audit rows are one
-            # statement (see _do_insert), atomic on its own in autocommit
-            self.__dict__[capture.CREATE_ONE_STATEMENT] = True
-            try:
-                return super().save(*args, **kwargs)
-            finally:
-                self.__dict__.pop(capture.CREATE_ONE_STATEMENT, None)
-                self.__dict__.pop(capture.CREATE_WRITTEN, None)
+                s.mode, s.written = None, False
         with transaction.atomic(using=using, savepoint=False):
             return super().save(*args, **kwargs)
 
     save.alters_data = True
 
-    def _do_insert(self, manager, using, fields, returning_fields, raw):
-        capture = _capture()
-        if self.__dict__.pop(capture.CREATE_ONE_STATEMENT, False) and capture.capture_enabled():
-            rows = capture.insert_in_one_statement(self, using, fields, returning_fields, raw)
-            if rows is not None:
-                return rows
-        return super()._do_insert(manager, using, fields, returning_fields, raw)
+    def _capture_insert(self, using, fields, returning_fields, raw):
+        s = state.peek(self)
+        if s is None or s.mode != "create" or not engine.capture_enabled():
+            return None
+        s.mode = None
+        return engine.insert_in_one_statement(self, using, fields, returning_fields, raw)
 
-    def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
-        if self.__dict__.pop(_capture().ONE_STATEMENT, False) and values and _capture().capture_enabled():
-            updated = _capture().update_in_one_statement(self, base_qs, using, pk_val, values, update_fields)
-            if updated is not None:
-                return updated
-        return super()._do_update(base_qs, using, pk_val, values, update_fields, forced_update)
+    def _capture_update(self, base_qs, using, pk_val, values, update_fields):
+        s = state.peek(self)
+        if s is None or s.mode != "update" or not values or not engine.capture_enabled():
+            return None
+        s.mode = None
+        return engine.update_in_one_statement(self, base_qs, using, pk_val, values, update_fields)
+
+    def _capture_refreshed(self):
+        spec = engine.spec_for(type(self)._meta.concrete_model)
+        if spec is not None:
+            state.remember(self, engine.current_values(self, spec.attnames))
 
     def delete(self, using=None, keep_parents=False):
         using = using or router.db_for_write(self.__class__, instance=self)
-        with transaction.atomic(using=using, savepoint=False):
+        with transaction.atomic(using=using, savepoint=False), engine.one_write_per_delete(using):
             return super().delete(using=using, keep_parents=keep_parents)
 
     delete.alters_data = True
-
-    def refresh_from_db(self, *args, **kwargs):
-        super().refresh_from_db(*args, **kwargs)
-        capture = _capture()
-        spec = capture.spec_for(type(self)._meta.concrete_model)
-        if spec is not None:
-            snapshot = self.__dict__.setdefault(capture.SNAPSHOT, {})
-            snapshot.update(capture.current_values(self, spec.attnames))
 
 
 def _history_manager(model):
@@ -110,19 +98,14 @@ def _bulk_history(model, objs, *, update: bool) -> None:
     manager = _history_manager(model)
     if manager is None or not objs:
         return
-    capture = _capture()
-    from audit.context import get_context
-
-    manager.bulk_history_create(objs, update=update, default_user=capture.history_user(),
-                                default_change_reason=capture.history_reason(model, get_context().reason or ""))
+    manager.bulk_history_create(objs, update=update, default_user=engine.history_user(),
+                                default_change_reason=engine.history_reason(model, get_context().reason or ""))
 
 
 def _set_based(connection) -> bool:
     """Whether the bulk paths can work on sets in SQL: PostgreSQL, or SQLite
     with JSON functions and RETURNING (3.35+)."""
-    from audit.capture.writer import json_rows_supported
-
-    return connection.vendor == "postgresql" or json_rows_supported(connection)
+    return connection.vendor == "postgresql" or engine.writer.json_rows_supported(connection)
 
 
 def _history_select(model, objs, using):
@@ -133,8 +116,6 @@ def _history_select(model, objs, using):
     historical instance per row. None when ``_bulk_history`` must run."""
     from django.conf import settings
 
-    from audit.capture import history
-
     hspec = history.spec_for(model)
     if hspec is None or not objs or not _set_based(connections[using]):
         return None
@@ -143,15 +124,12 @@ def _history_select(model, objs, using):
     if any("_history_date" in o.__dict__ or "_history_user" in o.__dict__ or "_change_reason" in o.__dict__
            for o in objs):
         return None
-    capture = _capture()
     from django.utils import timezone
-
-    from audit.context import get_context
 
     connection = connections[using]
     qn = connection.ops.quote_name
-    user = capture.history_user()
-    reason = capture.history_reason(model, get_context().reason or "")
+    user = engine.history_user()
+    reason = engine.history_reason(model, get_context().reason or "")
     pks = [o.pk for o in objs]
     if connection.vendor == "postgresql":
         among, pks = "= ANY(%s)", pks
@@ -172,10 +150,9 @@ def _chunks(items, size=_CHUNK):
 
 class AuditedQuerySet(models.QuerySet):
     def _audit_spec(self):
-        capture = _capture()
-        if not capture.capture_enabled():
+        if not engine.capture_enabled():
             return None
-        return capture.spec_for(self.model._meta.concrete_model)
+        return engine.spec_for(self.model._meta.concrete_model)
 
     def _old_rows(self, pks_or_qs, attnames) -> dict:
         """``{pk: {attname: value}}`` in one query per chunk, rows locked
@@ -198,7 +175,6 @@ class AuditedQuerySet(models.QuerySet):
         spec = self._audit_spec()
         if spec is None or not kwargs or _inside_bulk_update.get():
             return super().update(**kwargs)
-        capture = _capture()
         attnames = spec.attnames_for(set(kwargs))
         with transaction.atomic(using=self.db, savepoint=False):
             returned = self._update_returning(kwargs, spec, attnames)
@@ -217,18 +193,18 @@ class AuditedQuerySet(models.QuerySet):
             if not old_rows:
                 return count
             changed, changes = [], []
-            codes = capture.prefetch_codes(spec, [*old_rows.values(), *(obj.__dict__ for obj in new_objs)], self.db,
+            codes = engine.prefetch_codes(spec, [*old_rows.values(), *(obj.__dict__ for obj in new_objs)], self.db,
                                            attnames)
             for obj in new_objs:
-                new = capture.current_values(obj, attnames)
-                change = capture.build_change(obj, spec, old=old_rows[obj.pk], new=new, code_cache=codes)
+                new = engine.current_values(obj, attnames)
+                change = engine.build_change(obj, spec, old=old_rows[obj.pk], new=new, code_cache=codes)
                 if change is not None:
                     changes.append(change)
                     changed.append(obj)
             snapshots = _history_select(self.model, changed, self.db)
             if snapshots is None:
                 _bulk_history(self.model, changed, update=True)
-            capture.record_changes(changes, using=self.db, extra=snapshots)
+            engine.record_changes(changes, using=self.db, extra=snapshots)
         return count
 
     update.alters_data = True
@@ -246,11 +222,8 @@ class AuditedQuerySet(models.QuerySet):
         exactly those rows, and both come back joined: no row can start to
         match between the read and the write. SQLite 3.35+ (one writer at a
         time): the old rows, then ``UPDATE ... RETURNING``."""
-        from django.db.models import sql as djsql
         from django.db.models.base import ModelState
         from django.db.models.expressions import RawSQL
-
-        from audit.capture import history
 
         model = self.model
         meta = model._meta
@@ -264,14 +237,10 @@ class AuditedQuerySet(models.QuerySet):
         old_names = [f"o{i}" for i in range(len(attnames) + 1)]  # o0: the primary key
         if postgresql:
             target = model._base_manager.using(self.db).filter(pk__in=RawSQL("SELECT o0 FROM o", ()))
-            query = target.query.chain(djsql.UpdateQuery)
+            query = compat.update_query(target.query, kwargs)
         else:
-            query = self.query.chain(djsql.UpdateQuery)
-        query.add_update_values(kwargs)
-        if query.order_by:
-            return None
-        query.annotations = {}
-        if query.related_updates:
+            query = compat.update_query(self.query, kwargs)
+        if query is None:
             return None
         compiler = query.get_compiler(self.db)
         sql, params = compiler.as_sql()
@@ -323,7 +292,6 @@ class AuditedQuerySet(models.QuerySet):
         spec = self._audit_spec()
         if spec is None:
             return super().bulk_update(objs, fields, batch_size=batch_size)
-        capture = _capture()
         objs = list(objs)
         attnames = spec.attnames_for(fields)
         with transaction.atomic(using=self.db, savepoint=False):
@@ -333,19 +301,19 @@ class AuditedQuerySet(models.QuerySet):
                 count = super().bulk_update(objs, fields, batch_size=batch_size)
             finally:
                 _inside_bulk_update.reset(token)
-            codes = capture.prefetch_codes(spec, [*old_rows.values(), *(o.__dict__ for o in objs)], self.db,
+            codes = engine.prefetch_codes(spec, [*old_rows.values(), *(o.__dict__ for o in objs)], self.db,
                                            attnames)
             changed, changes = [], []
             for obj in objs:
-                new = capture.current_values(obj, attnames)
+                new = engine.current_values(obj, attnames)
                 if obj.pk in old_rows:
-                    change = capture.build_change(obj, spec, old=old_rows[obj.pk], new=new, code_cache=codes)
+                    change = engine.build_change(obj, spec, old=old_rows[obj.pk], new=new, code_cache=codes)
                     if change is not None:
                         changes.append(change)
                         changed.append(obj)
-                obj.__dict__.setdefault(capture.SNAPSHOT, {}).update(new)
+                state.remember(obj, new)
             _bulk_history(self.model, changed, update=True)
-            capture.record_changes(changes, using=self.db)
+            engine.record_changes(changes, using=self.db)
         return count
 
     bulk_update.alters_data = True
@@ -354,18 +322,28 @@ class AuditedQuerySet(models.QuerySet):
         spec = self._audit_spec()
         if spec is None:
             return super().bulk_create(objs, *args, **kwargs)
-        capture = _capture()
         with transaction.atomic(using=self.db, savepoint=False):
             objs = super().bulk_create(objs, *args, **kwargs)
             created = [o for o in objs if o.pk is not None]  # ignore_conflicts leaves pks unset: not recorded
-            codes = capture.prefetch_codes(spec, [o.__dict__ for o in created], self.db)
+            codes = engine.prefetch_codes(spec, [o.__dict__ for o in created], self.db)
             changes = []
             for obj in created:
-                new = capture.current_values(obj, spec.attnames)
-                changes.append(capture.build_change(obj, spec, old=None, new=new, code_cache=codes))
-                obj.__dict__[capture.SNAPSHOT] = dict(new)
+                new = engine.current_values(obj, spec.attnames)
+                changes.append(engine.build_change(obj, spec, old=None, new=new, code_cache=codes))
+                state.of(obj).snapshot = dict(new)
             _bulk_history(self.model, created, update=False)
-            capture.record_changes([c for c in changes if c is not None], using=self.db)
+            engine.record_changes([c for c in changes if c is not None], using=self.db)
         return objs
 
     bulk_create.alters_data = True
+
+    def delete(self):
+        """Django's Collector loads the rows and sends ``post_delete`` for each
+        (the receivers are connected); their audit rows are written as one
+        statement at the end, inside the delete's transaction."""
+        if self._audit_spec() is None:
+            return super().delete()
+        with transaction.atomic(using=self.db, savepoint=False), engine.one_write_per_delete(self.db):
+            return super().delete()
+
+    delete.alters_data = True

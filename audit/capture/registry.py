@@ -1,10 +1,20 @@
 """Which models are tracked, and how.
 
-Domain apps call :func:`track` from their own ``AppConfig.ready()``; the
-capture code reads the configuration from here and nowhere else."""
+Registration is declarative, where the model is defined::
+
+    @track(entity_type="maintenance_request")
+    class MaintenanceRequest(AuditedModelMixin, models.Model): ...
+
+(or ``track(Model, ...)`` after the class). The receivers are connected
+once, for every registered model, by ``AuditConfig.ready()``
+(:func:`audit.capture.receivers.connect`); a model registered after that
+(a test's) is connected by the listener the receivers leave here. The rest
+of the capture reads the configuration from here and nowhere else.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import models
@@ -24,29 +34,44 @@ class TrackedModel:
 
 
 _registry: dict[type[models.Model], TrackedModel] = {}
+_listeners: list[Callable[[type[models.Model]], None]] = []
 
 
-def track(model, *, entity_type: str | None = None, code_field: str = "code", exclude=(), mask=()) -> TrackedModel:
-    """Register ``model`` for automatic audit capture.
+def track(model=None, /, *, entity_type: str | None = None, code_field: str = "code", exclude=(), mask=()):
+    """Register a model for automatic audit capture: ``@track(...)`` on the
+    class (returns the class) or ``track(Model, ...)`` (returns its
+    :class:`TrackedModel`).
 
     ``entity_type`` defaults to the snake_case model name; ``code_field`` names
-    the field holding the entity's code (``MR001``); ``exclude`` lists fields
-    never recorded; ``mask`` lists secret fields recorded only as ``[changed]``.
+    the field holding the entity's code (``MR001``; ``"pk"`` when it has
+    none); ``exclude`` lists fields never recorded; ``mask`` lists secret
+    fields recorded only as ``[changed]``.
     """
-    from django.utils.text import camel_case_to_spaces
 
-    config = TrackedModel(
-        model=model,
-        entity_type=entity_type or camel_case_to_spaces(model.__name__).replace(" ", "_"),
-        code_field=code_field,
-        exclude=frozenset(exclude),
-        mask=frozenset(mask),
-    )
-    _registry[model] = config
-    from audit.capture import receivers  # connect this model's capture receivers (idempotent: dispatch_uid)
+    def register(cls):
+        from django.utils.text import camel_case_to_spaces
 
-    receivers.connect_model(model)
-    return config
+        _registry[cls] = TrackedModel(
+            model=cls,
+            entity_type=entity_type or camel_case_to_spaces(cls.__name__).replace(" ", "_"),
+            code_field=code_field,
+            exclude=frozenset(exclude),
+            mask=frozenset(mask),
+        )
+        for listener in _listeners:
+            listener(cls)
+        return cls
+
+    if model is None:
+        return register
+    register(model)
+    return _registry[model]
+
+
+def on_track(listener: Callable[[type[models.Model]], None]) -> None:
+    """Call ``listener(model)`` for each model registered from now on."""
+    if listener not in _listeners:
+        _listeners.append(listener)
 
 
 def get_config(model) -> TrackedModel | None:

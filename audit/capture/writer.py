@@ -1,16 +1,23 @@
 """The one write path into the four audit tables.
 
 Every audit row, whatever produced it (automatic capture, the seed's
-``log_*`` functions, login receivers, the middleware), is written by one of
-the three functions here. They fill who/where/why from
-:func:`audit.context.get_context` *when the row is written* (so a DRF Bearer
-user authenticated inside the view is recorded), and sanitize every text
-(NUL bytes stripped, lengths bounded) so that no value can break the insert.
+``log_*`` functions, login receivers, the middleware), is written here:
+activity rows by :func:`write_activity`, events by
+:func:`write_system_event`, and ``audit_trail`` rows with their
+``update_history`` rows (and simple-history snapshot rows) by :func:`write`,
+which :func:`write_change`, :func:`write_changes` and :func:`write_history`
+call. Who/where/why come from :func:`audit.context.get_context` *when the
+row is built* (so a DRF Bearer user authenticated inside the view is
+recorded), and every text is sanitized (:mod:`audit.capture.text`) so that no
+value can break the insert.
 
-:func:`write_change` writes the ``audit_trail`` row and its ``update_history``
-rows in one statement on PostgreSQL (a data-modifying CTE) and in two INSERTs
-elsewhere, inside one transaction either way. Call it inside the transaction
-of the change it describes.
+On PostgreSQL :func:`write` issues one statement (data-modifying CTEs): an
+optional head (the captured row's own UPDATE or INSERT), values the
+statement computes itself (:class:`Substitution`: a related row's code, the
+new primary key), the snapshot rows, the trail rows and their field rows,
+the rows travelling as JSON array parameters so that the statement's text
+does not grow with them. Elsewhere two INSERTs inside one transaction. Call
+it inside the transaction of the change it describes.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import secrets
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -25,73 +34,23 @@ from django.db import connections, router, transaction
 from django.utils import timezone
 
 from audit import conf
+from audit.capture import compat
+from audit.capture import history as history_rows
+from audit.capture.text import TEXT_LIMIT, clean_json, clean_text, json_text
 from audit.context import get_context
-from audit.models import TEXT_LIMIT, ActivityLog, AuditTrail, Severity, SystemEvent, UpdateHistory
+from audit.models import ActivityLog, AuditTrail, Severity, SystemEvent, UpdateHistory
 from core.signals import system_event_committed
 
-try:
-    import psycopg
-except ImportError:  # psycopg 2, or no PostgreSQL driver at all
-    psycopg = None
+__all__ = ["clean_text", "json_text", "write", "write_activity", "write_change", "write_changes",
+           "write_history", "write_system_event"]
 
 _DERIVE = object()
 SYSTEM = "system"
 ANONYMOUS = "anonymous"
 
 
-# -- sanitizing ---------------------------------------------------------------
-
-
-def clean_text(value: Any, limit: int = TEXT_LIMIT) -> str:
-    """``value`` as text without NUL bytes, at most ``limit`` characters."""
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else str(value)
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    if len(text) > limit:
-        marker = "…[truncated]"
-        text = text[: max(limit - len(marker), 0)] + marker if limit > len(marker) else text[:limit]
-    return text
-
-
-def clean_nullable(value: Any, limit: int = TEXT_LIMIT) -> str | None:
-    return None if value is None else clean_text(value, limit)
-
-
 def _limit(model, field_name: str) -> int:
     return model._meta.get_field(field_name).max_length or TEXT_LIMIT
-
-
-def value_text(value: Any) -> str | None:
-    """One field value as stored in ``update_history``: text as is, ``None``
-    as NULL (distinct from ""), anything else as JSON (``true``, ``12``,
-    ``["a", "b"]``)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return clean_text(value)
-    return clean_text(json.dumps(value, sort_keys=True, default=str))
-
-
-def json_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return clean_text(value)
-    return clean_text(json.dumps(value, sort_keys=True, default=str))
-
-
-def _clean_json(value: Any) -> Any:
-    """Strip NUL bytes and bound strings inside a JSON-safe structure
-    (PostgreSQL refuses ``\\u0000`` in jsonb)."""
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, dict):
-        return {clean_text(k, 200): _clean_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean_json(v) for v in value]
-    return value
 
 
 # -- who and where ------------------------------------------------------------
@@ -156,7 +115,7 @@ def capture_cursor(connection):
     ``prepare_threshold``. The cursor is wrapped by Django as any other, so
     execute wrappers, query logging and error translation see these
     statements too. Elsewhere: ``connection.cursor()``."""
-    if connection.vendor != "postgresql" or psycopg is None or not conf.prepared_statements():
+    if connection.vendor != "postgresql" or _CaptureCursor is None or not conf.prepared_statements():
         return connection.cursor()
     # as connection.cursor() does: health check, connect, thread check, then
     # the same wrapper (with query logging when it is on)
@@ -171,17 +130,7 @@ def capture_cursor(connection):
     return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
 
 
-if psycopg is not None:
-    class _CaptureCursor(psycopg.Cursor):
-        """Binds on the server, so psycopg can prepare what it runs (see
-        :func:`capture_cursor`)."""
-
-        def _send_query_prepared(self, name, pgq, *args, **kwargs):
-            # psycopg keeps the statement it ran only when it did not prepare
-            # it; Django's query log (last_executed_query) reads it from there
-            # (a private psycopg method: whatever else it is passed goes on)
-            self._query = pgq
-            return super()._send_query_prepared(name, pgq, *args, **kwargs)
+_CaptureCursor = compat.capture_cursor_class()
 
 
 # -- the three writers --------------------------------------------------------
@@ -261,120 +210,180 @@ def write_system_event(*, event_type: str, entity_type: str = "", entity_id: Any
     return row
 
 
-def write_change(*, action_type: str, entity_type: str, entity_id: Any, changes: dict, table_name: str,
-                 status: str = "completed", error_message: str = "", old_value: Any = _DERIVE,
-                 new_value: Any = _DERIVE, user_id: str | None = None, reason: str | None = None,
-                 using: str | None = None, history: dict | None = None, now=None) -> AuditTrail:
-    """Insert one ``audit_trail`` row and one ``update_history`` row per key
-    of ``changes`` (``{"field": {"old": ..., "new": ...}}``, JSON-safe values).
+# -- audit_trail rows ------------------------------------------------------------
 
-    ``old_value``/``new_value`` (dicts or JSON text) default to the old and
-    new halves of ``changes``. A failed attempt (``status="failed"``) writes
-    the trail row only, never field history. ``history`` (from
-    :func:`audit.capture.history.row`) is the simple-history snapshot row of the same
-    change, written with them. One statement on PostgreSQL.
-    """
+
+_TRAIL_COLUMNS = [f for f in AuditTrail._meta.concrete_fields if not f.primary_key]
+_TRAIL_DEFAULTS = {f.attname: f.get_default() for f in _TRAIL_COLUMNS}
+_LIMITS = {name: _limit(AuditTrail, name) for name in ("action_type", "entity_type", "entity_id", "request_id")}
+_FIELD_LIMITS = (_limit(UpdateHistory, "table_name"), _limit(UpdateHistory, "field_name"))
+#: trail columns whose text a Substitution may appear in (as JSON text for old/new/changes)
+_SUBSTITUTED = {"entity_id": "c", "old_value": "j", "new_value": "j", "changes": "j"}
+_MAX_PARAMS = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One ``audit_trail`` row (column values by attname) and its field rows
+    ``(table, field, old text, new text)``."""
+
+    trail: dict
+    fields: list
+
+
+@dataclass(frozen=True, slots=True)
+class Substitution:
+    """A value only the statement knows (a related row's code, the new
+    primary key): ``token`` stands for it in the rows' values and the
+    statement puts the text of ``sql`` (with ``params``; ``fallback`` when it
+    finds nothing) in its place: as it is in text columns, and inside JSON
+    (where the token is a JSON string) as a JSON string, or as a bare JSON
+    number with ``number=True``. PostgreSQL only."""
+
+    token: str
+    sql: str
+    params: tuple = ()
+    fallback: str | None = None
+    number: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The captured row's own write at the head of the statement: ``sql`` an
+    UPDATE (``name="u"``) or INSERT (``name="i"``) ending in ``RETURNING *``."""
+
+    name: str
+    sql: str
+    params: list
+    pk_column: str = "id"
+
+
+_TOKEN_SECRET = secrets.token_hex(8)
+
+
+def token(n: int) -> str:
+    """The n-th substitution token of a statement (letters, digits and
+    underscores only, so it reads the same inside JSON at any depth)."""
+    return f"__audit_{_TOKEN_SECRET}_{n}__"
+
+
+def build_row(*, action_type, entity_type, entity_id, changes, table_name, status="completed", error_message="",
+              old_value=_DERIVE, new_value=_DERIVE, user_id=None, reason=None, now=None, **columns) -> Row:
+    """The rows of one change: ``changes`` is ``{"field": {"old": ..., "new":
+    ...}}`` with JSON-safe values; ``old_value``/``new_value`` (dicts or JSON
+    text) default to its halves. A failed attempt (``status="failed"``) has
+    no field rows. Other ``columns`` of ``audit_trail`` may be given by name."""
+    ctx = get_context()
+    who = clean_text(user_id or current_user_id(), 20)
+    why = clean_text(ctx.reason if reason is None else reason)
+    changes = clean_json(dict(changes or {}))
+    if old_value is _DERIVE:
+        old_value = {k: v.get("old") for k, v in changes.items()} if changes else None
+    if new_value is _DERIVE:
+        new_value = {k: v.get("new") for k, v in changes.items()} if changes else None
+    entity_id = clean_text(entity_id, _LIMITS["entity_id"])
+    trail = {
+        **_TRAIL_DEFAULTS,
+        **columns,
+        "timestamp": now or timezone.now(),
+        "user_id": who,
+        "action_type": clean_text(action_type, _LIMITS["action_type"]),
+        "entity_type": clean_text(entity_type, _LIMITS["entity_type"]),
+        "entity_id": entity_id,
+        "old_value": json_text(old_value),
+        "new_value": json_text(new_value),
+        "changes": changes,
+        "status": status,
+        "error_message": clean_text(error_message),
+        "change_reason": why,
+        "ip_address": ctx.ip_address or None,
+        "request_id": clean_text(ctx.request_id, _LIMITS["request_id"]),
+    }
+    fields = []
+    if status == "completed" and changes:
+        table = clean_text(table_name, _FIELD_LIMITS[0])
+        fields = [(table, clean_text(name, _FIELD_LIMITS[1]), json_text(diff.get("old")), json_text(diff.get("new")))
+                  for name, diff in changes.items()]
+    return Row(trail, fields)
+
+
+def write_change(*, using: str | None = None, history: dict | None = None, **change) -> AuditTrail:
+    """Write one change (the keyword arguments of :func:`build_row`) and,
+    with ``history`` (from :func:`audit.capture.history.row`), the
+    simple-history snapshot row of the same change; returns the trail row."""
     using = using or router.db_for_write(AuditTrail)
-    item = _build(action_type=action_type, entity_type=entity_type, entity_id=entity_id, changes=changes,
-                  table_name=table_name, status=status, error_message=error_message, old_value=old_value,
-                  new_value=new_value, user_id=user_id or current_user_id(), reason=reason,
-                  now=now or timezone.now())
-    _persist(using, [item], [history] if history is not None else ())
-    return item[0]
+    row = build_row(**change)
+    ids = write(using, [row], histories=[history] if history is not None else ())
+    trail = AuditTrail(**row.trail)
+    trail.pk = ids[0] if ids else None
+    trail._state.adding, trail._state.db = False, using
+    return trail
 
 
 def write_history(history: dict, *, using: str) -> None:
     """Only a simple-history snapshot row (a save that changed nothing)."""
-    _persist(using, [], [history])
+    write(using, [], histories=[history])
 
 
 def write_changes(items: list[dict], *, using: str | None = None, extra=()) -> int:
-    """Insert many changes at once (the bulk paths): each item takes the
-    keyword arguments of :func:`write_change`. On PostgreSQL one statement
-    per batch of rows; elsewhere two INSERTs. Returns the number of trail rows."""
+    """Many changes at once (the bulk paths): each item takes the keyword
+    arguments of :func:`build_row`; ``extra`` are ``(sql, params)`` INSERTs
+    of the same statement (the snapshot rows of the same rows). Returns the
+    number of trail rows."""
     if not items:
         return 0
     using = using or router.db_for_write(AuditTrail)
     now = timezone.now()
     who = current_user_id()
-    built = [_build(**{"user_id": who, "now": now, **item}) for item in items]
-    _persist(using, built, extra=extra)
-    return len(built)
+    write(using, [build_row(**{"user_id": who, "now": now, **item}) for item in items], extra=extra)
+    return len(items)
 
 
-def _build(*, action_type, entity_type, entity_id, changes, table_name, status="completed", error_message="",
-           old_value=_DERIVE, new_value=_DERIVE, user_id, reason=None, now) -> tuple[AuditTrail, list[tuple]]:
-    ctx = get_context()
-    who = clean_text(user_id or current_user_id(), 20)
-    why = clean_text(ctx.reason if reason is None else reason)
-    changes = _clean_json(dict(changes or {}))
-    if old_value is _DERIVE:
-        old_value = {k: v.get("old") for k, v in changes.items()} if changes else None
-    if new_value is _DERIVE:
-        new_value = {k: v.get("new") for k, v in changes.items()} if changes else None
-    trail = AuditTrail(
-        timestamp=now,
-        user_id=who,
-        action_type=clean_text(action_type, _limit(AuditTrail, "action_type")),
-        entity_type=clean_text(entity_type, _limit(AuditTrail, "entity_type")),
-        entity_id=clean_text(entity_id, _limit(AuditTrail, "entity_id")),
-        old_value=json_text(old_value),
-        new_value=json_text(new_value),
-        changes=changes,
-        status=status,
-        error_message=clean_text(error_message),
-        change_reason=why,
-        **_common(AuditTrail),
-    )
-    fields = []
-    if status == "completed":
-        table = clean_text(table_name, _limit(UpdateHistory, "table_name"))
-        fields = [
-            (table, clean_text(name, _limit(UpdateHistory, "field_name")), value_text(diff.get("old")),
-             value_text(diff.get("new")))
-            for name, diff in changes.items()
-        ]
-    return trail, fields
+def write(using: str, rows: list[Row], *, head: Head | None = None, histories=(), extra=(), subs=()):
+    """The one writer of trail, field and snapshot rows.
 
-
-def _persist(using: str, items: list[tuple[AuditTrail, list[tuple]]], histories=(), extra=()) -> None:
+    ``histories``: snapshot rows (:func:`audit.capture.history.row`), copied
+    from the head's row when there is a head. ``extra``: more ``(sql,
+    params)`` INSERTs of the same statement. ``head`` and ``subs``:
+    PostgreSQL only. Returns the trail rows' ids (no head), the number of
+    rows the head UPDATE changed, or the head INSERT's returned row."""
     connection = connections[using]
     if connection.vendor == "postgresql":
-        if not items:
-            for history in histories:
-                _execute(connection, *_history_sql(history, connection))
-            for statement in extra:
-                _execute(connection, *statement)
-        batches = list(_pg_batches(items))
+        result = None
+        batches = list(_batches(rows)) or [[]]
         for i, batch in enumerate(batches):
-            _insert_postgresql(connection, batch, histories if i == 0 else (), extra if i == 0 else ())
-    else:
-        from audit.capture import history as history_rows
-
-        with transaction.atomic(using=using, savepoint=False):
-            for history in histories:
-                _execute(connection, *history_rows.insert_sql(history, connection))
-            for statement in extra:
-                _execute(connection, *statement)
-            if items and json_rows_supported(connection):
-                for batch in _pg_batches(items):
-                    _insert_sqlite(connection, batch)
-            elif items:
-                _insert_rows(using, items)
-    for trail, _ in items:
-        trail._state.adding = False
-        trail._state.db = using
+            first = i == 0
+            sql, params, kind = _pg_statement(connection, batch, head=head if first else None,
+                                              histories=histories if first else (), extra=extra if first else (),
+                                              subs=subs)
+            if not sql:
+                continue
+            with capture_cursor(connection) as cursor:
+                cursor.execute(sql, params)
+                if kind == "ids":
+                    result = (result or []) + [r[0] for r in cursor.fetchall()]
+                elif kind == "count":
+                    result = cursor.fetchone()[0]
+                elif kind == "row":
+                    result = cursor.fetchone()
+        return result
+    if head is not None or subs:
+        raise ValueError("a head statement and substitutions are PostgreSQL-only")
+    with transaction.atomic(using=using, savepoint=False):
+        for history in histories:
+            _execute(connection, *history_rows.insert_sql(history, connection))
+        for statement in extra:
+            _execute(connection, *statement)
+        if rows and json_rows_supported(connection):
+            return [pk for batch in _batches(rows) for pk in _insert_sqlite(connection, batch)]
+        if rows:
+            return _insert_rows(using, rows)
+    return []
 
 
 def _execute(connection, sql, params) -> None:
     with capture_cursor(connection) as cursor:
         cursor.execute(sql, params)
-
-
-def _history_sql(history, connection):
-    from audit.capture import history as history_rows
-
-    return history_rows.insert_sql(history, connection)
 
 
 def json_rows_supported(connection) -> bool:
@@ -384,7 +393,121 @@ def json_rows_supported(connection) -> bool:
             and connection.features.can_return_columns_from_insert)
 
 
-def _insert_sqlite(connection, items) -> None:
+def _batches(rows):
+    """Split into statements: (entity type, entity id) unique within one (the
+    field rows are joined to their trail row by them) and bounded sizes."""
+    batch, seen, size = [], set(), 0
+    for row in rows:
+        key = (row.trail["entity_type"], row.trail["entity_id"])
+        cost = len(_TRAIL_COLUMNS) + 4 * len(row.fields)
+        if batch and (key in seen or size + cost > _MAX_PARAMS):
+            yield batch
+            batch, seen, size = [], set(), 0
+        batch.append(row)
+        seen.add(key)
+        size += cost
+    if batch:
+        yield batch
+
+
+def _json_value(value):
+    """A trail column's value inside the JSON rows parameter: text or null,
+    read back with ``->>`` and cast to the column's type."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+_LENGTH = re.compile(r"^(varchar|char|character varying|character)\(\d+\)$")
+
+
+def _column_type(field, connection) -> str:
+    """The column's type for a cast from text; without a length modifier, so
+    that an oversized value fails as an INSERT would instead of being cut."""
+    return _LENGTH.sub(r"\1", field.cast_db_type(connection) or "text")
+
+
+def _pg_statement(connection, rows, *, head, histories, extra, subs) -> tuple[str, list, str]:
+    """One statement: ``(sql, params, what it returns)``."""
+    qn = connection.ops.quote_name
+    ctes, params = [], []
+    if head is not None:
+        ctes.append(f"{head.name} AS ({head.sql})")
+        params.extend(head.params)
+    if subs:
+        looked_up = []
+        for j, s in enumerate(subs):
+            looked_up.append(f"({s.sql})::text AS c{j}" if s.fallback is None
+                             else f"COALESCE(({s.sql})::text, %s) AS c{j}")
+            params.extend(s.params if s.fallback is None else (*s.params, s.fallback))
+        ctes.append(f"k0 AS (SELECT {', '.join(looked_up)})")
+        forms = ", ".join(f"c{j}, {f'c{j}' if s.number else f'to_json(c{j})::text'} AS j{j}"
+                          for j, s in enumerate(subs))
+        ctes.append(f"k AS (SELECT {forms} FROM k0)")
+
+    def subbed(expr: str, form: str) -> str:
+        """``expr`` with every token replaced: in text (``c``) or as a JSON
+        string token (``j``, the token with its quotes)."""
+        for j, s in enumerate(subs):
+            expr = (f"replace({expr}, '{s.token}', k.c{j})" if form == "c"
+                    else f"replace({expr}, '\"{s.token}\"', k.j{j})")
+        return expr
+
+    for i, history in enumerate(histories):
+        if head is not None:
+            ctes.append(f"h{i} AS ({history_rows.copy_sql(history['spec'], head.name, qn)})")
+            params.extend(history_rows.meta_params(history, connection))
+        else:
+            sql, hparams = history_rows.insert_sql(history, connection)
+            ctes.append(f"h{i} AS ({sql})")
+            params.extend(hparams)
+    for i, (sql, xparams) in enumerate(extra):
+        ctes.append(f"x{i} AS ({sql})")
+        params.extend(xparams)
+    joined = " CROSS JOIN k" if subs else ""
+    if rows:
+        selected = []
+        for i, f in enumerate(_TRAIL_COLUMNS):
+            form = _SUBSTITUTED.get(f.attname) if subs else None
+            if f.attname == "changes":
+                selected.append(f"{subbed(f'(r->{i})::text', form)}::jsonb" if form else f"r->{i}")
+            else:
+                value = subbed(f"r->>{i}", form) if form else f"r->>{i}"
+                selected.append(f"({value})::{_column_type(f, connection)}")
+        columns = ", ".join(qn(f.column) for f in _TRAIL_COLUMNS)
+        gate = " WHERE EXISTS (SELECT 1 FROM u)" if head is not None and head.name == "u" else ""
+        params.append(json.dumps([[row.trail["changes"] if f.attname == "changes"
+                                   else _json_value(row.trail[f.attname]) for f in _TRAIL_COLUMNS] for row in rows]))
+        ctes.append(f"t AS (INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) "
+                    f"SELECT {', '.join(selected)} FROM jsonb_array_elements(%s::jsonb) AS r{joined}{gate} "
+                    f"RETURNING id, entity_type, entity_id, timestamp, user_id, change_reason)")
+        fields = [(row.trail["entity_type"], row.trail["entity_id"], *f) for row in rows for f in row.fields]
+        if fields:
+            key = subbed("v->>1", "c") if subs else "v->>1"
+            old, new = (subbed(f"v->>{n}", "c") if subs else f"v->>{n}" for n in (4, 5))
+            params.append(json.dumps(fields))
+            ctes.append(
+                f"f AS (INSERT INTO {qn(UpdateHistory._meta.db_table)} (timestamp, table_name, record_id, "
+                f"field_name, old_value, new_value, user_id, change_reason, audit_id) "
+                f"SELECT t.timestamp, v->>2, t.entity_id, v->>3, {old}, {new}, t.user_id, t.change_reason, t.id "
+                f"FROM jsonb_array_elements(%s::jsonb) AS v{joined} "
+                f"JOIN t ON v->>0 = t.entity_type AND {key} = t.entity_id)")
+    if head is not None and head.name == "u":
+        final, kind = "SELECT (SELECT count(*) FROM u)", "count"
+    elif head is not None:
+        final, kind = f"SELECT {qn(head.pk_column)} FROM i", "row"
+    elif rows:
+        final, kind = "SELECT id FROM t", "ids"
+    elif ctes:
+        final, kind = "SELECT 1", "none"
+    else:
+        return "", [], "none"
+    return f"WITH {', '.join(ctes)} {final}", params, kind
+
+
+def _insert_sqlite(connection, rows) -> list:
     """SQLite: the trail rows from one JSON parameter (``INSERT ... SELECT
     FROM json_each ... RETURNING``), then their field rows the same way:
     two statements whatever the number of rows, no model instance per row."""
@@ -400,212 +523,36 @@ def _insert_sqlite(connection, items) -> None:
         return ", ".join(f"json_extract(r.value, '$[{i}]')" for i in range(n))
 
     columns = ", ".join(qn(f.column) for f in _TRAIL_COLUMNS)
-    trails = json.dumps([[value(getattr(trail, f.attname)) for f in _TRAIL_COLUMNS] for trail, _ in items])
+    trails = json.dumps([[value(row.trail[f.attname]) for f in _TRAIL_COLUMNS] for row in rows])
     with capture_cursor(connection) as cursor:
         cursor.execute(f"INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) SELECT {selected(len(_TRAIL_COLUMNS))} "
-                       f"FROM json_each(%s) AS r WHERE true RETURNING id, entity_id", [trails])
-        ids = {entity_id: pk for pk, entity_id in cursor.fetchall()}
+                       f"FROM json_each(%s) AS r WHERE true RETURNING id, entity_type, entity_id", [trails])
+        ids = {(entity_type, entity_id): pk for pk, entity_type, entity_id in cursor.fetchall()}
         fields = []
-        for trail, rows in items:
-            trail.pk = ids.get(trail.entity_id)
-            when = adapt(trail.timestamp)
-            fields.extend([when, table, trail.entity_id, name, old, new, trail.user_id, trail.change_reason, trail.pk]
-                          for table, name, old, new in rows)
+        for row in rows:
+            trail = row.trail
+            pk = ids.get((trail["entity_type"], trail["entity_id"]))
+            when = adapt(trail["timestamp"])
+            fields.extend([when, table, trail["entity_id"], name, old, new, trail["user_id"], trail["change_reason"], pk]
+                          for table, name, old, new in row.fields)
         if fields:
             cursor.execute(
                 f"INSERT INTO {qn(UpdateHistory._meta.db_table)} (timestamp, table_name, record_id, field_name, "
                 f"old_value, new_value, user_id, change_reason, audit_id) "
                 f"SELECT {selected(9)} "
                 f"FROM json_each(%s) AS r", [json.dumps(fields)])
+    return [ids.get((row.trail["entity_type"], row.trail["entity_id"])) for row in rows]
 
 
-def _insert_rows(using, items) -> None:
-    trails = AuditTrail.objects.using(using).bulk_create([trail for trail, _ in items])
-    rows = [
+def _insert_rows(using, rows) -> list:
+    """Any other database: model instances through ``bulk_create``."""
+    trails = AuditTrail.objects.using(using).bulk_create([AuditTrail(**row.trail) for row in rows])
+    history = [
         UpdateHistory(timestamp=trail.timestamp, table_name=table, record_id=trail.entity_id,
                       field_name=name, old_value=old, new_value=new, user_id=trail.user_id,
                       change_reason=trail.change_reason, audit_id=trail.pk)
-        for trail, fields in zip(trails, [f for _, f in items], strict=True) for table, name, old, new in fields
+        for trail, row in zip(trails, rows, strict=True) for table, name, old, new in row.fields
     ]
-    if rows:
-        UpdateHistory.objects.using(using).bulk_create(rows, batch_size=500)
-
-
-_TRAIL_COLUMNS = [f for f in AuditTrail._meta.concrete_fields if not f.primary_key]
-_MAX_PARAMS = 30_000
-
-
-def _pg_batches(items):
-    """Split into statements: entity ids unique within one (the field rows
-    are joined to their trail row by entity id) and bounded parameters."""
-    batch, seen, params = [], set(), 0
-    for item in items:
-        key = item[0].entity_id
-        cost = len(_TRAIL_COLUMNS) + 4 * len(item[1])
-        if batch and (key in seen or params + cost > _MAX_PARAMS):
-            yield batch
-            batch, seen, params = [], set(), 0
-        batch.append(item)
-        seen.add(key)
-        params += cost
-    if batch:
-        yield batch
-
-
-def _insert_postgresql(connection, items, histories=(), extra=()) -> None:
-    """One round trip: the trail rows (multi-row INSERT ... RETURNING), their
-    field rows from a VALUES list joined to them, and the simple-history
-    snapshot rows of the same changes, in one statement."""
-    qn = connection.ops.quote_name
-    prefix, params = [], []
-    for i, history in enumerate(histories):
-        sql, hparams = _history_sql(history, connection)
-        prefix.append(f"h{i} AS ({sql})")
-        params.extend(hparams)
-    for i, (sql, xparams) in enumerate(extra):
-        prefix.append(f"x{i} AS ({sql})")
-        params.extend(xparams)
-    # the rows travel as one JSON array parameter: the statement's text and
-    # parameter count stay the same whatever the number of rows, and
-    # json.dumps (C) costs a fraction of adapting one text array per column
-    # (measured: 8 ms against 58 ms for 19 arrays of 1,000 values)
-    columns = ", ".join(qn(f.column) for f in _TRAIL_COLUMNS)
-    selected = ", ".join(f"r->{i}" if f.attname == "changes" else f"(r->>{i})::{_column_type(f, connection)}"
-                         for i, f in enumerate(_TRAIL_COLUMNS))
-    params.append(json.dumps([[trail.changes if f.attname == "changes" else _json_value(getattr(trail, f.attname))
-                               for f in _TRAIL_COLUMNS] for trail, _ in items]))
-    insert_trail = (f"INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) "
-                    f"SELECT {selected} FROM jsonb_array_elements(%s::jsonb) AS r "
-                    f"RETURNING id, entity_id, timestamp, user_id, change_reason")
-    fields = [(trail.entity_id, *row) for trail, rows in items for row in rows]
-    if not fields:
-        sql = f"WITH {', '.join(prefix)} {insert_trail}" if prefix else insert_trail
-    else:
-        sql = (
-            f"WITH {''.join(p + ', ' for p in prefix)}t AS ({insert_trail}) "
-            f"INSERT INTO {qn(UpdateHistory._meta.db_table)} (timestamp, table_name, record_id, field_name, "
-            f"old_value, new_value, user_id, change_reason, audit_id) "
-            f"SELECT t.timestamp, v->>1, t.entity_id, v->>2, v->>3, v->>4, t.user_id, t.change_reason, t.id "
-            f"FROM t JOIN jsonb_array_elements(%s::jsonb) AS v ON v->>0 = t.entity_id "
-            f"RETURNING audit_id, record_id"
-        )
-        params.append(json.dumps(fields))
-    with capture_cursor(connection) as cursor:
-        cursor.execute(sql, params)
-        ids = {row[1]: row[0] for row in cursor.fetchall()}
-    for trail, _ in items:
-        trail.pk = ids.get(trail.entity_id)
-
-
-_LENGTH = re.compile(r"^(varchar|char|character varying|character)\(\d+\)$")
-
-
-def _column_type(field, connection) -> str:
-    """The column's type for a cast from text; without a length modifier, so
-    that an oversized value fails as an INSERT would instead of being cut."""
-    return _LENGTH.sub(r"\1", field.cast_db_type(connection) or "text")
-
-
-def _json_value(value):
-    """A trail column's value inside the JSON rows parameter: text or null,
-    read back with ``->>`` and cast to the column's type."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, datetime.datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def update_with_change(connection, update_sql: str, update_params, *, change: dict | None, history: dict | None,
-                       now) -> int:
-    """PostgreSQL: the UPDATE of one row, its simple-history snapshot and its
-    audit rows in one statement (data-modifying CTEs). The inserts are gated
-    on the UPDATE having matched the row. Returns the number of rows updated.
-    On its own (autocommit) the statement is atomic: change and audit rows
-    commit or fail together."""
-    from audit.capture import history as history_rows
-
-    qn = connection.ops.quote_name
-    params = list(update_params)
-    ctes = [f"u AS ({update_sql} RETURNING {'*' if history is not None else '1'})"]
-    gate = "WHERE EXISTS (SELECT 1 FROM u)"
-    if history is not None:
-        ctes.append(f"h AS ({history_rows.copy_sql(history['spec'], 'u', qn)})")
-        params.extend(history_rows.meta_params(history, connection))
-    if change is not None:
-        trail, fields = _build(**change, user_id=current_user_id(), now=now)
-        columns = ", ".join(qn(f.column) for f in _TRAIL_COLUMNS)
-        ctes.append(f"t AS (INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) "
-                    f"SELECT {', '.join(['%s'] * len(_TRAIL_COLUMNS))} {gate} "
-                    f"RETURNING id, entity_id, timestamp, user_id, change_reason)")
-        params.extend(f.get_db_prep_save(getattr(trail, f.attname), connection) for f in _TRAIL_COLUMNS)
-        if fields:
-            ctes.append(_field_rows_cte(qn, fields, params))
-    sql = f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM u)"
-    with capture_cursor(connection) as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
-
-
-def _field_rows_cte(qn, fields, params, new_value: str = "v->>2", new_value_params=()) -> str:
-    """The ``update_history`` rows of one change (one table) as one JSON
-    array parameter of ``[field, old, new]``, so that the statement's text
-    and parameter count do not grow with the number of changed fields."""
-    params.append(fields[0][0])
-    params.extend(new_value_params)
-    params.append(json.dumps([row[1:] for row in fields]))
-    return (f"f AS (INSERT INTO {qn(UpdateHistory._meta.db_table)} (timestamp, table_name, record_id, field_name, "
-            f"old_value, new_value, user_id, change_reason, audit_id) "
-            f"SELECT t.timestamp, %s, t.entity_id, v->>0, v->>1, {new_value}, t.user_id, t.change_reason, t.id "
-            f"FROM t CROSS JOIN jsonb_array_elements(%s::jsonb) AS v)")
-
-
-def insert_with_change(connection, insert_sql: str, insert_params, *, pk_column: str, change: dict | None,
-                       history: dict | None, now, sentinel: str) -> tuple:
-    """PostgreSQL: the INSERT of one row (``insert_sql`` ends in RETURNING its
-    primary key), its simple-history snapshot and its audit rows in one
-    statement (data-modifying CTEs). The new primary key, unknown when the
-    values were built, stands in them as ``sentinel``; the statement puts
-    the id in its place (the snapshot's id, the trail's entity id when the
-    entity has no code, the ``id`` field row and the JSON of the changes).
-    Returns the INSERT's returned row."""
-    qn = connection.ops.quote_name
-    pk = f"(SELECT {qn(pk_column)} FROM i)"
-    quoted = json.dumps(sentinel)
-    params = list(insert_params)
-
-    def expr(value, *, text: bool = True) -> str:
-        if isinstance(value, str) and sentinel in value:
-            if value == sentinel:
-                return f"{pk}::text" if text else pk
-            params.extend((value, quoted))
-            return f"replace(%s, %s, {pk}::text)"
-        params.append(value)
-        return "%s"
-
-    head, _, _ = insert_sql.rpartition(" RETURNING ")
-    ctes = [f"i AS ({head} RETURNING *)"]
-    if history is not None:
-        from audit.capture import history as history_rows
-
-        ctes.append(f"h AS ({history_rows.copy_sql(history['spec'], 'i', qn)})")
-        params.extend(history_rows.meta_params(history, connection))
-    if change is not None:
-        trail, fields = _build(**change, user_id=current_user_id(), now=now)
-        columns = ", ".join(qn(f.column) for f in _TRAIL_COLUMNS)
-        exprs = []
-        for f in _TRAIL_COLUMNS:
-            value = getattr(trail, f.attname)
-            if f.attname == "changes":
-                exprs.append(expr(json.dumps(value, sort_keys=True)) + "::jsonb")
-            else:
-                exprs.append(expr(f.get_db_prep_save(value, connection)))
-        ctes.append(f"t AS (INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) SELECT {', '.join(exprs)} "
-                    f"RETURNING id, entity_id, timestamp, user_id, change_reason)")
-        if fields:
-            new_value = f"CASE WHEN v->>2 = %s THEN {pk}::text ELSE v->>2 END"
-            ctes.append(_field_rows_cte(qn, fields, params, new_value, (sentinel,)))
-    sql = f"WITH {', '.join(ctes)} SELECT {qn(pk_column)} FROM i"
-    with capture_cursor(connection) as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
+    if history:
+        UpdateHistory.objects.using(using).bulk_create(history, batch_size=500)
+    return [trail.pk for trail in trails]

@@ -10,6 +10,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from audit.capture.querysets import AuditedModelMixin, AuditedQuerySet
+from audit.capture.registry import track
 from maintenance.models import Category, Priority, RequestStatus
 
 USER = settings.AUTH_USER_MODEL
@@ -101,13 +102,17 @@ PlainComment, PlainAttachment = _children("Plain", PlainRequest)
 # -- ours: as the product ships MaintenanceRequest -------------------------------------------------
 
 
+@track(entity_type="bench_request")
 class OursRequest(AuditedModelMixin, RequestFields):  # noqa: DJ008
     history = HistoricalRecords()
     objects = AuditedQuerySet.as_manager()
 
 
-OursComment, OursAttachment = _children("Ours", OursRequest, bases=(AuditedModelMixin,),
-                                        history=HistoricalRecords, objects=AuditedQuerySet.as_manager)
+OursComment, OursAttachment = (
+    track(m, entity_type=f"bench_{kind}", code_field="pk") and m
+    for m, kind in zip(_children("Ours", OursRequest, bases=(AuditedModelMixin,), history=HistoricalRecords,
+                                 objects=AuditedQuerySet.as_manager), ("comment", "attachment"), strict=True)
+)
 
 
 # -- django-pghistory: insert, update and delete triggers ----------------------------------------

@@ -125,9 +125,7 @@ def test_failing_audit_write_fails_the_change_in_autocommit(staff, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("audit insert failed")
 
-    monkeypatch.setattr(writer, "write_change", boom)
-    monkeypatch.setattr(writer, "write_changes", boom)
-    monkeypatch.setattr(writer, "update_with_change", boom)  # PostgreSQL: UPDATE and audit rows in one statement
+    monkeypatch.setattr(writer, "write", boom)  # the one writer (PostgreSQL: the UPDATE heads its statement)
     mr.title = "Changed"
     with pytest.raises(RuntimeError):
         mr.save()

@@ -87,14 +87,14 @@ def test_a_create_of_an_entity_without_code_records_its_new_id_as_entity_id(staf
 def test_a_create_whose_audit_insert_fails_inserts_nothing(staff, monkeypatch):
     from audit.capture import writer
 
-    real_build = writer._build
+    real_build = writer.build_row
 
     def too_long(**kwargs):
-        trail, fields = real_build(**kwargs)
-        trail.action_type = "x" * 500  # refused by the database: the whole statement fails
-        return trail, fields
+        row = real_build(**kwargs)
+        row.trail["action_type"] = "x" * 500  # refused by the database: the whole statement fails
+        return row
 
-    monkeypatch.setattr(writer, "_build", too_long)
+    monkeypatch.setattr(writer, "build_row", too_long)
     with pytest.raises(DataError):
         MaintenanceRequest.objects.create(code="MR954", vessel="MV Tern", title="Bilge", requested_by=staff)
     assert not MaintenanceRequest.objects.filter(code="MR954").exists()

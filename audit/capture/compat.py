@@ -1,0 +1,225 @@
+"""Every private Django, simple-history and psycopg API the capture relies
+on, in one place, each with what it relies on. :func:`problems` checks them
+against the installed versions; a test (``tests/audit/capture/test_compat.py``)
+and the system check ``audit.E010`` fail loudly when an upgrade changes one,
+instead of the capture going silently wrong.
+
+Nothing here imports from the rest of :mod:`audit.capture`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+from django.db.models import Model
+from django.db.models import sql as djsql
+
+# -- Django: the model methods the one-statement save overrides ---------------------------------
+
+#: ``Model._do_insert`` / ``_do_update`` are the last steps of ``Model.save()``
+#: before the SQL; the one-statement path replaces them (PostgreSQL) so that the
+#: row's INSERT or UPDATE and its audit rows are one statement. Their
+#: signatures as of Django 5.2:
+DO_INSERT = ("self", "manager", "using", "fields", "returning_fields", "raw")
+DO_UPDATE = ("self", "base_qs", "using", "pk_val", "values", "update_fields", "forced_update")
+#: ``refresh_from_db`` is public, but its override must keep its signature
+REFRESH_FROM_DB = ("self", "using", "fields", "from_queryset")
+
+
+class ModelHooks:
+    """The overrides of Django's private ``Model`` methods, each handing
+    over to a method of the capture's model mixin
+    (:class:`audit.capture.querysets.AuditedModelMixin`) that returns None
+    when Django's own path must run."""
+
+    def _do_insert(self, manager, using, fields, returning_fields, raw):
+        rows = self._capture_insert(using, fields, returning_fields, raw)
+        if rows is not None:
+            return rows
+        return super()._do_insert(manager, using, fields, returning_fields, raw)
+
+    def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
+        updated = self._capture_update(base_qs, using, pk_val, values, update_fields)
+        if updated is not None:
+            return updated
+        return super()._do_update(base_qs, using, pk_val, values, update_fields, forced_update)
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None):
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+        self._capture_refreshed()
+
+
+def update_sql(base_qs, pk_val, values, using) -> tuple[str, list] | None:
+    """The UPDATE ``Model._do_update`` would run (its ``values`` are
+    ``(field, model, value)`` triples), or None when it is not one plain
+    statement. Relies on ``QuerySet.query.chain(UpdateQuery)``,
+    ``UpdateQuery.add_update_fields`` and ``related_updates`` (as
+    ``QuerySet._update`` uses them)."""
+    query = base_qs.filter(pk=pk_val).query.chain(djsql.UpdateQuery)
+    query.add_update_fields(values)
+    query.annotations = {}
+    if query.related_updates:
+        return None
+    sql, params = query.get_compiler(using).as_sql()
+    return (sql, list(params)) if sql else None
+
+
+def insert_sql(model, instance, fields, returning_fields, using, raw):
+    """The INSERT ``Model._do_insert`` would run, as ``(sql, params,
+    compiler)``, or None when it is not one statement returning only the
+    primary key. Relies on ``InsertQuery.insert_values`` (which runs the
+    fields' ``pre_save``, so ``auto_now`` is set on the instance) and on the
+    compiler's ``returning_fields`` / ``returning_params`` (as
+    ``QuerySet._insert`` sets them)."""
+    query = djsql.InsertQuery(model)
+    query.insert_values(fields, [instance], raw=raw)
+    compiler = query.get_compiler(using=using)
+    compiler.returning_fields = returning_fields
+    statements = compiler.as_sql()
+    if len(statements) != 1 or compiler.returning_params:
+        return None
+    sql, params = statements[0]
+    return sql, list(params), compiler
+
+
+def converted(compiler, model, fields, rows) -> list[tuple]:
+    """Returned rows through the fields' database converters, as
+    ``SQLInsertCompiler.execute_sql`` does (``get_converters`` /
+    ``apply_converters``)."""
+    cols = [field.get_col(model._meta.db_table) for field in fields]
+    converters = compiler.get_converters(cols)
+    rows = [tuple(r) for r in rows]
+    if converters:
+        rows = [tuple(r) for r in compiler.apply_converters(rows, converters)]
+    return rows
+
+
+def update_query(query, values: dict):
+    """``query`` (a QuerySet's) as an UpdateQuery setting ``values``, as
+    ``QuerySet.update()`` builds it (``add_update_values``), or None when it
+    would run more than one statement (``related_updates``) or is ordered."""
+    query = query.chain(djsql.UpdateQuery)
+    query.add_update_values(values)
+    if query.order_by or query.related_updates:
+        return None
+    query.annotations = {}
+    return query
+
+
+# -- Django: signals ------------------------------------------------------------------------------
+
+
+def live_receivers(signal, sender) -> list:
+    """The synchronous receivers ``signal`` would call for ``sender``
+    (``Signal._live_receivers`` returns ``(sync, async)`` since Django 5.0)."""
+    sync_receivers, _async = signal._live_receivers(sender)
+    return list(sync_receivers)
+
+
+# -- simple-history --------------------------------------------------------------------------------
+
+#: the revert view of simple-history's admin, ``<object id>/history/<version id>/``
+#: (``SimpleHistoryAdmin.get_urls`` registers ``^([^/]+)/history/([^/]+)/$``): a POST
+#: there is a revert to that version
+SIMPLE_HISTORY_REVERT_URL = "^([^/]+)/history/([^/]+)/$"
+REVERT_PATH = re.compile(r"/history/([^/]+)/?$")
+
+#: the attributes of ``HistoricalRecords`` the capture reads to decide whether it can
+#: write simple-history's rows itself, and the methods it disconnects or calls
+HISTORICAL_RECORDS_ATTRIBUTES = ("m2m_fields", "cascade_delete_history", "get_user", "user_id_field",
+                                 "user_model", "history_id_field", "fields_included", "post_save",
+                                 "post_delete", "create_historical_record")
+
+
+def default_get_user():
+    """simple-history's default ``get_user`` (the private
+    ``simple_history.models._default_get_user``): only with it does the
+    history user come from the request as the capture resolves it."""
+    from simple_history.models import _default_get_user
+
+    return _default_get_user
+
+
+def revert_version(path: str | None) -> str | None:
+    """The version id when ``path`` is simple-history's revert view."""
+    match = REVERT_PATH.search(path or "")
+    return match.group(1) if match else None
+
+
+# -- psycopg -----------------------------------------------------------------------------------------
+
+#: ``Cursor._send_query_prepared(name, pgq, *, binary=None)``: psycopg keeps the query it
+#: ran (``_query``) only when it did not prepare it; Django's query log reads it from there
+SEND_QUERY_PREPARED = "_send_query_prepared"
+
+
+def capture_cursor_class():
+    """A psycopg cursor that binds on the server (so psycopg can prepare what
+    it runs) and keeps the statement it ran for Django's query log; None
+    without psycopg 3."""
+    try:
+        import psycopg
+    except ImportError:
+        return None
+
+    class CaptureCursor(psycopg.Cursor):
+        def _send_query_prepared(self, name, pgq, *args, **kwargs):
+            self._query = pgq
+            return super()._send_query_prepared(name, pgq, *args, **kwargs)
+
+    return CaptureCursor
+
+
+# -- the check ---------------------------------------------------------------------------------------
+
+
+def _parameters(func) -> tuple[str, ...]:
+    return tuple(inspect.signature(func).parameters)
+
+
+def problems() -> list[str]:
+    """What no longer holds in the installed Django, simple-history or
+    psycopg (empty when everything above is as relied on)."""
+    found = []
+    for name, expected in (("_do_insert", DO_INSERT), ("_do_update", DO_UPDATE),
+                           ("refresh_from_db", REFRESH_FROM_DB)):
+        actual = _parameters(getattr(Model, name))
+        if actual != expected:
+            found.append(f"django.db.models.Model.{name}{actual} is not {expected}")
+    for cls, name in ((djsql.UpdateQuery, "add_update_fields"), (djsql.UpdateQuery, "add_update_values"),
+                      (djsql.InsertQuery, "insert_values")):
+        if not callable(getattr(cls, name, None)):
+            found.append(f"django.db.models.sql.{cls.__name__}.{name} is gone")
+    if not hasattr(djsql.UpdateQuery(Model), "related_updates"):
+        found.append("UpdateQuery.related_updates is gone")
+    from django.db.models.signals import post_save
+
+    try:
+        result = post_save._live_receivers(Model)
+    except AttributeError:
+        found.append("django.dispatch.Signal._live_receivers is gone")
+    else:
+        if not (isinstance(result, tuple) and len(result) == 2):
+            found.append("Signal._live_receivers no longer returns (sync, async)")
+    try:
+        from simple_history.admin import SimpleHistoryAdmin
+        from simple_history.models import HistoricalRecords, _default_get_user  # noqa: F401
+    except ImportError as exc:
+        found.append(f"simple-history: {exc}")
+    else:
+        missing = [a for a in HISTORICAL_RECORDS_ATTRIBUTES if not hasattr(HistoricalRecords(), a)]
+        if missing:
+            found.append(f"simple_history HistoricalRecords lost {', '.join(missing)}")
+        source = inspect.getsource(SimpleHistoryAdmin.get_urls)
+        if SIMPLE_HISTORY_REVERT_URL not in source:
+            found.append(f"SimpleHistoryAdmin.get_urls no longer registers {SIMPLE_HISTORY_REVERT_URL}")
+    try:
+        import psycopg
+    except ImportError:
+        pass
+    else:
+        method = getattr(psycopg.Cursor, SEND_QUERY_PREPARED, None)
+        if method is None or _parameters(method)[:3] != ("self", "name", "pgq"):
+            found.append(f"psycopg.Cursor.{SEND_QUERY_PREPARED}(self, name, pgq, ...) changed")
+    return found
