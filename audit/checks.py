@@ -77,3 +77,14 @@ def _signing_key_problems() -> list:
                       hint="AUDIT_SIGNING_KEY_FILE must name a readable PEM Ed25519 private key without a "
                            "passphrase.", id="audit.E006")]
     return []
+
+
+@register("audit")
+def check_capture_private_apis(app_configs=None, **kwargs):
+    """The private Django, simple-history and psycopg APIs the capture
+    relies on (audit.capture.compat) are as it expects."""
+    from audit.capture import compat
+
+    return [Error(f"The audit capture relies on an API that changed: {problem}.",
+                  hint="Pin the previous version or adapt audit/capture/compat.py (docs/capture.md).",
+                  id="audit.E010") for problem in compat.problems()]

@@ -112,10 +112,6 @@ def seal_key() -> bytes:
     return key.encode()
 
 
-def seal_interval() -> float:
-    return float(_get("AUDIT_SEAL_INTERVAL", 10))
-
-
 def signing_key_file():
     """The Ed25519 private key file (``AUDIT_SIGNING_KEY_FILE``), or None."""
     from pathlib import Path

@@ -32,14 +32,12 @@ write nothing and return ``None``.
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
-from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
 
 from audit.capture import registry, writer
+from audit.capture.diff import to_json
 from audit.context import get_context
 from audit.models import ActionType, ActivityLog, AuditTrail, Severity, SystemEvent
 
@@ -47,23 +45,13 @@ __all__ = ["log_activity", "log_entity_change", "log_system_event"]
 
 
 def _json_safe(value: Any) -> Any:
-    """A field value in the one form the audit tables use: JSON scalars as
-    they are, dates ISO 8601, decimals and UUIDs as strings, model instances
-    as their code, ``None`` kept distinct from ``""``."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, Decimal | uuid.UUID):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_json_safe(v) for v in value]
+    """A value in the one form the audit tables use (:func:`audit.capture.diff.to_json`:
+    datetimes ISO 8601 in UTC with ``Z``, decimals and UUIDs as strings, ``None``
+    kept distinct from ``""``), a tracked model instance as its code."""
     config = registry.get_config(type(value)) if hasattr(value, "_meta") else None
     if config is not None:
         return config.entity_id(value)
-    return str(value)
+    return to_json(value)
 
 
 def _table_name(entity_type: str) -> str:

@@ -215,7 +215,6 @@ AUDIT_RETENTION_DAYS = {
 # (required unless DEBUG/TESTING; keep it off the database server). See README "Production".
 AUDIT_SEAL_FILE = env.str("AUDIT_SEAL_FILE", default=str(BASE_DIR / "var" / "audit-seal.json"))
 AUDIT_SEAL_KEY = env.str("AUDIT_SEAL_KEY", default="")
-AUDIT_SEAL_INTERVAL = env.float("AUDIT_SEAL_INTERVAL", default=10.0)
 # The Ed25519 key that signs seals and export packs: a PEM file (or the PEM text in AUDIT_SIGNING_KEY),
 # required unless DEBUG/TESTING (then generated beside the seal file). See docs/operations.md "Seals".
 AUDIT_SIGNING_KEY_FILE = env.str("AUDIT_SIGNING_KEY_FILE", default="")

@@ -142,3 +142,16 @@ def test_a_rolled_back_transaction_leaves_no_manual_rows():
         log_system_event("x")
         raise RuntimeError("abort")
     assert (AuditTrail.objects.count(), UpdateHistory.objects.count(), SystemEvent.objects.count()) == (0, 0, 0)
+
+
+@pytest.mark.django_db
+def test_log_entity_change_writes_datetimes_as_the_capture_does():
+    import datetime as dt
+
+    from audit.capture.diff import to_json
+    from audit.services import log_entity_change
+
+    when = dt.datetime(2025, 1, 20, 14, 30, 45, 123000, tzinfo=dt.UTC)
+    trail = log_entity_change("maintenance_request", "MR001", "due_at", None, when)
+    assert trail.changes["due_at"]["new"] == "2025-01-20T14:30:45.123000Z" == to_json(when)
+    assert trail.field_changes.get().new_value == "2025-01-20T14:30:45.123000Z"

@@ -1,0 +1,232 @@
+"""The engine builds each change's rows in one place: a changed foreign key
+reads as the related entity's code, looked up by the capture statement
+itself on PostgreSQL; a delete and its cascade are written together.
+
+Also (PostgreSQL): a captured save() update or create is one statement (the
+UPDATE or INSERT with its snapshot and audit rows as data-modifying CTEs).
+"""
+
+import json
+
+import pytest
+from django.db import DataError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from audit.context import audit_context
+from audit.models import AuditTrail, UpdateHistory
+from maintenance.models import Attachment, Comment, MaintenanceRequest
+
+pytestmark = pytest.mark.django_db
+
+
+def _request(staff, code="MR700", **fields):
+    return MaintenanceRequest.objects.create(code=code, vessel="MV Tern", title="Bilge", requested_by=staff, **fields)
+
+
+def _field_rows(entity_id, action=None):
+    trails = AuditTrail.objects.filter(entity_id=entity_id).exclude(action_type="create")
+    trail = (trails.filter(action_type=action) if action else trails).latest("id")
+    return dict((name, (old, new)) for name, old, new in
+                trail.field_changes.values_list("field_name", "old_value", "new_value"))
+
+
+def test_a_reassignment_records_both_assignees_by_code_whatever_is_cached(staff, engineer, other_staff):
+    mr = _request(staff, assigned_to=engineer)
+    mr = MaintenanceRequest.objects.get(pk=mr.pk)  # nothing cached: the old assignee is only a key
+    mr.assigned_to_id = other_staff.pk  # the new one too
+    mr.title = "Bilge pump"
+    mr.save()
+    assert _field_rows("MR700")["assigned_to"] == ("PE001", "ST002")
+    trail = AuditTrail.objects.filter(entity_id="MR700").exclude(action_type="create").latest("id")
+    assert trail.changes["assigned_to"] == {"old": "PE001", "new": "ST002"}
+    assert json.loads(trail.old_value)["assigned_to"] == "PE001"
+    assert json.loads(trail.new_value)["assigned_to"] == "ST002"
+
+
+@pytest.mark.postgres
+def test_the_realistic_edit_is_one_statement_with_no_select_of_the_old_assignee(staff, engineer, other_staff):
+    mr = _request(staff, code="MR701", assigned_to=engineer)
+    mr = MaintenanceRequest.objects.get(pk=mr.pk)
+    with audit_context(actor=engineer, reason="Reassigned"), CaptureQueriesContext(connection) as queries:
+        mr.status = "approved"
+        mr.assigned_to = other_staff
+        mr.title = "Bilge pump"
+        mr.save()
+    assert len(queries.captured_queries) == 1
+    assert queries.captured_queries[0]["sql"].startswith("WITH u AS (UPDATE")
+    rows = _field_rows("MR701")
+    assert rows["assigned_to"] == ("PE001", "ST002") and rows["status"] == ("pending", "approved")
+
+
+@pytest.mark.postgres
+def test_a_related_row_gone_meanwhile_is_recorded_by_its_key(staff, engineer, make_user):
+    temp = make_user("ST009", role="staff")
+    mr = _request(staff, code="MR702", assigned_to=temp)
+    mr = MaintenanceRequest.objects.get(pk=mr.pk)
+    key = temp.pk
+    with audit_context(enabled=False):  # the old assignee's account goes while mr is in memory
+        MaintenanceRequest.objects.filter(pk=mr.pk).update(assigned_to=None)
+        temp.delete()
+    mr.assigned_to = engineer
+    mr.save()  # the statement cannot find the old code: the key, never NULL
+    assert _field_rows("MR702", action="assign")["assigned_to"] == (str(key), "PE001")
+
+
+def _with_children(staff, code):
+    mr = _request(staff, code=code)
+    Comment.objects.create(request=mr, author=staff, body="first")
+    Comment.objects.create(request=mr, author=staff, body="second")
+    Attachment.objects.create(request=mr, uploaded_by=staff, file="attachments/x.pdf", original_name="x.pdf",
+                              content_type="application/pdf", size=10)
+    return MaintenanceRequest.objects.get(pk=mr.pk)
+
+
+def test_a_delete_records_the_request_and_its_cascade_with_codes(staff):
+    mr = _with_children(staff, "MR703")
+    comment_ids = [str(pk) for pk in mr.comments.values_list("pk", flat=True)]
+    request_pk = mr.pk
+    mr.delete()
+    trails = AuditTrail.objects.filter(action_type="delete")
+    assert trails.filter(entity_type="maintenance_request", entity_id="MR703").count() == 1
+    for pk in comment_ids:
+        trail = trails.get(entity_type="comment", entity_id=pk)
+        assert trail.changes["request"] == {"old": "MR703", "new": None}  # its deleted parent, by code
+        assert trail.changes["author"] == {"old": "ST001", "new": None}
+    assert trails.filter(entity_type="attachment").count() == 1
+    assert UpdateHistory.objects.filter(record_id="MR703", field_name="title", old_value="Bilge").exists()
+    assert MaintenanceRequest.history.filter(code="MR703", history_type="-").count() == 1
+    assert Comment.history.filter(history_type="-", request_id=request_pk).count() == 2
+
+
+@pytest.mark.postgres
+def test_a_delete_with_its_cascade_writes_its_audit_rows_in_one_statement(staff):
+    mr = _with_children(staff, "MR704")
+    with CaptureQueriesContext(connection) as queries:
+        mr.delete()
+    audit = [q["sql"] for q in queries.captured_queries if '"audit_trail"' in q["sql"]]
+    assert len(audit) == 1  # the request, two comments, the attachment and their snapshots
+    # the cascade's SELECTs and DELETEs, then the one audit statement: no SELECT of a related code
+    assert len(queries.captured_queries) == 6
+    assert AuditTrail.objects.filter(action_type="delete").count() == 4
+
+
+def test_a_failed_delete_writes_nothing(staff, monkeypatch):
+    mr = _with_children(staff, "MR705")
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("refused")
+
+    from django.db.models.deletion import Collector
+
+    monkeypatch.setattr(Collector, "delete", refuse)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        mr.delete()
+    assert not AuditTrail.objects.filter(action_type="delete").exists()
+
+
+def test_queryset_delete_writes_its_rows_together(staff):
+    _with_children(staff, "MR706")
+    _with_children(staff, "MR707")
+    MaintenanceRequest.objects.filter(code__in=["MR706", "MR707"]).delete()
+    trails = AuditTrail.objects.filter(action_type="delete")
+    assert sorted(trails.filter(entity_type="maintenance_request").values_list("entity_id", flat=True)) == [
+        "MR706", "MR707"]
+    assert trails.filter(entity_type="comment").count() == 4
+    assert set(trails.filter(entity_type="comment").values_list("changes__request__old", flat=True)) == {
+        "MR706", "MR707"}
+
+
+# -- PostgreSQL: a captured save() update or create is one statement (the UPDATE
+
+
+
+@pytest.mark.postgres
+def test_a_save_of_a_row_deleted_meanwhile_writes_no_update_rows_and_is_recreated_as_django_does(staff):
+    mr = MaintenanceRequest.objects.create(code="MR950", vessel="MV Tern", title="Bilge", requested_by=staff)
+    MaintenanceRequest.objects.filter(pk=mr.pk).delete()
+    mr.title = "Saved after a concurrent delete"
+    with CaptureQueriesContext(connection) as queries:
+        mr.save()
+    assert queries.captured_queries[0]["sql"].startswith("WITH u AS (UPDATE")
+    actions = list(AuditTrail.objects.filter(entity_id="MR950").order_by("id").values_list("action_type", flat=True))
+    assert actions == ["create", "delete", "create"]  # no update row: the UPDATE matched nothing
+    types = list(MaintenanceRequest.history.filter(id=mr.pk).order_by("history_id")
+                 .values_list("history_type", flat=True))
+    assert types == ["+", "-", "+"]
+
+
+@pytest.mark.postgres
+def test_one_statement_records_actor_reason_and_field_rows(staff, engineer):
+    mr = MaintenanceRequest.objects.create(code="MR951", vessel="MV Tern", title="Bilge", requested_by=staff)
+    with audit_context(actor=engineer, reason="Survey"), CaptureQueriesContext(connection) as queries:
+        mr.title = "Bilge pump"
+        mr.priority = "high"
+        mr.save()
+    assert len(queries.captured_queries) == 1
+    trail = AuditTrail.objects.get(entity_id="MR951", action_type="update")
+    assert (trail.user_id, trail.change_reason) == ("PE001", "Survey")
+    assert set(trail.field_changes.values_list("table_name", "record_id")) == {
+        ("maintenance_maintenancerequest", "MR951")}
+    assert sorted(trail.field_changes.values_list("field_name", "old_value", "new_value", "user_id")) == [
+        ("priority", "medium", "high", "PE001"), ("title", "Bilge", "Bilge pump", "PE001")]
+    latest = mr.history.latest()
+    assert (latest.history_type, latest.title, latest.history_user_id, latest.history_change_reason) == (
+        "~", "Bilge pump", engineer.pk, "Survey")
+
+
+@pytest.mark.postgres
+def test_a_create_is_one_statement_with_the_new_id_in_its_audit_rows_and_snapshot(staff, engineer):
+    with audit_context(actor=engineer, reason="Intake"), CaptureQueriesContext(connection) as queries:
+        mr = MaintenanceRequest(code="MR952", vessel="MV Tern", title="Bilge", requested_by=staff)
+        mr.save()
+    assert len(queries.captured_queries) == 1
+    assert queries.captured_queries[0]["sql"].startswith("WITH i AS (INSERT")
+    assert isinstance(mr.pk, int) and MaintenanceRequest.objects.get(pk=mr.pk).title == "Bilge"
+    trail = AuditTrail.objects.get(entity_id="MR952")
+    assert (trail.action_type, trail.user_id, trail.change_reason) == ("create", "PE001", "Intake")
+    assert trail.changes["id"] == {"old": None, "new": mr.pk}
+    assert trail.changes["requested_by"] == {"old": None, "new": "ST001"}
+    assert json.loads(trail.new_value)["id"] == mr.pk
+    assert trail.field_changes.get(field_name="id").new_value == str(mr.pk)
+    assert set(trail.field_changes.values_list("table_name", "record_id")) == {
+        ("maintenance_maintenancerequest", "MR952")}
+    assert trail.field_changes.get(field_name="title").new_value == "Bilge"
+    snapshot = mr.history.get()
+    assert (snapshot.id, snapshot.history_type, snapshot.code, snapshot.history_user_id,
+            snapshot.history_change_reason) == (mr.pk, "+", "MR952", engineer.pk, "Intake")
+    mr.title = "Bilge pump"  # the saved instance updates as usual afterwards
+    mr.save()
+    assert list(AuditTrail.objects.filter(entity_id="MR952").order_by("id").values_list("action_type", flat=True)) == [
+        "create", "update"]
+
+
+@pytest.mark.postgres
+def test_a_create_of_an_entity_without_code_records_its_new_id_as_entity_id(staff):
+    mr = MaintenanceRequest.objects.create(code="MR953", vessel="MV Tern", title="Bilge", requested_by=staff)
+    with CaptureQueriesContext(connection) as queries:
+        comment = Comment.objects.create(request=mr, author=staff, body="Pump replaced")
+    assert len(queries.captured_queries) == 1
+    trail = AuditTrail.objects.get(entity_type="comment")
+    assert trail.entity_id == str(comment.pk)
+    assert trail.changes["request"] == {"old": None, "new": "MR953"}
+    assert set(trail.field_changes.values_list("record_id", flat=True)) == {str(comment.pk)}
+    assert comment.history.get().id == comment.pk
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_create_whose_audit_insert_fails_inserts_nothing(staff, monkeypatch):
+    from audit.capture import writer
+
+    real_build = writer.build_row
+
+    def too_long(**kwargs):
+        row = real_build(**kwargs)
+        row.trail["action_type"] = "x" * 500  # refused by the database: the whole statement fails
+        return row
+
+    monkeypatch.setattr(writer, "build_row", too_long)
+    with pytest.raises(DataError):
+        MaintenanceRequest.objects.create(code="MR954", vessel="MV Tern", title="Bilge", requested_by=staff)
+    assert not MaintenanceRequest.objects.filter(code="MR954").exists()
+    assert not MaintenanceRequest.history.filter(code="MR954").exists()
