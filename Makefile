@@ -21,10 +21,10 @@ migrate: install
 seed: migrate
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo
 
-## make run: install, migrate an SQLite database, load demo data, serve on 127.0.0.1:$(PORT)
+## make run: install, migrate an SQLite database, load demo data, then web on 127.0.0.1:$(PORT), a worker and the scheduler (Procfile; Ctrl-C stops all)
 run: seed
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	DEBUG=$${DEBUG:-1} $(BIN)/uvicorn marine_center.asgi:application --host 127.0.0.1 --port $(PORT) --workers 1 --no-proxy-headers
+	DEBUG=$${DEBUG:-1} $(BIN)/honcho start --procfile Procfile --port $(PORT)
 
 ## make test: the whole suite (set DATABASE_URL for PostgreSQL)
 test: install
