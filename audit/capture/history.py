@@ -29,6 +29,7 @@ run (one more statement).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,7 @@ from audit.capture import compat
 from audit.capture.text import TEXT_LIMIT, clean_text
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: one per model, a cache key of copy_sql
 class HistorySpec:
     """How to write one history row of ``model``, computed once."""
 
@@ -168,6 +169,7 @@ def copied_columns(spec: HistorySpec, source: str, quote) -> list[str]:
     return [f"{source}.{quote(columns[attname])}" for _, attname in spec.fields]
 
 
+@functools.lru_cache(maxsize=256)
 def copy_sql(spec: HistorySpec, source: str, quote, from_clause: str | None = None) -> str:
     """``INSERT`` of the snapshot rows of ``source`` (rows with the model's
     columns: the ``RETURNING *`` of the same statement's write, or the table

@@ -261,6 +261,9 @@ class Head:
 _TOKEN_SECRET = secrets.token_hex(8)
 
 
+_EMPTY = (None, "", [], {})
+
+
 def token(n: int) -> str:
     """The n-th substitution token of a statement (letters, digits and
     underscores only, so it reads the same inside JSON at any depth)."""
@@ -302,8 +305,11 @@ def build_row(*, action_type, entity_type, entity_id, changes, table_name, statu
     fields = []
     if status == "completed" and changes:
         table = clean_text(table_name, _FIELD_LIMITS[0])
+        # a field empty before and after (a create's unset fields, a delete's) changed nothing: no field row
+        # for it; the trail row's old/new values still hold the whole row
         fields = [(table, clean_text(name, _FIELD_LIMITS[1]), json_text(diff.get("old")), json_text(diff.get("new")))
-                  for name, diff in changes.items()]
+                  for name, diff in changes.items()
+                  if diff.get("old") not in _EMPTY or diff.get("new") not in _EMPTY]
     return Row(trail, fields)
 
 
@@ -429,6 +435,22 @@ def _column_type(field, connection) -> str:
     return _LENGTH.sub(r"\1", field.cast_db_type(connection) or "text")
 
 
+_trail_parts: dict[str, tuple[str, str]] = {}
+
+
+def _trail_insert_parts(connection) -> tuple[str, str]:
+    """The trail INSERT's column list and its SELECT list from the JSON rows
+    (no substitutions): the same text for every statement, built once per
+    database vendor."""
+    parts = _trail_parts.get(connection.vendor)
+    if parts is None:
+        qn = connection.ops.quote_name
+        selected = [f"r->{i}" if f.attname == "changes" else f"(r->>{i})::{_column_type(f, connection)}"
+                    for i, f in enumerate(_TRAIL_COLUMNS)]
+        parts = _trail_parts[connection.vendor] = (", ".join(qn(f.column) for f in _TRAIL_COLUMNS), ", ".join(selected))
+    return parts
+
+
 def _pg_statement(connection, rows, *, head, histories, extra, subs) -> tuple[str, list, str]:
     """One statement: ``(sql, params, what it returns)``."""
     qn = connection.ops.quote_name
@@ -468,20 +490,24 @@ def _pg_statement(connection, rows, *, head, histories, extra, subs) -> tuple[st
         params.extend(xparams)
     joined = " CROSS JOIN k" if subs else ""
     if rows:
-        selected = []
-        for i, f in enumerate(_TRAIL_COLUMNS):
-            form = _SUBSTITUTED.get(f.attname) if subs else None
-            if f.attname == "changes":
-                selected.append(f"{subbed(f'(r->{i})::text', form)}::jsonb" if form else f"r->{i}")
-            else:
-                value = subbed(f"r->>{i}", form) if form else f"r->>{i}"
-                selected.append(f"({value})::{_column_type(f, connection)}")
-        columns = ", ".join(qn(f.column) for f in _TRAIL_COLUMNS)
+        columns, plain = _trail_insert_parts(connection)
+        if subs:
+            selected = []
+            for i, f in enumerate(_TRAIL_COLUMNS):
+                form = _SUBSTITUTED.get(f.attname)
+                if f.attname == "changes":
+                    selected.append(f"{subbed(f'(r->{i})::text', form)}::jsonb" if form else f"r->{i}")
+                else:
+                    value = subbed(f"r->>{i}", form) if form else f"r->>{i}"
+                    selected.append(f"({value})::{_column_type(f, connection)}")
+            selected = ", ".join(selected)
+        else:
+            selected = plain
         gate = " WHERE EXISTS (SELECT 1 FROM u)" if head is not None and head.name == "u" else ""
         params.append(json.dumps([[row.trail["changes"] if f.attname == "changes"
                                    else _json_value(row.trail[f.attname]) for f in _TRAIL_COLUMNS] for row in rows]))
         ctes.append(f"t AS (INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) "
-                    f"SELECT {', '.join(selected)} FROM jsonb_array_elements(%s::jsonb) AS r{joined}{gate} "
+                    f"SELECT {selected} FROM jsonb_array_elements(%s::jsonb) AS r{joined}{gate} "
                     f"RETURNING id, entity_type, entity_id, timestamp, user_id, change_reason)")
         fields = [(row.trail["entity_type"], row.trail["entity_id"], *f) for row in rows for f in row.fields]
         if fields:

@@ -25,7 +25,7 @@ def trail_for(entity_id, **filters):
     return AuditTrail.objects.filter(entity_id=entity_id, **filters).order_by("id")
 
 
-def test_create_records_every_field_with_codes_and_the_actor(staff, engineer):
+def test_create_records_every_field_with_codes_and_the_actor_and_a_field_row_for_each_set_field(staff, engineer):
     with audit_context(actor=engineer, reason="New defect"):
         mr = make_request(staff, estimated_cost=Decimal("1200.50"), assigned_to=engineer)
     trail = trail_for(mr.code).get()
@@ -37,7 +37,11 @@ def test_create_records_every_field_with_codes_and_the_actor(staff, engineer):
     assert new["estimated_cost"] == "1200.50" and new["due_date"] is None and new["description"] == ""
     assert new["created_at"].endswith("Z")
     fields = dict(trail.field_changes.values_list("field_name", "new_value"))
-    assert fields["title"] == "Bilge pump failing" and fields["due_date"] is None
+    assert fields["title"] == "Bilge pump failing" and fields["assigned_to"] == "PE001"
+    assert fields["estimated_cost"] == "1200.50"
+    # empty before and after: no field row (the trail's new_value above still holds the whole row)
+    assert "due_date" not in fields and "description" not in fields and "approved_by" not in fields
+    assert set(fields) == {k for k, v in new.items() if v not in (None, "")}
 
 
 def test_update_records_only_changed_fields_and_nothing_when_nothing_changed(staff, engineer):
