@@ -107,18 +107,18 @@ class TokenView(GenericAPIView):
         user_id = services.normalize_user_id(serializer.validated_data["user_id"])
         password = serializer.validated_data["password"]
 
-        # Django sends user_login_failed (credentials cleaned) when this fails.
+        # The backend counts a failure in the lock-out and does the same hasher
+        # work for unknown and existing ids; Django sends user_login_failed
+        # (credentials cleaned) when this fails.
         user = authenticate(_http(request), user_id=user_id, password=password)
         if user is None:
-            candidate = selectors.get_user_by_user_id(user_id)
-            refusal = services.login_refusal(user_id) if candidate and candidate.check_password(password) else None
+            refusal = getattr(_http(request), "login_refusal", None)
             if refusal:
-                # Only someone who knows the password learns the account's state.
+                # the lock-out, or (to someone who gave the right password) the account's state
                 return Response(
                     error_body(status_code=403, message=refusal, code="login_refused"),
                     status=status.HTTP_403_FORBIDDEN,
                 )
-            services.record_failed_login(user_id=user_id, request=_http(request))
             return Response(
                 error_body(status_code=401, message=GENERIC_LOGIN_ERROR, code="invalid_credentials"),
                 status=status.HTTP_401_UNAUTHORIZED,
@@ -126,7 +126,6 @@ class TokenView(GenericAPIView):
             )
 
         with transaction.atomic():
-            services.record_successful_login(user=user)
             instance, token = AuthToken.objects.create(user)
             user_logged_in.send(sender=user.__class__, request=_http(request), user=user)
         expiry = iso_ms(instance.expiry)

@@ -9,8 +9,7 @@ from django.contrib.auth.forms import AuthenticationForm
 
 from core.portal import ReasonField
 
-from . import services
-from .models import ApprovalStatus, Role, User
+from .models import ApprovalStatus, Role
 
 
 class LoginForm(AuthenticationForm):
@@ -32,22 +31,17 @@ class LoginForm(AuthenticationForm):
         user_id = self.cleaned_data.get("username")
         password = self.cleaned_data.get("password")
         if user_id is not None and password:
+            # The backend counts the failure (accounts.lockout) and leaves the
+            # sentence it may tell on the request: the lock-out to anyone, the
+            # account's state only to someone who gave the right password.
             self.user_cache = authenticate(self.request, username=user_id, password=password)
             if self.user_cache is None:
-                refusal = services.login_refusal(user_id)
-                # Say why only to someone who knows the password; anyone else
-                # gets the generic answer and the attempt counts.
-                if refusal and _password_matches(user_id, password):
+                refusal = getattr(self.request, "login_refusal", None)
+                if refusal:
                     raise forms.ValidationError(refusal, code="refused")
-                services.record_failed_login(user_id=user_id, request=self.request)
                 raise self.get_invalid_login_error()
             self.confirm_login_allowed(self.user_cache)
         return self.cleaned_data
-
-
-def _password_matches(user_id: str, password: str) -> bool:
-    user = User.objects.filter(user_id__iexact=(user_id or "").strip()).first()
-    return bool(user and user.check_password(password))
 
 
 class RegistrationForm(forms.Form):

@@ -11,9 +11,7 @@ leaves this module in a signal, an exception or a message.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
@@ -25,6 +23,7 @@ from core.errors import DomainError, TransitionError
 from core.permissions import is_admin, is_manager
 from core.signals import activity, domain_event
 
+from . import conf, lockout
 from .models import ApprovalStatus, Role, User
 
 PROFILE_FIELDS = ("full_name", "email", "phone", "department")
@@ -280,6 +279,7 @@ def reset_password(*, user: User, actor, new_password: str, reason: str = "") ->
         locked.locked_until = None
         locked.save(update_fields=["password", "failed_login_count", "locked_until"])
         _copy(locked, user, ["password", "failed_login_count", "locked_until"])
+        lockout.clear(locked.user_id)
         from knox.models import AuthToken
 
         AuthToken.objects.filter(user=locked).delete()
@@ -381,9 +381,18 @@ def set_active(*, user: User, actor, active: bool, reason: str = "") -> User:
 # --- login ------------------------------------------------------------------------------
 
 
+def lockout_message(until) -> str:
+    minutes = max(1, int((until - timezone.now()).total_seconds() // 60) + 1)
+    return (
+        "This user ID is temporarily locked after too many failed login attempts. "
+        f"Try again in {minutes} minute{'s' if minutes != 1 else ''} or ask an administrator to reset your password."
+    )
+
+
 def login_refusal(user_id: str) -> str | None:
     """Why the account ``user_id`` may not log in, or None when it may (and
-    for unknown ids: the caller shows its generic "invalid credentials")."""
+    for unknown ids: the caller shows its generic "invalid credentials").
+    The per-address lock-out is the backend's to tell (accounts.lockout)."""
     user = User.objects.filter(user_id__iexact=normalize_user_id(user_id)).first()
     if user is None:
         return None
@@ -394,53 +403,39 @@ def login_refusal(user_id: str) -> str | None:
     if not user.is_active:
         return "Your account is inactive. Contact an administrator."
     if user.is_locked():
-        minutes = max(1, int((user.locked_until - timezone.now()).total_seconds() // 60) + 1)
-        return (
-            "Your account is temporarily locked after too many failed login attempts. "
-            f"Try again in {minutes} minute{'s' if minutes != 1 else ''} or ask an administrator to reset your password."
-        )
+        return lockout_message(user.locked_until)
     return None
 
 
-def lockout_threshold() -> int:
-    return max(1, min(100, int(getattr(settings, "AUDIT_LOCKOUT_THRESHOLD", 5))))
-
-
-def lockout_minutes() -> int:
-    return max(1, int(getattr(settings, "AUDIT_LOCKOUT_MINUTES", 15)))
-
-
 @transaction.atomic
-def record_failed_login(*, user_id: str, request=None) -> User | None:
-    """Count one failed login for ``user_id``; lock the account for
-    AUDIT_LOCKOUT_MINUTES once AUDIT_LOCKOUT_THRESHOLD consecutive failures
-    are reached (domain_event ``account_locked``, warning). Unknown ids: None."""
-    user = User.objects.select_for_update().filter(user_id__iexact=normalize_user_id(user_id)).first()
+def record_failed_login(*, user_id: str, ip: str | None = None, request=None) -> User | None:
+    """Count one failed login of ``user_id`` from ``ip`` in the lock-out
+    (accounts.lockout) and in ``failed_login_count``; when it starts a lock,
+    domain_event ``account_locked`` (warning) says so, and a lock for every
+    address sets ``locked_until``. Unknown ids are counted too; returns None for them."""
+    user_id = normalize_user_id(user_id)
+    started = lockout.record_failure(user_id, ip)
+    user = User.objects.select_for_update().filter(user_id__iexact=user_id).first()
     if user is None:
         return None
-    now = timezone.now()
     update = ["failed_login_count"]
-    if user.locked_until and user.locked_until <= now:
-        user.locked_until = None  # the previous lock ran out: a fresh series starts
-        user.failed_login_count = 0
-        update.append("locked_until")
     user.failed_login_count += 1
-    newly_locked = user.failed_login_count >= lockout_threshold() and not user.is_locked(now)
-    if newly_locked:
-        user.locked_until = now + timedelta(minutes=lockout_minutes())
-        if "locked_until" not in update:
-            update.append("locked_until")
+    if started is not None and started.scope == "everywhere":
+        user.locked_until = started.until
+        update.append("locked_until")
     with audit_context(reason="Failed login"):
         user.save(update_fields=update)
-    if newly_locked:
+    if started is not None:
         _send_event(
             "account_locked",
             user,
             {
                 "user_id": user.user_id,
-                "failed_attempts": user.failed_login_count,
-                "locked_until": user.locked_until.isoformat(),
-                "minutes": lockout_minutes(),
+                "failed_attempts": started.failures,
+                "scope": started.scope,
+                "ip_address": ip if started.scope == "address" else None,
+                "locked_until": started.until.isoformat(),
+                "minutes": conf.lockout_minutes(),
             },
             severity="warning",
             request=request,
@@ -449,9 +444,10 @@ def record_failed_login(*, user_id: str, request=None) -> User | None:
 
 
 @transaction.atomic
-def record_successful_login(*, user: User) -> User:
-    """A successful login ends the series of failures."""
-    if user.failed_login_count or user.locked_until:
+def record_successful_login(*, user: User, ip: str | None = None) -> User:
+    """A successful login ends this address's series of failures."""
+    lockout.record_success(user.user_id, ip)
+    if user.failed_login_count or (user.locked_until and not user.is_locked()):
         user.failed_login_count = 0
         user.locked_until = None
         with acting(user):

@@ -45,15 +45,11 @@ OPEN_REQUEST_STATUSES = (RequestStatus.PENDING, RequestStatus.APPROVED, RequestS
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login view with a form that explains refusals and counts failures."""
+    """Django's login view with a form that explains refusals (the backend counts failures)."""
 
     form_class = LoginForm
     template_name = "registration/login.html"
     redirect_authenticated_user = True
-
-    def form_valid(self, form):
-        services.record_successful_login(user=form.get_user())
-        return super().form_valid(form)
 
 
 class LogoutView(auth_views.LogoutView):

@@ -103,6 +103,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.b
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # required with the pool
 
+# A cache every process shares (the lock-out and rate limits count in it): the database cache
+# table (created by migration accounts 0003) unless CACHE_URL names another, e.g. redis://host:6379/1
+CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://django_cache")}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = ["accounts.backends.ApprovedUserBackend"]
@@ -220,8 +224,12 @@ AUDIT_SEAL_KEY = env.str("AUDIT_SEAL_KEY", default="")
 AUDIT_SIGNING_KEY_FILE = env.str("AUDIT_SIGNING_KEY_FILE", default="")
 AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="")
 TESTING = env.bool("TESTING", default=False)
-AUDIT_LOCKOUT_THRESHOLD = env.int("AUDIT_LOCKOUT_THRESHOLD", default=5)
-AUDIT_LOCKOUT_MINUTES = env.int("AUDIT_LOCKOUT_MINUTES", default=15)
+
+# The login lock-out (read through accounts.conf; policy in docs/production.md "Login lock-out"):
+# failures per user id from one client IP, and per user id from all IPs, in a window of minutes.
+ACCOUNTS_LOCKOUT_THRESHOLD = env.int("ACCOUNTS_LOCKOUT_THRESHOLD", default=5)
+ACCOUNTS_LOCKOUT_CEILING = env.int("ACCOUNTS_LOCKOUT_CEILING", default=50)
+ACCOUNTS_LOCKOUT_MINUTES = env.int("ACCOUNTS_LOCKOUT_MINUTES", default=15)
 
 # Background work: Django's task framework API (the django-tasks backport, imported only through
 # core/background.py). TASKS_BACKEND=database (default: tasks are rows of the project's own

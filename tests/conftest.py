@@ -51,6 +51,21 @@ def django_db_setup(django_db_setup, django_db_blocker):
                 )
 
 
+@pytest.fixture(autouse=True)
+def _shared_cache_emptied(request, django_db_blocker):
+    """The shared cache (the lock-out's counters) is a database table, and a
+    transactional test's rows outlive it: empty it after such a test."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
+    if transactional or {"transactional_db", "live_server"} & set(request.fixturenames):
+        from django.core.cache import caches
+
+        with django_db_blocker.unblock():
+            for cache in caches.all():
+                cache.clear()
+
+
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"

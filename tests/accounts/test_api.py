@@ -176,7 +176,7 @@ def test_login_sends_djangos_signals_without_the_password(anon_api, staff):
 
 @pytest.mark.parametrize("threshold", [3])
 def test_lockout_after_threshold_sends_account_locked(anon_api, staff, events, settings, threshold):
-    settings.AUDIT_LOCKOUT_THRESHOLD = threshold
+    settings.ACCOUNTS_LOCKOUT_THRESHOLD = threshold
     for _ in range(threshold):
         assert_envelope(get_token(anon_api, "ST001", "Wrong-Password-1"), 401)
     locked = [e for e in events if e["event_type"] == "account_locked"]
@@ -193,7 +193,7 @@ def test_lockout_after_threshold_sends_account_locked(anon_api, staff, events, s
 
 
 def test_successful_login_resets_the_failure_count(anon_api, staff, events, settings):
-    settings.AUDIT_LOCKOUT_THRESHOLD = 3
+    settings.ACCOUNTS_LOCKOUT_THRESHOLD = 3
     get_token(anon_api, "ST001", "Wrong-Password-1")
     get_token(anon_api, "ST001", "Wrong-Password-1")
     assert get_token(anon_api, "ST001").status_code == 200

@@ -1,12 +1,15 @@
 """accounts.services and selectors, called directly (as the portal, admin and commands do)."""
 
+import time
+from contextlib import contextmanager
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from accounts import selectors, services
+from accounts import lockout, selectors, services
 from accounts.models import User
 from audit.context import get_context
 from core.errors import DomainError, TransitionError
@@ -34,6 +37,14 @@ def signals_seen():
     yield seen
     domain_event.disconnect(dispatch_uid="t-svc-event")
     activity.disconnect(dispatch_uid="t-svc-activity")
+
+
+@contextmanager
+def freeze_later(**delta):
+    """The lock-out's clock, moved forward by ``delta``."""
+    later = time.time() + timedelta(**delta).total_seconds()
+    with mock.patch("accounts.lockout.time.time", return_value=later):
+        yield
 
 
 def pending(user_id="ST060"):
@@ -104,20 +115,27 @@ def test_login_refusal_says_nothing_about_unknown_ids():
 
 
 def test_lock_runs_out_and_a_fresh_series_starts(staff, settings, signals_seen):
-    settings.AUDIT_LOCKOUT_THRESHOLD = 2
-    settings.AUDIT_LOCKOUT_MINUTES = 5
-    services.record_failed_login(user_id="ST001")
-    user = services.record_failed_login(user_id="ST001")
-    assert user.is_locked()
-    assert user.locked_until - timezone.now() <= timedelta(minutes=5)
-    User.objects.filter(pk=staff.pk).update(locked_until=timezone.now() - timedelta(seconds=1))
-    user = services.record_failed_login(user_id="ST001")
-    assert not user.is_locked() and user.failed_login_count == 1
-    user = services.record_failed_login(user_id="ST001")
-    assert user.is_locked()
+    settings.ACCOUNTS_LOCKOUT_THRESHOLD = 2
+    settings.ACCOUNTS_LOCKOUT_MINUTES = 5
+    services.record_failed_login(user_id="ST001", ip="192.0.2.7")
+    user = services.record_failed_login(user_id="st001", ip="192.0.2.7")
+    until = lockout.locked_until("ST001", "192.0.2.7")
+    assert until is not None and until - timezone.now() <= timedelta(minutes=5)
+    assert lockout.locked_until("ST001", "192.0.2.8") is None  # another address is not locked
+    assert not user.is_locked()  # only the ceiling locks the account itself
+    with freeze_later(minutes=5, seconds=2):
+        assert lockout.locked_until("ST001", "192.0.2.7") is None
+        services.record_failed_login(user_id="ST001", ip="192.0.2.7")
+        assert lockout.locked_until("ST001", "192.0.2.7") is None  # a fresh series: one failure so far
+        services.record_failed_login(user_id="ST001", ip="192.0.2.7")
+        assert lockout.locked_until("ST001", "192.0.2.7") is not None
     locks = [kw for kind, kw, _ in signals_seen if kind == "event" and kw["event_type"] == "account_locked"]
-    assert [kw["severity"] for kw in locks] == ["warning", "warning"]
-    services.record_successful_login(user=user)
+    assert [(kw["severity"], kw["event_data"]["scope"], kw["event_data"]["ip_address"]) for kw in locks] == [
+        ("warning", "address", "192.0.2.7")
+    ] * 2
+    user.refresh_from_db()
+    assert user.failed_login_count == 4
+    services.record_successful_login(user=user, ip="192.0.2.7")
     user.refresh_from_db()
     assert user.failed_login_count == 0 and user.locked_until is None
 

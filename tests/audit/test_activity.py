@@ -123,7 +123,7 @@ def test_failed_token_login_is_recorded_outside_any_transaction(anon_api, staff,
 
 @pytest.mark.django_db
 def test_repeated_failed_token_logins_lock_the_account_with_a_warning_event(anon_api, staff, settings):
-    settings.AUDIT_LOCKOUT_THRESHOLD = 3
+    settings.ACCOUNTS_LOCKOUT_THRESHOLD = 3
     for _ in range(3):
         anon_api.post("/api/auth/token", {"user_id": "ST001", "password": WRONG_PASSWORD}, format="json")
     assert len(_activities(activity="Failed login", user_id="ST001")) == 3
