@@ -12,6 +12,8 @@ from audit.models import TEXT_LIMIT
 __all__ = ["TEXT_LIMIT", "clean_json", "clean_text", "json_text"]
 
 _MARKER = "…[truncated]"
+#: json.dumps with arguments builds an encoder per call; one, reused (same output)
+_SORTED = json.JSONEncoder(sort_keys=True, default=str)
 
 
 def clean_text(value: Any, limit: int = TEXT_LIMIT) -> str:
@@ -35,15 +37,21 @@ def json_text(value: Any) -> str | None:
         return None
     if isinstance(value, str):
         return clean_text(value)
-    return clean_text(json.dumps(value, sort_keys=True, default=str))
+    return clean_text(_SORTED.encode(value))
 
 
 def clean_json(value: Any) -> Any:
     """Strip NUL bytes and bound strings inside a JSON-safe structure."""
+    kind = type(value)
+    if kind is str:  # the common case, without a call: nothing to strip or cut
+        return value if len(value) <= TEXT_LIMIT and "\x00" not in value else clean_text(value)
+    if value is None or kind is int or kind is bool or kind is float:
+        return value
     if isinstance(value, str):
         return clean_text(value)
     if isinstance(value, dict):
-        return {clean_text(k, 200): clean_json(v) for k, v in value.items()}
+        return {(k if type(k) is str and len(k) <= 200 and "\x00" not in k else clean_text(k, 200)): clean_json(v)
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [clean_json(v) for v in value]
     return value

@@ -214,6 +214,7 @@ def write_system_event(*, event_type: str, entity_type: str = "", entity_id: Any
 
 
 _TRAIL_COLUMNS = [f for f in AuditTrail._meta.concrete_fields if not f.primary_key]
+_TRAIL_ATTNAMES = tuple(f.attname for f in _TRAIL_COLUMNS)
 _TRAIL_DEFAULTS = {f.attname: f.get_default() for f in _TRAIL_COLUMNS}
 _LIMITS = {name: _limit(AuditTrail, name) for name in ("action_type", "entity_type", "entity_id", "request_id")}
 _FIELD_LIMITS = (_limit(UpdateHistory, "table_name"), _limit(UpdateHistory, "field_name"))
@@ -429,10 +430,18 @@ def _json_value(value):
 _LENGTH = re.compile(r"^(varchar|char|character varying|character)\(\d+\)$")
 
 
+_column_types: dict[tuple[str, str], str] = {}
+
+
 def _column_type(field, connection) -> str:
     """The column's type for a cast from text; without a length modifier, so
-    that an oversized value fails as an INSERT would instead of being cut."""
-    return _LENGTH.sub(r"\1", field.cast_db_type(connection) or "text")
+    that an oversized value fails as an INSERT would instead of being cut.
+    (Trail columns only: cached per database vendor and column.)"""
+    key = (connection.vendor, field.column)
+    cast = _column_types.get(key)
+    if cast is None:
+        cast = _column_types[key] = _LENGTH.sub(r"\1", field.cast_db_type(connection) or "text")
+    return cast
 
 
 _trail_parts: dict[str, tuple[str, str]] = {}
@@ -504,8 +513,8 @@ def _pg_statement(connection, rows, *, head, histories, extra, subs) -> tuple[st
         else:
             selected = plain
         gate = " WHERE EXISTS (SELECT 1 FROM u)" if head is not None and head.name == "u" else ""
-        params.append(json.dumps([[row.trail["changes"] if f.attname == "changes"
-                                   else _json_value(row.trail[f.attname]) for f in _TRAIL_COLUMNS] for row in rows]))
+        params.append(json.dumps([[t[a] if a == "changes" or t[a] is None or type(t[a]) is str else _json_value(t[a])
+                                   for a in _TRAIL_ATTNAMES] for t in (row.trail for row in rows)]))
         ctes.append(f"t AS (INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) "
                     f"SELECT {selected} FROM jsonb_array_elements(%s::jsonb) AS r{joined}{gate} "
                     f"RETURNING id, entity_type, entity_id, timestamp, user_id, change_reason)")
