@@ -233,16 +233,18 @@ ACCOUNTS_LOCKOUT_MINUTES = env.int("ACCOUNTS_LOCKOUT_MINUTES", default=15)
 
 # Background work: Django's task framework API (the django-tasks backport, imported only through
 # core/background.py). TASKS_BACKEND=database (default: tasks are rows of the project's own
-# database, served by `manage.py run_worker`) or rq (Redis at REDIS_URL, served by `manage.py
-# rqworker --with-scheduler default ops`). Queues: "default" (events, deliveries) and "ops"
-# (sealing, verification, purging; served only on the ops host).
-BACKGROUND_QUEUES = ["default", "ops"]
+# database) or rq (Redis at TASKS_REDIS_URL, else REDIS_URL); `manage.py run_worker` serves either
+# (on rq it runs django-rq's worker with its scheduler). Queues: "default" (events, deliveries),
+# "forwarding" (the audit stream to monitoring sinks) and "ops" (sealing, verification, purging;
+# served only on the ops host). Every queue is mapped to Redis on rq.
+BACKGROUND_QUEUES = ["default", "forwarding", "ops"]
 TASKS_BACKEND = env.str("TASKS_BACKEND", default="database")
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+TASKS_REDIS_URL = env.str("TASKS_REDIS_URL", default=REDIS_URL)
 if TASKS_BACKEND == "rq":
     INSTALLED_APPS.append("django_rq")
     TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": BACKGROUND_QUEUES}}
-    RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600} for name in BACKGROUND_QUEUES}
+    RQ_QUEUES = {name: {"URL": TASKS_REDIS_URL, "DEFAULT_TIMEOUT": 3600} for name in BACKGROUND_QUEUES}
 elif TASKS_BACKEND == "database":
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": BACKGROUND_QUEUES}}
 else:

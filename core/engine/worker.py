@@ -116,9 +116,15 @@ def new_worker_id() -> str:
     return get_random_string(32)
 
 
+# RQ workers must build jobs of django-tasks-rq's class, which calls the Task (and sends its signals).
+RQ_JOB_CLASS = "django_tasks_rq.Job"
+
+
 def run_batch(*, queues: list[str] | None = None, max_tasks: int | None = None) -> int:
     """Run the ready tasks in this process until none is left (no heartbeat,
     and the caller's database connection is left open: tests run inside it)."""
+    if conf.backend_name() == "rq":
+        return _run_batch_rq(queues=queues, max_tasks=max_tasks)
     worker = Worker(queue_names=queues or ["*"], interval=0, batch=True, backend_name="default",
                     startup_delay=False, max_tasks=max_tasks, worker_id="inline-" + get_random_string(12),
                     excluded_queue_names=[], heartbeat_enabled=False)
@@ -134,3 +140,27 @@ def run_batch(*, queues: list[str] | None = None, max_tasks: int | None = None) 
             break
         worker.run_task(claimed)
     return worker._run_tasks
+
+
+def _run_batch_rq(*, queues: list[str] | None, max_tasks: int | None) -> int:
+    """The same on RQ: a burst of django-rq's SimpleWorker in this process (no fork, so the
+    caller's database connection and transaction are the ones the tasks see); due delayed
+    tasks are moved to their queues first by the worker's scheduler."""
+    import django_rq
+    from rq import SimpleWorker
+
+    names = conf.queues() if not queues or "*" in queues else queues
+    worker = django_rq.get_worker(*names, worker_class=SimpleWorker, job_class=RQ_JOB_CLASS,
+                                  name="inline-" + get_random_string(12))
+    finished = []
+
+    def count(sender, task_result, **kwargs):
+        finished.append(task_result.id)
+
+    # django-tasks-rq sends task_finished for each job run, succeeded or failed
+    task_finished.connect(count, weak=False)
+    try:
+        worker.work(burst=True, with_scheduler=True, max_jobs=max_tasks, logging_level="WARNING")
+    finally:
+        task_finished.disconnect(count)
+    return len(finished)

@@ -7,7 +7,7 @@ from alerts.models import AlertRule, Delivery
 from audit.models import AuditTrail, SystemEvent
 from audit.services import log_system_event
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.tasks]
 
 FORM = {"name": "Pollution: the harbour master", "description": "", "enabled": "on", "trigger": "event",
         "event_type": "emergency_created", "severity": "", "entity_type": "emergency", "threshold": "1",

@@ -15,7 +15,7 @@ from alerts.models import AlertRule, Delivery, Outcome
 from audit.models import SystemEvent
 from audit.services import log_system_event
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.tasks]
 
 FAILING_BACKEND = "tests.alerts.failing_mail.FailingBackend"
 

@@ -12,7 +12,7 @@ from audit.models import ActivityLog, SystemEvent
 from audit.services import log_system_event
 from emergencies import services as emergency_services
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.tasks]
 
 PASSWORD = "Harbour-Pass-2025"
 
@@ -167,6 +167,7 @@ def test_the_default_rules_are_seeded():
     assert Outcome.SENT == "sent"
 
 
+@pytest.mark.database_tasks
 def test_the_sweep_is_a_periodic_job_on_the_default_queue(settings):
     from django_tasks_db.models import DBTaskResult
 

@@ -12,7 +12,7 @@ from audit.operations import integrity
 from audit.services import log_system_event
 from core.background import run_pending
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.tasks]
 
 URL = "/api/realtime/system-events/{}/acknowledge"
 

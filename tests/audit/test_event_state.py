@@ -9,7 +9,7 @@ from audit.models import SystemEvent
 
 from .integrity_helpers import raw
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.tasks]
 
 
 @pytest.fixture

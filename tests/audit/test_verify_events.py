@@ -11,7 +11,7 @@ from core.background import run_pending
 
 from .integrity_helpers import make_rows, raw
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.tasks]
 
 
 @pytest.fixture(autouse=True)
@@ -87,6 +87,7 @@ def test_the_scheduled_verification_records_the_event_too():
     assert "deleted (sealed in #1, not purged)" in json.loads(event.event_data)["first_findings"][0]
 
 
+@pytest.mark.database_tasks
 def test_a_passing_scheduled_verification_records_nothing():
     make_rows(1)
     jobs.seal_audit.enqueue()

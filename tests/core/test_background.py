@@ -27,7 +27,7 @@ def test_the_default_backend_keeps_tasks_in_the_project_database():
     from django_tasks_db import DatabaseBackend
 
     assert isinstance(background.task_backends["default"], DatabaseBackend)
-    assert background.task_backends["default"].queues == {"default", "ops"}
+    assert background.task_backends["default"].queues == {"default", "forwarding", "ops"}
 
 
 def test_sealing_verification_and_purging_go_to_the_ops_queue():

@@ -1,22 +1,24 @@
-"""``manage.py run_worker``: serve background tasks of the database backend."""
+"""``manage.py run_worker``: serve background tasks, of the database backend (the project's
+worker) or of RQ (django-rq's worker, with its scheduler so that delayed tasks run)."""
 
 from __future__ import annotations
 
+from django.core.management import call_command
 from django.core.management.base import CommandError
 from django_tasks_db.management.commands import db_worker
 
 from core.engine import conf
-from core.engine.worker import Worker, new_worker_id
+from core.engine.worker import RQ_JOB_CLASS, Worker, new_worker_id
 
 
 class Command(db_worker.Command):
     help = (
-        "Run a background worker of the database backend (TASKS_BACKEND=database): claims ready tasks of "
-        "the given queues ('default', 'ops', or '*' for all), retries a failed task with capped exponential "
+        "Run a background worker. Database backend (TASKS_BACKEND=database): claims ready tasks of "
+        "the given queues ('default', 'forwarding', 'ops', or '*' for all), retries a failed task with capped exponential "
         "back-off (BACKGROUND_MAX_ATTEMPTS, BACKGROUND_RETRY_BASE, BACKGROUND_RETRY_CAP), writes a heartbeat "
         "every BACKGROUND_HEARTBEAT seconds and puts back tasks left RUNNING by a worker silent for "
-        "BACKGROUND_LEASE seconds. Example: manage.py run_worker --queue-name ops. With TASKS_BACKEND=rq run "
-        "'manage.py rqworker --with-scheduler default ops' instead."
+        "BACKGROUND_LEASE seconds. Example: manage.py run_worker --queue-name ops. With TASKS_BACKEND=rq it "
+        "runs django-rq's worker (with its scheduler) on the same queues, taken from Redis at TASKS_REDIS_URL."
     )
 
     def add_arguments(self, parser):
@@ -25,10 +27,6 @@ class Command(db_worker.Command):
 
     def handle(self, *, verbosity, queue_name, interval, batch, backend_name, startup_delay, max_tasks,
                worker_id, exclude_queues, **options):
-        if conf.backend_name() != "database":
-            raise CommandError(f"TASKS_BACKEND is {conf.backend_name()!r}: run 'manage.py rqworker "
-                               "--with-scheduler default ops' for it; run_worker serves the database backend.")
-        self.configure_logging(verbosity)
         queue_names = queue_name.split(",")
         excluded = exclude_queues.split(",") if exclude_queues else []
         if excluded and "*" not in queue_names:
@@ -37,6 +35,13 @@ class Command(db_worker.Command):
         if unknown:
             raise CommandError(f"--queue-name: unknown queue {', '.join(map(repr, unknown))}; "
                                f"use {', '.join(conf.queues())} or '*'.")
+        if conf.backend_name() == "rq":
+            served = conf.queues() if "*" in queue_names else queue_names
+            served = [q for q in served if q not in excluded]
+            call_command("rqworker", *served, job_class=RQ_JOB_CLASS, with_scheduler=True, burst=bool(max_tasks), verbosity=verbosity,
+                         max_jobs=max_tasks)
+            return
+        self.configure_logging(verbosity)
         worker = Worker(queue_names=queue_names, interval=interval, batch=batch, backend_name=backend_name,
                         startup_delay=startup_delay, max_tasks=max_tasks, worker_id=worker_id or new_worker_id(),
                         excluded_queue_names=excluded)
