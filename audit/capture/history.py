@@ -30,6 +30,7 @@ run (one more statement).
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,6 +178,44 @@ def copy_sql(spec: HistorySpec, source: str, quote, from_clause: str | None = No
     placeholders. ``from_clause`` defaults to ``source``."""
     return (f"INSERT INTO {quote(spec.table)} ({', '.join(spec.columns(quote))}) "
             f"SELECT {', '.join(copied_columns(spec, source, quote))}, %s, %s, %s, %s FROM {from_clause or source}")
+
+
+#: field types whose prepared value reads back exactly from its JSON text (str() for dates,
+#: times and decimals) through the column type's input function
+_JSON_SAFE = frozenset({
+    "AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField", "SmallIntegerField",
+    "PositiveIntegerField", "PositiveBigIntegerField", "PositiveSmallIntegerField", "ForeignKey", "OneToOneField",
+    "CharField", "TextField", "EmailField", "SlugField", "URLField", "FileField", "ImageField", "FilePathField",
+    "GenericIPAddressField", "UUIDField", "BooleanField", "DateField", "DateTimeField", "TimeField", "DecimalField",
+})
+
+
+def json_columns(spec: HistorySpec) -> list[str] | None:
+    """The history table's column names when every tracked field can travel
+    as JSON (:func:`json_rows`), else None."""
+    cached = _json_columns.get(spec, False)
+    if cached is False:
+        safe = all(f.get_internal_type() in _JSON_SAFE for f, _ in spec.fields)
+        cached = _json_columns[spec] = ([f.column for f, _ in spec.fields]
+                                         + [spec.date_field.column, "history_type", spec.user_field.column,
+                                            "history_change_reason"]) if safe else None
+    return cached
+
+
+_json_columns: dict = {}
+
+
+def json_rows(items: list[dict], connection) -> tuple[str, list]:
+    """PostgreSQL: the snapshot rows of one history table as ONE JSON parameter
+    (``jsonb_populate_recordset``) instead of a parameter per column and row;
+    ``items`` share one spec whose :func:`json_columns` is not None."""
+    spec = items[0]["spec"]
+    names = json_columns(spec)
+    qn = connection.ops.quote_name
+    data = json.dumps([dict(zip(names, prepared(item, connection), strict=True)) for item in items], default=str)
+    columns = ", ".join(qn(n) for n in names)
+    return (f"INSERT INTO {qn(spec.table)} ({columns}) SELECT {columns} "
+            f"FROM jsonb_populate_recordset(NULL::{qn(spec.table)}, %s::jsonb)", [data])
 
 
 def insert_sql(item: dict, connection) -> tuple[str, list]:

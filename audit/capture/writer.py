@@ -486,12 +486,18 @@ def _pg_statement(connection, rows, *, head, histories, extra, subs) -> tuple[st
                     else f"replace({expr}, '\"{s.token}\"', k.j{j})")
         return expr
 
-    for i, history in enumerate(histories):
-        if head is not None:
+    if head is not None:
+        for i, history in enumerate(histories):
             ctes.append(f"h{i} AS ({history_rows.copy_sql(history['spec'], head.name, qn)})")
             params.extend(history_rows.meta_params(history, connection))
-        else:
-            sql, hparams = history_rows.insert_sql(history, connection)
+    else:  # one INSERT per history table, its rows as one JSON parameter where they can travel so
+        groups: dict = {}
+        for history in histories:
+            groups.setdefault(history["spec"] if history_rows.json_columns(history["spec"]) else id(history),
+                              []).append(history)
+        for i, items in enumerate(groups.values()):
+            sql, hparams = (history_rows.json_rows(items, connection) if history_rows.json_columns(items[0]["spec"])
+                            else history_rows.insert_sql(items[0], connection))
             ctes.append(f"h{i} AS ({sql})")
             params.extend(hparams)
     for i, (sql, xparams) in enumerate(extra):

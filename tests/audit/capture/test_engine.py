@@ -105,6 +105,8 @@ def test_a_delete_with_its_cascade_writes_its_audit_rows_in_one_statement(staff)
         mr.delete()
     audit = [q["sql"] for q in queries.captured_queries if '"audit_trail"' in q["sql"]]
     assert len(audit) == 1  # the request, two comments, the attachment and their snapshots
+    # the snapshots of each history table as one JSON parameter, not a parameter per column and row
+    assert audit[0].count("jsonb_populate_recordset") == 3  # requests, comments, attachments
     # the cascade's SELECTs and DELETEs, then the one audit statement: no SELECT of a related code
     assert len(queries.captured_queries) == 6
     assert AuditTrail.objects.filter(action_type="delete").count() == 4

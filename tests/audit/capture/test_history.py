@@ -167,3 +167,20 @@ def test_as_of_and_revert_work_on_rows_written_by_the_capture_path(staff):
     assert mr.history.count() == 3
     diff = mr.history.latest().diff_against(mr.history.earliest())
     assert diff.changes == []
+
+
+def test_a_delete_snapshot_keeps_every_value_exactly_times_to_the_microsecond(staff, engineer):
+    # the delete's snapshot rows travel as JSON on PostgreSQL (jsonb_populate_recordset): nothing may be lost
+    approved = datetime.datetime(2026, 3, 1, 8, 15, 30, 123456, tzinfo=datetime.UTC)
+    mr = MaintenanceRequest.objects.create(
+        code="MR9JS", vessel="MV Tern", title="Winch 'brake' \"pads\" \\ ünïcode", requested_by=staff,
+        assigned_to=engineer, approved_by=engineer, approved_at=approved, due_date=datetime.date(2026, 4, 30),
+        estimated_cost=decimal.Decimal("1234567.05"), description="", rejection_reason="line one\nline two")
+    pk = mr.pk
+    mr.delete()
+    history = MaintenanceRequest.history.model
+    names = [f.attname for f in MaintenanceRequest._meta.concrete_fields]
+    created, deleted = (history.objects.filter(id=pk, history_type=t).values(*names).get() for t in ("+", "-"))
+    assert deleted == created
+    assert deleted["approved_at"] == approved and deleted["estimated_cost"] == decimal.Decimal("1234567.05")
+    assert deleted["title"] == "Winch 'brake' \"pads\" \\ ünïcode" and deleted["assigned_to_id"] == engineer.pk
