@@ -13,6 +13,8 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from knox import admin as knox_admin  # noqa: F401  (registers AuthToken first, whatever the app order)
+from knox.models import AuthToken
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.errors import DomainError
@@ -21,6 +23,12 @@ from . import services
 from .models import ApprovalStatus, Role, User
 
 REASON_HELP = "Why this change is made (kept in the audit trail)."
+
+# Tokens are issued only through POST /api/auth/token (recorded in the audit
+# trail): knox's own admin would mint tokens without expiry for anyone and
+# show their digests, so it is taken off the site.
+if admin.site.is_registered(AuthToken):
+    admin.site.unregister(AuthToken)
 
 
 def _reason_field():

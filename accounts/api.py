@@ -3,7 +3,7 @@ the user administration endpoints. Views validate, call a service, serialize."""
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate, logout, user_logged_in, user_logged_out
+from django.contrib.auth import authenticate, logout, update_session_auth_hash, user_logged_in, user_logged_out
 from django.db import transaction
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from knox.models import AuthToken
@@ -17,7 +17,7 @@ from core.fields import iso_ms
 from core.permissions import IsAdminRole, IsManager
 from marine_center.api import error_body
 
-from . import selectors, services
+from . import selectors, services, tokens
 from .filters import UserFilter
 from .serializers import (
     ChangeReasonSerializer,
@@ -126,7 +126,7 @@ class TokenView(GenericAPIView):
             )
 
         with transaction.atomic():
-            instance, token = AuthToken.objects.create(user)
+            instance, token = tokens.issue_token(user=user)
             user_logged_in.send(sender=user.__class__, request=_http(request), user=user)
         expiry = iso_ms(instance.expiry)
         return Response({"success": True, "token": token, "expiry": expiry, "user": UserSerializer(user).data})
@@ -136,7 +136,7 @@ class TokenView(GenericAPIView):
         user = request.user
         if isinstance(request.auth, AuthToken):
             with transaction.atomic():
-                request.auth.delete()
+                tokens.revoke_token(token=request.auth, actor=user)
                 user_logged_out.send(sender=user.__class__, request=_http(request), user=user)
         else:
             logout(_http(request))  # a browser session: Django sends user_logged_out
@@ -184,13 +184,19 @@ class PasswordChangeView(GenericAPIView):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        in_use = request.auth if isinstance(request.auth, AuthToken) else None
         services.change_password(
             user=request.user,
             old_password=data["old_password"],
             new_password=data["new_password"],
             reason=data.get("change_reason", ""),
+            keep_token=in_use,
         )
-        return Response({"success": True, "message": "Password changed."})
+        if in_use is None:
+            update_session_auth_hash(_http(request), request.user)  # keep the session in use
+        return Response(
+            {"success": True, "message": "Password changed. Your other sessions and tokens were signed out."}
+        )
 
 
 @extend_schema_view(

@@ -23,7 +23,7 @@ from core.errors import DomainError, TransitionError
 from core.permissions import is_admin, is_manager
 from core.signals import activity, domain_event
 
-from . import conf, lockout
+from . import conf, lockout, tokens
 from .models import ApprovalStatus, Role, User
 
 PROFILE_FIELDS = ("full_name", "email", "phone", "department")
@@ -250,8 +250,14 @@ def reject_user(*, user: User, actor, reason: str = "") -> User:
 
 
 @transaction.atomic
-def change_password(*, user: User, old_password: str, new_password: str, reason: str = "") -> User:
-    """The user changes their own password, proving the old one first."""
+def change_password(
+    *, user: User, old_password: str, new_password: str, reason: str = "", keep_token=None
+) -> User:
+    """The user changes their own password, proving the old one first. Their
+    other API tokens are revoked (``keep_token``, the one in use, stays); their
+    other browser sessions end because Django checks each session against the
+    password hash (the portal and the API keep the one in use with
+    ``update_session_auth_hash``)."""
     with acting(user, reason):
         locked = _lock(user)
         if not isinstance(old_password, str) or not locked.check_password(old_password):
@@ -262,14 +268,16 @@ def change_password(*, user: User, old_password: str, new_password: str, reason:
         locked.set_password(new_password)
         locked.save(update_fields=["password"])
         _copy(locked, user, ["password"])
+        tokens.revoke_tokens(user=locked, keep=keep_token, reason="Password changed")
         _send_activity("Password changed", f"{locked.user_id} changed their password")
         return user
 
 
 @transaction.atomic
 def reset_password(*, user: User, actor, new_password: str, reason: str = "") -> User:
-    """An administrator sets a new password; the lock-out is lifted and the
-    user's API tokens are revoked (whoever held them no longer should)."""
+    """An administrator sets a new password; the lock-out is lifted and all
+    the user's API tokens are revoked (whoever held them no longer should);
+    their sessions end with the old password hash."""
     _require_admin(actor, "reset passwords")
     with acting(actor, reason):
         locked = _lock(user)
@@ -280,9 +288,7 @@ def reset_password(*, user: User, actor, new_password: str, reason: str = "") ->
         locked.save(update_fields=["password", "failed_login_count", "locked_until"])
         _copy(locked, user, ["password", "failed_login_count", "locked_until"])
         lockout.clear(locked.user_id)
-        from knox.models import AuthToken
-
-        AuthToken.objects.filter(user=locked).delete()
+        tokens.revoke_tokens(user=locked, actor=actor, reason="Password reset")
         _send_activity("Password reset", f"{actor.user_id} reset the password of {locked.user_id}")
         return user
 
@@ -360,7 +366,9 @@ def update_profile(*, user: User, actor, reason: str = "", **fields) -> User:
 
 @transaction.atomic
 def set_active(*, user: User, actor, active: bool, reason: str = "") -> User:
-    """Administrators (de)activate accounts; nobody deactivates themself."""
+    """Administrators (de)activate accounts; nobody deactivates themself.
+    Deactivation deletes the account's tokens and sessions, so a later
+    reactivation brings none of them back."""
     _require_admin(actor, "activate or deactivate accounts")
     if not isinstance(active, bool):
         raise DomainError("Must be true or false.", field="is_active")
@@ -372,6 +380,9 @@ def set_active(*, user: User, actor, active: bool, reason: str = "") -> User:
         locked.is_active = active
         locked.save(update_fields=["is_active"])
         _copy(locked, user, ["is_active"])
+        if not active:
+            tokens.revoke_tokens(user=locked, actor=actor, reason="Account deactivated")
+            tokens.end_sessions(user=locked)
         word = "activated" if active else "deactivated"
         _send_event(f"user_{word}", locked, {"user_id": locked.user_id, "by": actor.user_id})
         _send_activity(f"Account {word}", f"{actor.user_id} {word} account {locked.user_id}")
