@@ -7,6 +7,3 @@ class AccountsConfig(AppConfig):
 
     name = "accounts"
     verbose_name = "Accounts"
-
-    def ready(self):
-        from . import checks  # noqa: F401  (registers the system checks)

@@ -125,3 +125,8 @@ class User(AuditedModelMixin, AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self):
         return self.user_id
+
+
+# The app's system checks register on import; models are imported by every
+# process, and the app keeps no ready() of its own (tests/audit/capture/test_registry.py).
+from . import checks  # noqa: E402,F401
