@@ -31,9 +31,9 @@ from rest_framework import exceptions
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 
-from audit import selectors
+from audit import looks, selectors
 from audit.api import stream
-from audit.api.views import _ERRORS, _AuditReadView, record_read
+from audit.api.views import _ERRORS, _AuditReadView, look_param, record_read
 from core.permissions import is_manager
 
 DEFAULT_TIMEOUT = 1800.0
@@ -145,6 +145,7 @@ class AuditStreamView(_AuditReadView):
             OpenApiParameter("timeout", {"type": "number", "minimum": 0, "exclusiveMinimum": True,
                                          "maximum": MAX_TIMEOUT, "default": DEFAULT_TIMEOUT},
                              description="End the stream after this many seconds (the client then reconnects)."),
+            look_param(),
         ],
         responses={
             (200, "text/event-stream"): OpenApiResponse(
@@ -174,11 +175,12 @@ class AuditStreamView(_AuditReadView):
             own_user_id=None if manager else user.user_id,
             severities=params["severity"],
         )
-        record_read(request, "Opened audit stream", {
+        if not looks.is_known(request, page="dashboard"):  # the open dashboard reconnecting
+            record_read(request, "Opened audit stream", {
             "kinds": ",".join(kinds),
             "severity": ",".join(params["severity"] or ()),
-            "resume": last_event_id or "",
-        })
+                "resume": last_event_id or "",
+            })
         trackers = params["trackers"] or stream.current_cursor()
         feed = stream.AuditStream(audience=audience, trackers=trackers)
         options = {"max_events": params["max_events"], "timeout": params["timeout"]}

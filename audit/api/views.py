@@ -26,7 +26,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit import exports, selectors, services
+from audit import exports, looks, selectors, services
 from audit.api.filters import (
     AuditTrailFilter,
     AuditTrailQuery,
@@ -125,6 +125,11 @@ def _text_param(name: str, max_length: int, description: str, location=OpenApiPa
 
 def _enum_param(name: str, values, description: str, location=OpenApiParameter.QUERY) -> OpenApiParameter:
     return OpenApiParameter(name, {"type": "string", "enum": list(values)}, location=location, description=description)
+
+
+def look_param() -> OpenApiParameter:
+    return _text_param(looks.PARAM, 300, "The look token of the dashboard page this refresh belongs to: a refresh "
+                       "of a look already recorded writes no new activity row (SPEC: once per look).")
 
 
 def _trail_filters() -> list[OpenApiParameter]:
@@ -348,13 +353,15 @@ class DashboardView(_AuditReadView):
     @extend_schema(
         operation_id="realtime_dashboard",
         tags=["realtime audit"],
+        parameters=[look_param()],
         responses={200: DashboardResponseSerializer, **{k: v for k, v in _ERRORS.items() if k != 400}},
     )
     def get(self, request):
         now = timezone.now()
         metrics = selectors.dashboard_metrics(now=now)
         latest = list(selectors.latest_activities(limit=10).values_list("user_id", "activity", "details", "timestamp"))
-        record_read(request, "Viewed audit dashboard", {})
+        if not looks.is_known(request, page="dashboard"):  # a refresh of an open dashboard is no new read
+            record_read(request, "Viewed audit dashboard", {})
         return Response({
             "success": True,
             "timestamp": iso_ms(now),

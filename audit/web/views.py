@@ -26,7 +26,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from audit import selectors, services
+from audit import looks, selectors, services
 from audit.api.filters import AuditTrailFilter
 from audit.api.serializers import iso_ms
 from audit.context import audit_context
@@ -218,10 +218,11 @@ def dashboard(request):
     metrics = selectors.dashboard_metrics(now=now)
     latest = list(selectors.latest_activities(limit=10))
     per_minute, per_hour = _charts(now)
-    try:
+    try:  # the opening of the look; its refreshes carry the look token and are not recorded again
         _record_read(request, "Viewed audit dashboard", {"page": "dashboard"})
     except AuditReadRefused:
         return _refused()
+    look = looks.issue(user=request.user, page="dashboard")
     context = {
         "now": now,
         "tiles": [{"key": key, "label": label, "help": help_, "value": metrics[key]} for key, label, help_ in METRICS],
@@ -229,7 +230,9 @@ def dashboard(request):
         "critical": presentation.critical_events(now),
         "charts": [("activity", per_minute), ("errors", per_hour)],
         "poll_seconds": POLL_SECONDS,
-        "stream_url": f"{STREAM_URL}?timeout={STREAM_TIMEOUT}" if STREAM_URL else "",
+        "stream_url": f"{STREAM_URL}?{urlencode({'timeout': STREAM_TIMEOUT, looks.PARAM: look})}" if STREAM_URL else "",
+        "api_url": f"/api/realtime/dashboard?{urlencode({looks.PARAM: look})}",
+        "data_url": f"{reverse('audit_dashboard_data')}?{urlencode({looks.PARAM: look})}",
     }
     return render(request, "audit/dashboard.html", context)
 
@@ -237,8 +240,8 @@ def dashboard(request):
 @never_cache
 def dashboard_data(request):
     """What the dashboard's script polls besides ``/api/realtime/dashboard``:
-    the chart series and the open critical events. The reads themselves are
-    recorded by the API poll that accompanies each of these."""
+    the chart series and the open critical events. Not recorded: it is only
+    ever a refresh of a dashboard whose opening was recorded."""
     if not request.user.is_authenticated:
         return JsonResponse({"success": False, "error": {"code": "not_authenticated",
                                                          "message": "Log in first."}}, status=401)
