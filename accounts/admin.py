@@ -19,7 +19,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from core.errors import DomainError
 
-from . import services
+from . import selectors, services
 from .models import ApprovalStatus, Role, User
 
 REASON_HELP = "Why this change is made (kept in the audit trail)."
@@ -125,7 +125,7 @@ class PasswordResetForm(forms.Form):
 class UserAdmin(SimpleHistoryAdmin):
     form = UserChangeForm
     add_form = UserAddForm
-    list_display = ("user_id", "full_name", "role", "approval_status", "is_active", "date_joined")
+    list_display = ("user_id", "full_name", "role", "approval_status", "is_active", "date_joined", "lookalike")
     list_filter = ("role", "approval_status", "is_active", "department")
     search_fields = ("user_id", "full_name", "email", "department")
     ordering = ("-date_joined",)
@@ -180,6 +180,30 @@ class UserAdmin(SimpleHistoryAdmin):
         return ActorForm
 
     @admin.display(description="Password")
+    @admin.display(description="Look-alike")
+    def lookalike(self, obj):
+        """A warning beside a pending account whose id is one character away from another's."""
+        if obj.approval_status != ApprovalStatus.PENDING:
+            return ""
+        others = selectors.lookalike_users(obj)
+        if not others:
+            return ""
+        return format_html(
+            '<strong class="lookalike-warning">Looks like {}</strong>', ", ".join(o.user_id for o in others)
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None and obj.approval_status == ApprovalStatus.PENDING and request.method == "GET":
+            for other in selectors.lookalike_users(obj):
+                messages.warning(
+                    request,
+                    f"The user ID {obj.user_id} is one character away from the existing account {other.user_id} "
+                    f"({other.full_name or 'no name'}, {other.email or 'no e-mail'}). "
+                    "Make sure this is not someone posing as them before approving it.",
+                )
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def password_status(self, obj):
         if obj is None or obj.pk is None:
             return "-"

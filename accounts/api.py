@@ -13,6 +13,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
+from audit.ip import client_ip
 from core.fields import iso_ms
 from core.permissions import IsAdminRole, IsManager
 from marine_center.api import error_body
@@ -67,10 +68,18 @@ class RegisterView(GenericAPIView):
     @extend_schema(
         operation_id="auth_register",
         request=RegisterSerializer,
-        responses={201: UserSerializer, 400: _ERROR},
+        responses={201: UserSerializer, 400: _ERROR, 429: _ERROR},
         tags=["auth"],
     )
     def post(self, request):
+        refused = services.registration_refusal(ip=client_ip(_http(request)))
+        if refused:
+            message, wait = refused
+            return Response(
+                error_body(status_code=429, message=message, code="rate_limited"),
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(wait)},
+            )
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)

@@ -37,3 +37,13 @@ def lockout_minutes() -> int:
 
 def lockout_cache_alias() -> str:
     return str(getattr(settings, "ACCOUNTS_LOCKOUT_CACHE", "default"))
+
+
+def registration_limit() -> int:
+    """``ACCOUNTS_REGISTRATION_LIMIT`` (10): registration attempts one client IP
+    may make within ``ACCOUNTS_REGISTRATION_MINUTES`` (60), API and portal together."""
+    return _int("ACCOUNTS_REGISTRATION_LIMIT", 10, 1, 100_000)
+
+
+def registration_minutes() -> int:
+    return _int("ACCOUNTS_REGISTRATION_MINUTES", 60, 1, 7 * 24 * 60)

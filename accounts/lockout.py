@@ -93,6 +93,22 @@ def _bump(cache, key: str, window: int, now: float) -> int:
     return count
 
 
+def registration_attempt(ip) -> int | None:
+    """Count one registration attempt from ``ip`` (API and portal together);
+    None while within ``ACCOUNTS_REGISTRATION_LIMIT`` per
+    ``ACCOUNTS_REGISTRATION_MINUTES``, else the seconds until the window ends
+    (the attempt is refused and counts no further)."""
+    cache = _cache()
+    key = f"register:{_digest(ip or '-')}"
+    window = conf.registration_minutes() * 60
+    now = time.time()
+    value = cache.get(key)
+    if isinstance(value, tuple) and len(value) == 2 and value[1] > now and value[0] >= conf.registration_limit():
+        return max(1, int(value[1] - now) + 1)
+    _bump(cache, key, window, now)
+    return None
+
+
 def record_failure(user_id, ip) -> Lock | None:
     """Count one failed login; return the lock it starts, if any."""
     cache = _cache()

@@ -117,7 +117,16 @@ def register_user(
     department: str = "",
     reason: str = "",
 ) -> User:
-    """Create a self-registered account, ``pending`` until a manager approves it."""
+    """Create a self-registered account, ``pending`` until a manager approves
+    it. A second pending account with the same e-mail address is refused
+    (the rate limit per client IP is the caller's: :func:`registration_refusal`)."""
+    if email and User.objects.filter(email__iexact=str(email).strip(), approval_status=ApprovalStatus.PENDING).exists():
+        raise DomainError(
+            "An account with this e-mail address is already awaiting approval; "
+            "ask an administrator or port engineer to approve it.",
+            field="email",
+            code="duplicate_pending",
+        )
     with acting(normalize_user_id(user_id), reason or "Self-registration"):
         user = _build_user(
             user_id=user_id,
@@ -133,6 +142,19 @@ def register_user(
         _send_event("user_registered", user, {"user_id": user.user_id, "approval_status": user.approval_status})
         _send_activity("Registration", f"Account {user.user_id} registered, awaiting approval")
         return user
+
+
+def registration_refusal(*, ip: str | None) -> tuple[str, int] | None:
+    """Count a registration attempt from ``ip``; when the address has made too
+    many, the sentence to show and the seconds until it may try again."""
+    wait = lockout.registration_attempt(ip)
+    if wait is None:
+        return None
+    minutes = max(1, (wait + 59) // 60)
+    return (
+        f"Too many registrations from your address. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+        wait,
+    )
 
 
 @transaction.atomic

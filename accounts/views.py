@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_POST
 
+from audit.ip import client_ip
 from audit.web import presentation
 from core.errors import DomainError
 from core.permissions import is_admin, is_manager
@@ -68,6 +69,13 @@ def register(request):
     if request.user.is_authenticated:
         return redirect("home")
     form = RegistrationForm(request.POST or None)
+    refused = services.registration_refusal(ip=client_ip(request)) if request.method == "POST" else None
+    if refused:
+        form.is_valid()
+        form.add_error(None, refused[0])
+        response = render(request, "registration/register.html", {"form": form}, status=429)
+        response["Retry-After"] = str(refused[1])
+        return response
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

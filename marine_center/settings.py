@@ -230,6 +230,9 @@ TESTING = env.bool("TESTING", default=False)
 ACCOUNTS_LOCKOUT_THRESHOLD = env.int("ACCOUNTS_LOCKOUT_THRESHOLD", default=5)
 ACCOUNTS_LOCKOUT_CEILING = env.int("ACCOUNTS_LOCKOUT_CEILING", default=50)
 ACCOUNTS_LOCKOUT_MINUTES = env.int("ACCOUNTS_LOCKOUT_MINUTES", default=15)
+# Self-registration attempts per client IP (API and portal together) in a window of minutes.
+ACCOUNTS_REGISTRATION_LIMIT = env.int("ACCOUNTS_REGISTRATION_LIMIT", default=10)
+ACCOUNTS_REGISTRATION_MINUTES = env.int("ACCOUNTS_REGISTRATION_MINUTES", default=60)
 
 # Background work: Django's task framework API (the django-tasks backport, imported only through
 # core/background.py). TASKS_BACKEND=database (default: tasks are rows of the project's own
