@@ -19,7 +19,7 @@ def admin_client(admin_user):
 
 
 def pending(user_id):
-    return services.register_user(user_id=user_id, password=NEW_PASSWORD, full_name=f"{user_id} New", email="n@example.com")
+    return services.register_user(user_id=user_id, password=NEW_PASSWORD, full_name=f"{user_id} New", email=f"{user_id.lower()}@example.com")
 
 
 def test_changelist_shows_the_columns_and_filters(admin_client, personas):

@@ -48,7 +48,7 @@ def freeze_later(**delta):
 
 
 def pending(user_id="ST060"):
-    return services.register_user(user_id=user_id, password=NEW_PASSWORD, full_name="New One", email="n@example.com")
+    return services.register_user(user_id=user_id, password=NEW_PASSWORD, full_name="New One", email=f"{user_id.lower()}@example.com")
 
 
 def test_register_creates_a_pending_staff_account_with_a_hashed_password():
