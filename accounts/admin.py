@@ -17,6 +17,7 @@ from knox import admin as knox_admin  # noqa: F401  (registers AuthToken first, 
 from knox.models import AuthToken
 from simple_history.admin import SimpleHistoryAdmin
 
+from audit.admin.export import CsvExportMixin
 from core.errors import DomainError
 
 from . import selectors, services
@@ -122,7 +123,7 @@ class PasswordResetForm(forms.Form):
 
 
 @admin.register(User)
-class UserAdmin(SimpleHistoryAdmin):
+class UserAdmin(CsvExportMixin, SimpleHistoryAdmin):
     form = UserChangeForm
     add_form = UserAddForm
     list_display = ("user_id", "full_name", "role", "approval_status", "is_active", "date_joined", "lookalike")
@@ -131,6 +132,9 @@ class UserAdmin(SimpleHistoryAdmin):
     ordering = ("-date_joined",)
     date_hierarchy = "date_joined"
     filter_horizontal = ("groups", "user_permissions")
+    # never the password hash, the lock-out counters or permissions
+    csv_fields = ("user_id", "full_name", "email", "phone", "department", "role", "approval_status", "approved_by",
+                  "approved_at", "is_active", "date_joined", "last_login")
     readonly_fields = (
         "user_id",
         "password_status",

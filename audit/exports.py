@@ -83,12 +83,22 @@ def csv_chunks(queryset: QuerySet, *, header: bool = True, rows_per_write: int =
                on_rows=None) -> Iterator[str]:
     """CSV text in pieces: the header row first, then ``rows_per_write``
     rows per piece. ``on_rows(n)`` is called after each piece (progress)."""
+    yield from table_chunks(COLUMNS if header else None, iter_rows(queryset), rows_per_write=rows_per_write,
+                            on_rows=on_rows)
+
+
+def table_chunks(header: Iterable[str] | None, rows: Iterable[Iterable], *, rows_per_write: int = ROWS_PER_WRITE,
+                 on_rows=None) -> Iterator[str]:
+    """Any table as safe CSV text in pieces (the one CSV writer of the
+    project: the API export, the command and the admin's exports): every
+    cell quoted and passed through :func:`neutralise`, the header row first
+    (if given), then ``rows_per_write`` rows per piece."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-    if header:
-        writer.writerow(COLUMNS)
+    if header is not None:
+        writer.writerow([neutralise(str(name)) for name in header])
         yield _drain(buffer)
-    for batch in _batches(iter_rows(queryset), rows_per_write):
+    for batch in _batches(rows, rows_per_write):
         writer.writerows([neutralise(cell) for cell in row] for row in batch)
         yield _drain(buffer)
         if on_rows is not None:

@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from simple_history.admin import SimpleHistoryAdmin
 
+from audit.admin.export import CsvExportMixin
 from core.errors import DomainError
 
 from . import services
@@ -34,7 +35,7 @@ class EmergencyAdminForm(forms.ModelForm):
 
 
 @admin.register(Emergency)
-class EmergencyAdmin(SimpleHistoryAdmin):
+class EmergencyAdmin(CsvExportMixin, SimpleHistoryAdmin):
     form = EmergencyAdminForm
     list_display = (
         "code",
@@ -76,6 +77,8 @@ class EmergencyAdmin(SimpleHistoryAdmin):
         ("Change reason", {"fields": ("change_reason",)}),
     )
     actions = ["acknowledge_selected", "dispatch_selected", "resolve_selected", "close_selected"]
+    csv_fields = ("code", "vessel", "emergency_type", "severity", "status", "location", "description", "reported_by",
+                  "assigned_to", "created_at", "acknowledged_at", "dispatched_at", "resolved_at", "closed_at")
 
     def get_fieldsets(self, request, obj=None):
         return self.add_fieldsets if obj is None else self.fieldsets

@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.models import ApprovalStatus, User
+from audit.admin.export import CsvExportMixin
 from core.errors import DomainError
 from core.permissions import is_manager
 
@@ -143,7 +144,7 @@ EDITABLE_REQUEST_FIELDS = list(MaintenanceRequestAdminForm.Meta.fields)
 
 
 @admin.register(MaintenanceRequest)
-class MaintenanceRequestAdmin(ServiceHistoryAdmin):
+class MaintenanceRequestAdmin(CsvExportMixin, ServiceHistoryAdmin):
     form = MaintenanceRequestAdminForm
     action_form = ReasonActionForm
     list_display = (
@@ -202,6 +203,9 @@ class MaintenanceRequestAdmin(ServiceHistoryAdmin):
     )
     inlines = [CommentInline, AttachmentInline]
     actions = ["approve_selected", "reject_selected", "start_selected", "complete_selected", "cancel_selected"]
+    csv_fields = ("code", "title", "vessel", "description", "status", "priority", "category", "requested_by",
+                  "assigned_to", "approved_by", "approved_at", "due_date", "estimated_cost", "started_at",
+                  "completed_at", "rejection_reason", "created_at", "updated_at")
 
     def get_fieldsets(self, request, obj=None):
         return self.add_fieldsets if obj is None else self.fieldsets
@@ -342,7 +346,7 @@ EDITABLE_ITEM_FIELDS = list(InventoryItemAdminForm.Meta.fields)
 
 
 @admin.register(InventoryItem)
-class InventoryItemAdmin(ServiceHistoryAdmin):
+class InventoryItemAdmin(CsvExportMixin, ServiceHistoryAdmin):
     form = InventoryItemAdminForm
     list_display = ("code", "part_number", "name", "location", "quantity_on_hand", "minimum_stock", "below_minimum")
     list_filter = ("location",)
@@ -362,6 +366,8 @@ class InventoryItemAdmin(ServiceHistoryAdmin):
         "change_reason",
     )
     inlines = [StockAdjustmentInline]
+    csv_fields = ("code", "part_number", "name", "location", "quantity_on_hand", "minimum_stock", "below_minimum",
+                  "created_at", "updated_at")
 
     @admin.display(boolean=True, description="Below minimum")
     def below_minimum(self, obj):
@@ -435,13 +441,14 @@ class AttachmentAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(StockAdjustment)
-class StockAdjustmentAdmin(_ReadOnlyAdmin):
+class StockAdjustmentAdmin(CsvExportMixin, _ReadOnlyAdmin):
     list_display = ("id", "item", "quantity_change", "resulting_quantity", "reason", "adjusted_by", "created_at")
     list_select_related = ("item", "adjusted_by")
     search_fields = ("item__code", "item__part_number", "reason", "adjusted_by__user_id")
     date_hierarchy = "created_at"
     fields = ("item", "quantity_change", "resulting_quantity", "reason", "adjusted_by", "created_at")
     readonly_fields = fields
+    csv_fields = ("id", *fields)
 
     def has_delete_permission(self, request, obj=None):
         return False  # the stock ledger must add up to the quantity on hand

@@ -22,15 +22,12 @@ scale"): every query a changelist runs can use an index or is bounded.
 """
 
 
-import json
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.db.models import Q
-from django.http import StreamingHttpResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from audit import exports
@@ -43,6 +40,7 @@ from audit.admin.base import (
     TimeWindowFilter,
     UserIdFilter,
 )
+from audit.admin.export import CsvExportMixin
 from audit.capture import registry
 from audit.models import ActivityLog, AuditTrail, SystemEvent, UpdateHistory
 from audit.operations import events
@@ -51,7 +49,7 @@ from core.permissions import is_manager
 
 
 @admin.register(ActivityLog)
-class ActivityLogAdmin(IndexedSearch, ReadOnlyAdmin):
+class ActivityLogAdmin(CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
     """Search: a user_id or a row id (``activity_user_ts_idx``, primary key).
     No method/status_code filters: no index serves them and their choices
     were a DISTINCT over the table."""
@@ -60,6 +58,8 @@ class ActivityLogAdmin(IndexedSearch, ReadOnlyAdmin):
     list_filter = (TimeWindowFilter, UserIdFilter)
     search_fields = ("=user_id", "=id")
     search_help_text = "Exact user_id (ST001) or row id."
+    csv_fields = ("id", "timestamp", "user_id", "activity", "details", "ip_address", "method", "path", "status_code",
+                  "user_agent", "request_id")
 
 
 class FieldChangeInline(NoWrites, admin.TabularInline):
@@ -73,7 +73,7 @@ class FieldChangeInline(NoWrites, admin.TabularInline):
 
 
 @admin.register(AuditTrail)
-class AuditTrailAdmin(IndexedSearch, ReadOnlyAdmin):
+class AuditTrailAdmin(CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
     """Search: a user_id, an entity code or a row id. An entity code is
     looked up as ``entity_type IN (the registry's types) AND entity_id =
     code`` so that ``trail_entity_ts_idx`` (entity_type first) serves it.
@@ -91,32 +91,12 @@ class AuditTrailAdmin(IndexedSearch, ReadOnlyAdmin):
         types = [c.entity_type for c in registry.tracked_models()]
         return [*super().search_branches(term), Q(entity_type__in=types, entity_id=term)]
     extra_readonly = ("before_after", "field_history")
-    actions = ["export_csv"]
+    # the API export's columns (audit.exports.COLUMNS), labelled
+    csv_fields = exports.COLUMNS
+    csv_activity = "Exported audit trail"
 
     class Media:
         css = {"all": ["audit/audit-admin.css"]}
-
-    def get_actions(self, request):
-        # only the export: nothing here may change or delete a row
-        actions = super().get_actions(request)
-        return {name: action for name, action in actions.items() if name == "export_csv"}
-
-    @admin.action(permissions=["view"], description="Export the selected records as CSV")
-    def export_csv(self, request, queryset):
-        """The same safe CSV as ``/api/realtime/export-audit`` (every cell
-        quoted, formula-like text prefixed), recorded before the first byte."""
-        from audit.context import audit_context
-        from audit.services import log_activity
-
-        queryset = queryset.order_by("-timestamp", "-id")
-        with audit_context(actor=request.user):
-            log_activity("Exported audit trail", json.dumps({"format": "csv", "via": "admin"}, sort_keys=True))
-        now = timezone.now()
-        response = StreamingHttpResponse(exports.csv_chunks(queryset), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{exports.export_filename(start=now, end=now)}"'
-        response["Cache-Control"] = "no-store"
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
 
     @admin.display(description="Before / after")
     def before_after(self, obj):
@@ -166,7 +146,7 @@ class AcknowledgeActionForm(ActionForm):
 
 
 @admin.register(SystemEvent)
-class SystemEventAdmin(ReadOnlyAdmin):
+class SystemEventAdmin(CsvExportMixin, ReadOnlyAdmin):
     """No search (no index on event_type, entity_id or event_data) and no
     event_type filter (its choices were a DISTINCT over the table): filter
     by time window, severity (``event_severity_ts_idx``), entity type or
@@ -177,11 +157,14 @@ class SystemEventAdmin(ReadOnlyAdmin):
     list_filter = (TimeWindowFilter, "severity", EntityTypeFilter, "processed", AcknowledgedFilter)
     action_form = AcknowledgeActionForm
     actions = ["acknowledge_events"]
+    csv_fields = ("id", "timestamp", "severity", "event_type", "entity_type", "entity_id", "event_data", "processed",
+                  "processed_at", "acknowledged_at", "acknowledged_by", "acknowledgement_note", "request_id")
 
     def get_actions(self, request):
-        # only acknowledging: nothing here may change or delete a row otherwise
+        # only acknowledging and the CSV export: nothing here may change or delete a row otherwise
         actions = super().get_actions(request)
-        return {name: action for name, action in actions.items() if name == "acknowledge_events"}
+        return {name: action for name, action in actions.items()
+                if name in ("acknowledge_events", "export_selected_csv")}
 
     @admin.display(description="acknowledged", boolean=True)
     def acknowledged(self, obj):
@@ -212,7 +195,7 @@ class SystemEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(UpdateHistory)
-class UpdateHistoryAdmin(IndexedSearch, ReadOnlyAdmin):
+class UpdateHistoryAdmin(CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
     """Search: a record's code (``table_name IN (the tracked tables) AND
     record_id = code``, on ``history_record_ts_idx``) or a row id. Filters:
     time window, table, user."""
@@ -221,6 +204,8 @@ class UpdateHistoryAdmin(IndexedSearch, ReadOnlyAdmin):
     list_filter = (TimeWindowFilter, TableNameFilter, UserIdFilter)
     search_fields = ("=record_id", "=id")
     search_help_text = "Exact record code (MR001) or row id."
+    csv_fields = ("id", "timestamp", "table_name", "record_id", "field_name", "old_value", "new_value", "user_id",
+                  "change_reason", "trail_link")
 
     def search_branches(self, term):
         tables = [c.model._meta.db_table for c in registry.tracked_models()]

@@ -126,16 +126,16 @@ def test_change_view_cannot_save(portal, admin_user, request_with_payload):
 def test_export_action_gives_the_same_safe_csv_and_is_recorded(portal, admin_user, request_with_payload):
     client = portal(admin_user)
     html = client.get("/admin/audit/audittrail/").content.decode()
-    assert 'value="export_csv"' in html and 'value="delete_selected"' not in html
+    assert 'value="export_selected_csv"' in html and 'value="delete_selected"' not in html
     rows = list(AuditTrail.objects.filter(entity_id=request_with_payload.code).order_by("-timestamp", "-id"))
     response = client.post("/admin/audit/audittrail/", {
-        "action": "export_csv", "_selected_action": [r.pk for r in rows], "index": 0,
+        "action": "export_selected_csv", "_selected_action": [r.pk for r in rows], "index": 0,
     })
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     body = b"".join(response.streaming_content).decode()
     lines = body.split("\r\n")
-    assert lines[0].startswith('"id","timestamp","user_id","action_type"')
+    assert lines[0].startswith('"ID","Timestamp","User ID","Action type","Entity type","Entity ID","Old value"')
     assert len([line for line in lines if line]) == 1 + len(rows)
     assert "\"'=HYPERLINK(1)\"" in body  # formula neutralised, as in the API export
     assert ActivityLog.objects.filter(user_id="ADM001", activity="Exported audit trail").count() == 1
