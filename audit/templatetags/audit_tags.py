@@ -29,7 +29,7 @@ def entity_timeline(context, entity_type: str, entity_id, limit: int = TIMELINE_
     manager = is_manager(user)
     return {
         "allowed": True,
-        "changes": [{"obj": row, "fields": presentation.field_rows(row)} for row in rows[:limit]],
+        "changes": presentation.change_texts(rows[:limit]),
         "more": len(rows) > limit,
         "show_ip": manager,
         "full_url": "/admin/audit-log?" + urlencode({"entity_type": entity_type, "entity_id": entity_id, "hours": 8760})

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
+from django.db import models
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.timesince import timesince
 
 from audit import selectors
@@ -147,10 +149,10 @@ def bar_chart(series: list[dict], *, title: str, unit: str, label_format: str, w
               axis_every: int = 10) -> Chart:
     """Geometry of a bar chart for ``series`` (``[{start, count}]``): the
     template draws it; JavaScript moves the same bars when new data comes."""
-    plot_top, plot_bottom, left = 10, height - 24, 36
+    plot_top, plot_bottom, left = 4, height - 4, 0  # the scale and time labels are HTML beside the SVG
     maximum = max([s["count"] for s in series] + [1])
     n = max(len(series), 1)
-    slot = (width - left - 4) / n
+    slot = (width - left) / n
     bars = []
     for i, point in enumerate(series):
         h = (plot_bottom - plot_top) * point["count"] / maximum
@@ -177,9 +179,266 @@ def critical_events(now=None) -> list[dict]:
     return [
         {"id": e.id, "timestamp": iso_ms(e.timestamp), "event_type": e.event_type, "entity_type": e.entity_type,
          "entity_id": e.entity_id, "event_data": e.event_data,
-         "label": event_label(e.event_type),
-         "age": timesince(e.timestamp, now, depth=1), "processed": e.processed,
+         "label": event_label(e.event_type), "sentence": event_sentence(e),
+         "time": when(e.timestamp).text, "exact": when(e.timestamp).exact,
+         "age": timesince(e.timestamp, now, depth=2), "processed": e.processed,
          "url": entity_url(e.entity_type, e.entity_id),
          "acknowledge_url": reverse("audit_acknowledge_event", args=[e.id])}
         for e in selectors.open_critical_events(hours=24, limit=10)
     ]
+
+
+# --- history in words -----------------------------------------------------------
+#
+# Every page that shows audit rows (the audit-log page, the dashboard, entity and
+# user timelines, the admin's audit pages) turns them into text here, so a field
+# reads as its label, a stored code as its choice label, a person as
+# "PE001 · Priya Eriksen" and a time as "2026-12-02 05:44:13 UTC".
+
+#: fields nobody reads in a history: the row's own id and the automatic timestamps
+HIDDEN_FIELDS = frozenset({"id", "created_at", "updated_at", "modified_at", "last_login", "password"})
+#: action -> (what was done, what was tried: the sentence of a refused attempt)
+VERBS = {
+    "create": ("created", "create"), "update": ("updated", "update"), "delete": ("deleted", "delete"),
+    "approve": ("approved", "approve"), "reject": ("rejected", "reject"), "assign": ("assigned", "assign"),
+    "status_change": ("changed the status of", "change the status of"),
+    "permission_change": ("changed the permissions of", "change the permissions of"),
+    "password_reset": ("reset the password of", "reset the password of"),
+    "role_change": ("changed the role of", "change the role of"), "revert": ("reverted", "revert"),
+    "bulk_update": ("updated in bulk", "update in bulk"), "login": ("logged in as", "log in as"),
+    "logout": ("logged out of", "log out of"),
+}
+SOMEONE = {"system": "The system", "anonymous": "Someone not logged in", "": "Someone"}
+
+
+@dataclass(frozen=True)
+class When:
+    """A time as people read it (``text``) and its exact value (``exact``, for the hover title)."""
+    text: str
+    exact: str
+    iso: str
+
+
+def when(value) -> When | None:
+    if value is None:
+        return None
+    value = value.astimezone(UTC) if timezone.is_aware(value) else value
+    return When(value.strftime("%Y-%m-%d %H:%M:%S UTC"), value.strftime("%Y-%m-%d %H:%M:%S.%f UTC"), value.isoformat())
+
+
+def people(user_ids) -> dict[str, str]:
+    """``{user_id: "PE001 · Priya Eriksen"}`` for the ids given (one query); an unknown id reads as itself."""
+    from django.contrib.auth import get_user_model
+
+    ids = {str(u) for u in user_ids if u}
+    names = dict(get_user_model().objects.filter(user_id__in=ids).values_list("user_id", "full_name")) if ids else {}
+    return {uid: f"{uid} · {names[uid]}" if names.get(uid) else uid for uid in ids}
+
+
+def person(user_id, names: dict[str, str] | None = None) -> str:
+    if user_id in SOMEONE or user_id is None:
+        return SOMEONE.get(user_id or "", "Someone")
+    names = names if names is not None else people([user_id])
+    return names.get(str(user_id), str(user_id))
+
+
+def _model_for(entity_type: str):
+    from audit.capture import registry
+
+    config = registry.config_for_entity_type(entity_type)
+    return config.model if config else None
+
+
+def entity_label(entity_type: str) -> str:
+    """``maintenance_request`` -> "maintenance request" (the model's verbose name when tracked)."""
+    model = _model_for(entity_type)
+    if model is not None:
+        return str(model._meta.verbose_name)
+    return str(entity_type).replace("_", " ")
+
+
+def _field(model, name: str):
+    if model is None:
+        return None
+    try:
+        return model._meta.get_field(name)
+    except Exception:  # noqa: BLE001 - a field recorded once and since removed reads as its name
+        return None
+
+
+def field_label(entity_type: str, name: str, model=None) -> str:
+    field = _field(model or _model_for(entity_type), name)
+    label = str(getattr(field, "verbose_name", "") or name.replace("_", " "))
+    return label[:1].upper() + label[1:]
+
+
+def _is_hidden(field, name: str) -> bool:
+    if name in HIDDEN_FIELDS:
+        return True
+    return bool(field is not None and (getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)))
+
+
+def _is_user_field(field) -> bool:
+    from django.contrib.auth import get_user_model
+
+    return bool(field is not None and getattr(field, "is_relation", False)
+                and getattr(field, "related_model", None) is get_user_model())
+
+
+def value_text(field, value, names: dict[str, str]) -> str | None:
+    """A recorded value in words: a choice's label, Yes/No, a person's display text, else the text."""
+    if value is None or value == "":
+        return None
+    if field is not None and getattr(field, "choices", None):
+        labels = {str(k): str(v) for k, v in field.flatchoices}
+        if str(value) in labels:
+            return labels[str(value)]
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if _is_user_field(field):
+        return names.get(str(value), str(value))
+    if isinstance(field, models.DateTimeField) and isinstance(value, str):
+        parsed = parse_datetime(value)
+        if parsed is not None:
+            return when(parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)).text
+    return shown(value)
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    name: str
+    label: str
+    old: str | None
+    new: str | None
+    changed: bool
+
+
+@dataclass(frozen=True)
+class ChangeText:
+    """One audit_trail row in words: a sentence, its time, and the fields to show."""
+    obj: object
+    sentence: str
+    actor: str
+    when: When | None
+    fields: list[FieldChange]
+    #: a create or delete lists its values folded ("Created with 8 fields")
+    summary: str | None
+
+
+def _user_ids_of(trails) -> set[str]:
+    ids: set[str] = set()
+    for t in trails:
+        ids.add(t.user_id)
+        model = _model_for(t.entity_type)
+        if t.entity_type == "user":
+            ids.add(t.entity_id)
+        for row in field_rows(t):
+            if _is_user_field(_field(model, row.name)):
+                ids.update(v for v in (row.old, row.new) if v)
+    return {i for i in ids if i}
+
+
+def _title_of(trail) -> str:
+    for text in (trail.new_value, trail.old_value):
+        data = _load(text)
+        for name in ("title", "name", "full_name", "vessel"):
+            if isinstance(data.get(name), str) and data[name].strip():
+                return data[name].strip()
+    return ""
+
+
+def change_texts(trails) -> list[ChangeText]:
+    """Each audit_trail row of ``trails`` in words (people looked up once for all of them)."""
+    trails = list(trails)
+    names = people(_user_ids_of(trails))
+    return [change_text(t, names) for t in trails]
+
+
+def change_text(trail, names: dict[str, str] | None = None) -> ChangeText:
+    names = names if names is not None else people(_user_ids_of([trail]))
+    model = _model_for(trail.entity_type)
+    fields = []
+    for row in field_rows(trail):
+        field = _field(model, row.name)
+        if _is_hidden(field, row.name):
+            continue
+        old, new = value_text(field, row.old, names), value_text(field, row.new, names)
+        if old is None and new is None:
+            continue  # "empty -> empty" says nothing
+        fields.append(FieldChange(row.name, field_label(trail.entity_type, row.name, model), old, new,
+                                  row.changed and old != new))
+    action = str(trail.action_type)
+    summary = None
+    if action in ("create", "delete"):
+        fields = [f for f in fields if (f.new if action == "create" else f.old) is not None]
+        count = len(fields)
+        summary = f"{'Created' if action == 'create' else 'Deleted'} with {count} field{'s' if count != 1 else ''}"
+    else:
+        fields = [f for f in fields if f.changed]
+    actor = person(trail.user_id, names)
+    failed = str(trail.status) == "failed"
+    done, tried = VERBS.get(action, (action.replace("_", " "), action.replace("_", " ")))
+    verb = f"tried to {tried}" if failed else done
+    target = f"{entity_label(trail.entity_type)} {names.get(trail.entity_id, trail.entity_id) if trail.entity_type == 'user' else trail.entity_id}"
+    title = _title_of(trail)
+    sentence = f"{actor} {verb} {target}" + (f" · {title}" if title and trail.entity_type != "user" else "")
+    if action not in ("create", "delete") and fields:
+        sentence += ": " + ", ".join(f.label.lower() if i else f.label for i, f in enumerate(fields[:3]))
+        if len(fields) > 3:
+            sentence += f" and {len(fields) - 3} more"
+    if trail.change_reason:
+        sentence += f" — '{trail.change_reason}'"
+    if failed and trail.error_message:
+        sentence += f" (refused: {trail.error_message})"
+    return ChangeText(trail, sentence, actor, when(trail.timestamp), fields, summary)
+
+
+def _details_text(details) -> str:
+    """An activity's or event's JSON details as "Label: value; ..." (text that is not JSON stays as is)."""
+    if details in (None, ""):
+        return ""
+    if isinstance(details, str):
+        try:
+            data = json.loads(details)
+        except (TypeError, ValueError):
+            return details
+    else:
+        data = details
+    if not isinstance(data, dict):
+        return shown(data) or ""
+    parts = []
+    for key, value in data.items():
+        if value in (None, "", [], {}):
+            continue
+        if isinstance(value, list | tuple):
+            value = ", ".join(str(v) for v in value)
+        elif isinstance(value, bool):
+            value = "yes" if value else "no"
+        elif isinstance(value, dict):
+            value = shown(value)
+        label = str(key).replace("_", " ")
+        parts.append(f"{label[:1].upper() + label[1:]}: {value}")
+    return "; ".join(parts)
+
+
+def activity_sentence(activity, names: dict[str, str] | None = None) -> str:
+    """"PE001 · Priya Eriksen: Viewed audit log (Hours: 24; Page: 1)"."""
+    who = person(getattr(activity, "user_id", None), names)
+    details = _details_text(getattr(activity, "details", ""))
+    return f"{who}: {activity.activity}" + (f" ({details})" if details else "")
+
+
+def activity_texts(activities) -> list[dict]:
+    activities = list(activities)
+    names = people(a.user_id for a in activities)
+    return [{"obj": a, "sentence": activity_sentence(a, names), "when": when(a.timestamp),
+             "details": _details_text(a.details)} for a in activities]
+
+
+def event_sentence(event) -> str:
+    """"Emergency reported for emergency EMG004 — Severity: critical; Vessel: MV A"."""
+    text = event_label(event.event_type)
+    if event.entity_id:
+        text += f" for {entity_label(event.entity_type) + ' ' if event.entity_type else ''}{event.entity_id}"
+    details = _details_text(event.event_data)
+    return text + (f" — {details}" if details else "")

@@ -20,9 +20,10 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.timesince import timesince
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -164,24 +165,60 @@ def audit_log(request):
 
 # --- /dashboard/ -----------------------------------------------------------------
 
+#: (metric, what the tile says it counts, the sentence under it, the list behind it: a URL or an
+#: admin URL name, admin-only)
 METRICS = (
-    ("active_users_1h", "Active users", "distinct users in the last hour"),
-    ("recent_activities_1h", "Activities", "in the last hour"),
-    ("recent_errors_1h", "Errors", "error or critical events in the last hour"),
-    ("online_users_15m", "Online now", "active in the last 15 minutes"),
-    ("pending_maintenance", "Pending requests", "maintenance requests awaiting approval"),
-    ("active_emergencies", "Active emergencies", "not resolved or closed"),
+    ("active_users_1h", "People active, 1 h", "distinct people who did something in the last hour",
+     ("admin", "admin:audit_activitylog_changelist", "window=1h")),
+    ("recent_activities_1h", "Activities, 1 h", "activity records written in the last hour",
+     ("admin", "admin:audit_activitylog_changelist", "window=1h")),
+    ("recent_errors_1h", "Error and critical events, 1 h", "system events of severity error or critical, last hour",
+     ("admin", "admin:audit_systemevent_changelist", "window=1h&severity__in=error%2Ccritical")),
+    ("online_users_15m", "Online now, 15 min", "active in the last 15 minutes and not logged out",
+     ("admin", "admin:audit_activitylog_changelist", "window=1h")),
+    ("pending_maintenance", "Requests awaiting approval", "maintenance requests with status pending",
+     ("portal", "request_list", "status=pending")),
+    ("active_emergencies", "Open emergencies", "reported, acknowledged or dispatched (not resolved or closed)",
+     ("portal", "emergency_list", "active=on")),
 )
+
+
+def _tiles(request, metrics: dict) -> list[dict]:
+    """The counters as tiles, each linking to the list it counts (admin lists only for those who may use them)."""
+    may_admin = admin.site.has_permission(request)
+    tiles = []
+    for key, label, help_, (where, name, query) in METRICS:
+        url = None
+        if where == "portal" or may_admin:
+            try:
+                url = f"{reverse(name)}?{query}"
+            except NoReverseMatch:
+                url = None
+        tiles.append({"key": key, "label": label, "help": help_, "value": metrics[key], "url": url})
+    return tiles
+
+
+def _open_emergencies(now) -> list[dict]:
+    """The emergencies not resolved or closed, oldest first, each with its age."""
+    from emergencies.models import ACTIVE_STATUSES, Emergency
+
+    rows = Emergency.objects.filter(status__in=ACTIVE_STATUSES).order_by("created_at")[:10]
+    return [{"code": e.code, "url": reverse("emergency_detail", args=[e.code]),
+             "sentence": f"{e.get_severity_display()} {e.get_emergency_type_display().lower()} on {e.vessel}"
+                         f" · {e.get_status_display().lower()}",
+             "age": timesince(e.created_at, now, depth=2), "when": presentation.when(e.created_at)}
+            for e in rows]
 
 
 def _charts(now):
     per_minute = presentation.bar_chart(
         selectors.activity_per_minute(hours=1, now=now),
-        title="Activity per minute, last hour", unit="activities", label_format="%H:%M",
+        title="Activities per minute, last hour (UTC)", unit="activities", label_format="%H:%M",
     )
     per_hour = presentation.bar_chart(
         selectors.errors_per_hour(hours=24, now=now),
-        title="Errors per hour, last 24 hours", unit="errors", label_format="%H:00", axis_every=4,
+        title="Error and critical events per hour, last 24 hours (UTC)", unit="error and critical events",
+        label_format="%H:00", axis_every=4,
     )
     return per_minute, per_hour
 
@@ -225,8 +262,9 @@ def dashboard(request):
     look = looks.issue(user=request.user, page="dashboard")
     context = {
         "now": now,
-        "tiles": [{"key": key, "label": label, "help": help_, "value": metrics[key]} for key, label, help_ in METRICS],
-        "latest": latest,
+        "tiles": _tiles(request, metrics),
+        "latest": presentation.activity_texts(latest),
+        "emergencies": _open_emergencies(now),
         "critical": presentation.critical_events(now),
         "charts": [("activity", per_minute), ("errors", per_hour)],
         "poll_seconds": POLL_SECONDS,
@@ -256,6 +294,13 @@ def dashboard_data(request):
         "timestamp": iso_ms(now),
         "charts": {"activity": presentation.chart_json(per_minute), "errors": presentation.chart_json(per_hour)},
         "critical_events": presentation.critical_events(now),
+        "latest_activities": [
+            {"timestamp": iso_ms(a["obj"].timestamp), "time": a["when"].text, "exact": a["when"].exact,
+             "sentence": a["sentence"]}
+            for a in presentation.activity_texts(selectors.latest_activities(limit=10))
+        ],
+        "open_emergencies": [{k: v for k, v in e.items() if k != "when"} | {"time": e["when"].text}
+                             for e in _open_emergencies(now)],
     })
 
 
@@ -288,8 +333,9 @@ def _timeline(request, user_id: str, *, own: bool):
                 return _refused()
     context = {
         "subject_id": user_id,
+        "subject": presentation.person(user_id),
         "own": own,
-        "rows": rows,
+        "rows": presentation.activity_texts(rows),
         "errors": errors,
         "hours": hours_param if hours_param is not None else "24",
         "page": page,

@@ -1,7 +1,8 @@
 /* Live dashboard: listens to the SSE stream (/api/realtime/stream) and, on each
- * new row, refreshes from /api/realtime/dashboard (tiles, latest activities) and
- * /dashboard/data/ (charts, open critical events; an "acknowledged" message drops one
- * from the open list). An event's Acknowledge form is posted to the API. Without the stream (no
+ * new row, refreshes from /api/realtime/dashboard (tiles) and /dashboard/data/ (charts,
+ * latest activities and open emergencies as sentences, open critical events; an
+ * "acknowledged" message drops one from the open list). Each refresh carries the page's
+ * look token, so it is not logged as a new read (audit.looks). An event's Acknowledge form is posted to the API. Without the stream (no
  * EventSource, or the connection is down) it polls those every few seconds.
  * It updates the page in place. Recorded data is attacker-controlled: it is only ever set
  * with textContent / setAttribute, never parsed as HTML. No library, no CDN. */
@@ -58,24 +59,48 @@
     list.appendChild(fresh);
   }
 
+  function timeNode(text, iso, exact) {
+    var t = el("time", null, text || hms(iso));
+    t.setAttribute("datetime", iso || "");
+    if (exact) t.setAttribute("title", exact);
+    return t;
+  }
+
   function setLatest(items) {
     var list = document.getElementById("latest-activities");
     if (!list) return;
     var before = list.firstElementChild ? list.firstElementChild.getAttribute("data-key") : null;
     replaceList(list, items, function (a) {
       var li = el("li");
-      li.setAttribute("data-key", a.timestamp + "|" + a.user_id + "|" + a.activity);
+      li.setAttribute("data-key", a.timestamp + "|" + a.sentence);
       var when = el("span", "feed-when");
-      var t = el("time", null, hms(a.timestamp)); t.setAttribute("datetime", a.timestamp || ""); when.appendChild(t);
+      when.appendChild(timeNode(a.time, a.timestamp, a.exact));
       li.appendChild(when);
-      li.appendChild(el("code", "feed-who", a.user_id));
-      li.appendChild(document.createTextNode(" "));
-      li.appendChild(el("span", "feed-what", a.activity));
-      if (a.details) li.appendChild(el("span", "feed-details", truncate(a.details, 120)));
+      li.appendChild(el("span", "feed-what", truncate(a.sentence, 240)));
       return li;
     }, "No activity yet.");
     var first = list.firstElementChild;
     if (before !== null && first && first.getAttribute("data-key") !== before) first.classList.add("fresh");
+  }
+
+  function localLink(url, child) {
+    if (url && url.charAt(0) === "/" && url.charAt(1) !== "/") {
+      var a = el("a"); a.setAttribute("href", url); a.appendChild(child); return a;
+    }
+    return child;
+  }
+
+  function setEmergencies(items) {
+    var list = document.getElementById("open-emergencies");
+    if (!list) return;
+    replaceList(list, items, function (e) {
+      var li = el("li");
+      li.appendChild(localLink(e.url, el("code", null, e.code)));
+      li.appendChild(document.createTextNode(" "));
+      li.appendChild(el("span", "feed-what", e.sentence));
+      li.appendChild(el("span", "feed-age", "open for " + e.age));
+      return li;
+    }, "No open emergency.");
   }
 
   function csrfToken() {
@@ -111,16 +136,13 @@
       var li = el("li");
       li.setAttribute("data-event", String(e.id));
       var when = el("span", "feed-when");
-      var t = el("time", null, hms(e.timestamp)); t.setAttribute("datetime", e.timestamp || ""); when.appendChild(t);
+      when.appendChild(timeNode(e.time, e.timestamp, e.exact));
       li.appendChild(when);
       li.appendChild(el("span", "badge badge-sev-critical", e.label || e.event_type));
       li.appendChild(document.createTextNode(" "));
-      var code = el("code", null, e.entity_id);
-      if (e.url && e.url.charAt(0) === "/" && e.url.charAt(1) !== "/") {
-        var a = el("a"); a.setAttribute("href", e.url); a.appendChild(code); li.appendChild(a);
-      } else { li.appendChild(code); }
+      li.appendChild(localLink(e.url, el("code", null, e.entity_id)));
       if (e.age) li.appendChild(el("span", "feed-age", "open for " + e.age));
-      if (e.event_data) li.appendChild(el("span", "feed-details", truncate(e.event_data, 120)));
+      if (e.sentence) li.appendChild(el("span", "feed-details", truncate(e.sentence, 240)));
       li.appendChild(ackForm(e));
       return li;
     }, "No open critical event in the last 24 hours.");
@@ -155,7 +177,7 @@
   function setChart(name, data) {
     var fig = document.querySelector('[data-chart="' + name + '"]');
     if (!fig || !data) return;
-    var unit = name === "errors" ? "errors" : "activities";
+    var unit = name === "errors" ? "error and critical events" : "activities";
     data.bars.forEach(function (bar, i) {
       var rect = fig.querySelector('rect[data-i="' + i + '"]');
       if (rect) {
@@ -169,12 +191,14 @@
       if (row && row.cells.length === 2) { row.cells[0].textContent = bar.label; row.cells[1].textContent = String(bar.count); }
     });
     var every = name === "errors" ? 4 : 10;
-    fig.querySelectorAll("text[data-axis]").forEach(function (node) {
+    fig.querySelectorAll("[data-axis]").forEach(function (node) {
       var bar = data.bars[parseInt(node.getAttribute("data-axis"), 10) * every];
       if (bar) node.textContent = bar.label;
     });
     var max = fig.querySelector("[data-chart-max]"); if (max) max.textContent = String(data.maximum);
     var desc = fig.querySelector("[data-chart-desc]"); if (desc) desc.textContent = data.description;
+    var svg = fig.querySelector("svg[data-chart-label]");
+    if (svg) svg.setAttribute("aria-label", svg.getAttribute("data-chart-label") + ": " + data.description);
   }
 
   function stamp(iso, ok) {
@@ -185,7 +209,6 @@
   function applyDashboard(body) {
     if (!body || !body.success) return;
     setTiles(body.metrics);
-    setLatest(body.latest_activities || []);
     stamp(body.timestamp, true);
   }
 
@@ -196,6 +219,8 @@
       setChart("activity", body.charts.activity);
       setChart("errors", body.charts.errors);
       setCritical(body.critical_events || []);
+      setLatest(body.latest_activities || []);
+      setEmergencies(body.open_emergencies || []);
     });
     return Promise.all([main, extra]).catch(function () { stamp(null, false); });
   }

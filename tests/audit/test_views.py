@@ -298,9 +298,12 @@ def test_dashboard_charts_are_svg_with_text_alternatives(portal, personas):
     SystemEvent.objects.filter(pk=e.pk).update(timestamp=at(2))
     html = portal(personas["engineer"]).get("/dashboard/").content.decode()
     assert html.count("<svg") == 2
-    assert "<title id=\"activity-title\">Activity per minute, last hour</title>" in html
-    assert "<title id=\"errors-title\">Errors per hour, last 24 hours</title>" in html
-    assert '<desc id="errors-desc" data-chart-desc>1 errors in total' in html
+    assert "<title id=\"activity-title\">Activities per minute, last hour (UTC)</title>" in html
+    assert "<title id=\"errors-title\">Error and critical events per hour, last 24 hours (UTC)</title>" in html
+    assert '<desc id="errors-desc" data-chart-desc>1 error and critical events in total' in html
+    # each chart is named for screen readers, and its labels are HTML text (12 px and more, not scaled SVG)
+    assert 'aria-label="Error and critical events per hour, last 24 hours (UTC): 1 error and critical events in total' in html
+    assert html.count('role="img" aria-label="') == 2 and "<text " not in html
     assert len(re.findall(r'<rect data-i="\d+"', html)) == 60 + 24
     assert "Show the numbers as a table" in html
 
@@ -393,11 +396,21 @@ def test_request_timeline_shows_who_when_where_why_and_field_changes(portal, per
     assert obj.status == "approved"
     html = client.get(f"/requests/{obj.code}/").content.decode()
     section = html[html.index('id="history"'):]
-    assert section.index("<strong>Approve</strong>") < section.index("<strong>Create</strong>")  # newest first
-    assert "by <code>PE001</code>" in section and "by <code>ST001</code>" in section
+    approved = f"PE001 · PE001 Person approved maintenance request {obj.code}: Status, approved by, approved at"
+    created = f"ST001 · ST001 Person created maintenance request {obj.code} · {XSS_ESCAPED}"
+    assert section.index(approved) < section.index(created)  # newest first, one sentence each
     assert "from 127.0.0.1" in section
-    assert "Budget approved " + XSS_ESCAPED in section
-    assert "<code>status</code>: <del>pending</del> &rarr; <ins>approved</ins>" in section
+    assert "— &#x27;Budget approved " + XSS_ESCAPED + "&#x27;" in section
+    # labels and choice labels, people by name, times in seconds and UTC with the exact value on hover
+    assert '<th scope="row">Status</th>\n      <td class="before"><del>Pending</del></td><td class="after"><ins>Approved</ins></td>' in section
+    assert "<ins>PE001 · PE001 Person</ins>" in section
+    assert re.search(r'<time datetime="[^"]+" title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} UTC">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</time>', section)
+    # the create is folded, lists only its non-empty fields, never the id or automatic timestamps
+    create = section[section.index(created):]
+    assert "<summary>Created with 7 fields</summary>" in create
+    assert "<td>Medium</td>" in create and "<td>ST001 · ST001 Person</td>" in create
+    assert ">Id<" not in section and ">Created at<" not in section and ">Updated at<" not in section
+    assert "<del>empty</del></td><td class=\"after\"><ins>empty</ins>" not in section
     assert XSS not in html
 
 
@@ -406,7 +419,7 @@ def test_staff_see_their_own_request_history_without_ip(portal, personas):
 
     obj = services.create_request(actor=personas["staff"], vessel="MV A", title="Pump")
     html = portal(personas["staff"]).get(f"/requests/{obj.code}/").content.decode()
-    assert 'id="history"' in html and "by <code>ST001</code>" in html
+    assert 'id="history"' in html and "ST001 · ST001 Person created maintenance request" in html
     assert "from 127.0.0.1" not in html and "Full history in the audit log" not in html
     assert portal(personas["other_staff"]).get(f"/requests/{obj.code}/").status_code in (403, 404)
 
@@ -420,14 +433,15 @@ def test_emergency_inventory_and_user_pages_show_their_history_to_managers(porta
     item = maintenance.create_item(actor=personas["admin"], part_number="P-1", name=XSS, quantity_on_hand=3)
     maintenance.adjust_stock(item=item, actor=personas["admin"], quantity_change=-1, reason="Used " + XSS)
     client = portal(personas["engineer"])
-    for url, who in ((f"/emergencies/{emg.code}/", "ST001"), (f"/inventory/{item.code}/", "ADM001"),
-                     ("/users/ST001/", "system")):
+    for url, who in ((f"/emergencies/{emg.code}/", "ST001 · ST001 Person created emergency"),
+                     (f"/inventory/{item.code}/", "ADM001 · ADM001 Person updated"),
+                     ("/users/ST001/", "The system")):
         html = client.get(url).content.decode()
         assert 'id="history"' in html, url
-        assert f"by <code>{who}</code>" in html, url
+        assert f'<span class="change-sentence">{who}' in html, url
         assert XSS not in html, url
     html = client.get(f"/inventory/{item.code}/").content.decode()
-    assert "<code>quantity_on_hand</code>: <del>3</del> &rarr; <ins>2</ins>" in html
+    assert "<del>3</del></td><td class=\"after\"><ins>2</ins>" in html
 
 
 def test_staff_see_no_history_on_an_emergency(portal, personas):
