@@ -47,10 +47,12 @@ task_started = _signals.task_started
 task_finished = _signals.task_finished
 
 DEFAULT_QUEUE = "default"
+FORWARDING_QUEUE = "forwarding"
 OPS_QUEUE = "ops"
 
 __all__ = [
     "DEFAULT_QUEUE",
+    "FORWARDING_QUEUE",
     "OPS_QUEUE",
     "RetryPolicy",
     "Task",

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "maintenance",
     "emergencies",
     "alerts",
+    "forwarding",
 ]
 
 MIDDLEWARE = [
@@ -268,6 +269,18 @@ AUDIT_VERIFY_EVERY = env.float("AUDIT_VERIFY_EVERY", default=3600.0)
 AUDIT_PURGE_EVERY = env.float("AUDIT_PURGE_EVERY", default=86400.0)
 # Where the scheduled purge archives what it deletes (a new gzip'd JSON Lines file per run).
 AUDIT_ARCHIVE_DIR = env.str("AUDIT_ARCHIVE_DIR", default=str(BASE_DIR / "var" / "archive"))
+
+# Forwarding of the audit tables to security monitoring (docs/operations.md "Forwarding"): sink URLs,
+# comma-separated: syslog+tcp://host:514, syslog+tls://host:6514?ca=/etc/ca.pem, syslog+udp://host:514,
+# https://TOKEN@splunk:8088/services/collector/event, https://otel:4318/v1/logs, https://host/path (JSON Lines)
+AUDIT_FORWARD_SINKS = env.list("AUDIT_FORWARD_SINKS", default=[])
+AUDIT_FORWARD_EVERY = env.float("AUDIT_FORWARD_EVERY", default=2.0)  # seconds between runs (0: off)
+AUDIT_FORWARD_BATCH = env.int("AUDIT_FORWARD_BATCH", default=500)  # rows per batch sent
+AUDIT_FORWARD_TIMEOUT = env.float("AUDIT_FORWARD_TIMEOUT", default=10.0)  # seconds per connection/request
+AUDIT_FORWARD_SETTLE = env.float("AUDIT_FORWARD_SETTLE", default=10.0)  # seconds a gap in ids is waited for
+AUDIT_FORWARD_RUN_FOR = env.float("AUDIT_FORWARD_RUN_FOR", default=30.0)  # seconds one run goes on
+AUDIT_FORWARD_LAG_ALERT = env.float("AUDIT_FORWARD_LAG_ALERT", default=300.0)  # warning event above (seconds)
+AUDIT_FORWARD_SOURCE = env.str("AUDIT_FORWARD_SOURCE", default="msc")  # first part of the records' stable ids
 
 # E-mail (alerts): EMAIL_URL (smtp://user:password@host:587, smtp+tls://...) or the usual EMAIL_*;
 # in development the file backend writes each message under var/mail/ so a person can read it
