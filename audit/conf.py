@@ -134,3 +134,9 @@ def development_signing_key_file():
     """Where a development signing key is generated: beside the seal file (``var/`` by default)."""
     path = seal_file()
     return path.with_name("audit-signing-key.pem")
+
+
+def purge_database() -> str:
+    """The connection alias the purge deletes through: ``purge``
+    (DATABASE_PURGE_URL, the purge role) when configured, else ``default``."""
+    return "purge" if "purge" in settings.DATABASES else "default"

@@ -108,6 +108,15 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.b
 # table (created by migration accounts 0003) unless CACHE_URL names another, e.g. redis://host:6379/1
 CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://django_cache")}
 
+# Least privilege on PostgreSQL (docs/production.md "Database roles"): DATABASE_URL is the
+# application role; `manage.py migrate` connects as DATABASE_OWNER_URL and the audit purge as
+# DATABASE_PURGE_URL, each defaulting to DATABASE_URL (one superuser URL keeps working in
+# development). The purge gets a connection alias of its own only when its URL differs.
+DATABASE_OWNER_URL = env.str("DATABASE_OWNER_URL", default="")
+_purge_url = env.str("DATABASE_PURGE_URL", default="")
+if _purge_url and _purge_url != env.str("DATABASE_URL", default=""):
+    DATABASES["purge"] = {**env.db_url_config(_purge_url), "TEST": {"MIRROR": "default"}}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = ["accounts.backends.ApprovedUserBackend"]

@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import connections, router, transaction
+from django.db import connections, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -224,7 +224,7 @@ def purge(*, plan: Plan, batch_size: int = 5000, archive: Archive | None = None,
     """Delete what ``plan`` describes, batch by batch. Returns the rows
     deleted per table (``update_history`` includes rows that went with their
     trail row). Records the purge as the system event ``audit_purged``."""
-    using = using or router.db_for_write(AuditTrail)
+    using = using or conf.purge_database()  # the purge role's connection when DATABASE_PURGE_URL is set
     connection = connections[using]
     postgres = connection.vendor == "postgresql"
     deleted = dict.fromkeys(plan.counts, 0)
