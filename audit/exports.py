@@ -44,6 +44,7 @@ COLUMNS: tuple[str, ...] = (
     "error_message",
     "change_reason",
     "request_id",
+    "source",
 )
 CHUNK_SIZE = 2000  # rows fetched from the database per round trip
 ROWS_PER_WRITE = 500  # rows turned into one piece of text

@@ -36,6 +36,14 @@ class AuditStatus(models.TextChoices):
     PENDING = "pending", "Pending"
 
 
+class RecordSource(models.TextChoices):
+    """Where an audit_trail row came from: the capture of a real change, or a hand entry
+    through ``audit.services.log_entity_change()`` (which changes nothing itself)."""
+
+    CAPTURED = "captured", "Captured"
+    MANUAL = "manual", "Manual entry"
+
+
 class Severity(models.TextChoices):
     INFO = "info", "Info"
     WARNING = "warning", "Warning"
@@ -87,6 +95,9 @@ class AuditTrail(models.Model):
     error_message = models.TextField(blank=True)
     change_reason = models.TextField(blank=True)
     request_id = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=10, choices=RecordSource.choices, default=RecordSource.CAPTURED,
+                              help_text="captured (a change the capture saw happen) or manual "
+                                        "(written by hand through log_entity_change).")
 
     class Meta:
         db_table = "audit_trail"

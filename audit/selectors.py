@@ -213,7 +213,8 @@ def get_user_activity_timeline(user_id: str, limit: int = 50, hours: float = 24)
 def get_entity_change_history(entity_type: str, entity_id: str, limit: int = 100) -> list[dict]:
     """Field changes of one entity, newest first, at most ``limit``:
     ``[{timestamp, action_type, field_name, old_value, new_value, user_id,
-    change_reason}]``. ``action_type`` comes from the audit_trail row."""
+    change_reason, source}]``. ``action_type`` and ``source`` (captured or manual) come
+    from the audit_trail row."""
     limit = validate_limit(limit)
     rows = entity_changes(entity_type, entity_id)[:limit]
     return [
@@ -225,6 +226,7 @@ def get_entity_change_history(entity_type: str, entity_id: str, limit: int = 100
             "new_value": row.new_value,
             "user_id": row.user_id,
             "change_reason": row.change_reason,
+            "source": row.audit.source if row.audit_id else "captured",
         }
         for row in rows
     ]

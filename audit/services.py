@@ -39,7 +39,7 @@ from django.db import transaction
 from audit.capture import registry, writer
 from audit.capture.diff import to_json
 from audit.context import get_context
-from audit.models import ActionType, ActivityLog, AuditTrail, Severity, SystemEvent
+from audit.models import ActionType, ActivityLog, AuditTrail, RecordSource, Severity, SystemEvent
 
 __all__ = ["log_activity", "log_entity_change", "log_system_event"]
 
@@ -85,7 +85,9 @@ def log_entity_change(
 ) -> AuditTrail | None:
     """Record one field change by hand: one ``audit_trail`` row and its
     ``update_history`` row, in one transaction. ``change_reason`` defaults to
-    the context's reason. ``action_type`` is one of :class:`ActionType`."""
+    the context's reason. ``action_type`` is one of :class:`ActionType`. The row's
+    ``source`` is ``manual``: the API, the pages and the exports show it as a hand entry,
+    never as a captured change (the entity itself is not touched)."""
     if action_type not in ActionType.values:
         raise ValueError(f"Unknown action_type {action_type!r}: use one of {', '.join(ActionType.values)}.")
     entity_type = _required(entity_type, "entity_type")
@@ -101,6 +103,7 @@ def log_entity_change(
             changes={field_name: {"old": _json_safe(old_value), "new": _json_safe(new_value)}},
             table_name=_table_name(entity_type),
             reason=change_reason,
+            source=RecordSource.MANUAL,
         )
 
 

@@ -193,11 +193,12 @@ class MaintenanceRequestViewSet(ServiceErrorsMixin, viewsets.GenericViewSet):
     @extend_schema(request=RejectSerializer, responses={200: MaintenanceRequestSerializer, **_ACTION_ERRORS})
     @action(detail=True, methods=["post"])
     def reject(self, request, code=None):
-        """pending -> rejected with a required ``reason`` (administrators and
-        port engineers). The reason is also the change reason recorded."""
+        """pending -> rejected with a required ``change_reason`` (or its older name
+        ``reason``; administrators and port engineers). It is kept as the rejection
+        reason and recorded as the change reason."""
         obj = self.get_object()
-        data, _ = _validated(RejectSerializer, request)
-        return self._respond(services.reject_request(request_obj=obj, actor=request.user, reason=data["reason"]))
+        _, reason = _validated(RejectSerializer, request)
+        return self._respond(services.reject_request(request_obj=obj, actor=request.user, reason=reason))
 
     @extend_schema(request=AssignSerializer, responses={200: MaintenanceRequestSerializer, **_ACTION_ERRORS})
     @action(detail=True, methods=["post"])

@@ -154,8 +154,25 @@ class RequestActionSerializer(StrictSerializer):
 
 
 class RejectSerializer(StrictSerializer):
-    reason = serializers.CharField(max_length=2000, help_text="Why the request is rejected (required).")
-    change_reason = _change_reason()
+    """The rejection's reason is ``change_reason``, the name every write uses (SPEC); the older
+    ``reason`` is still accepted. One of them is required; given both, they must agree."""
+
+    change_reason = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default="",
+        help_text="Why the request is rejected (required, here or as `reason`); recorded as the rejection "
+                  "reason and the change reason.",
+    )
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="",
+                                   help_text="Older name of change_reason, still accepted.")
+
+    def validate(self, attrs):
+        why, old = attrs.get("change_reason", "").strip(), attrs.get("reason", "").strip()
+        if why and old and why != old:
+            raise serializers.ValidationError(
+                {"change_reason": "Give the reason once, as change_reason (reason is its older name)."})
+        if not (why or old):
+            raise serializers.ValidationError({"change_reason": "Say why the request is rejected."})
+        return {"change_reason": why or old}
 
 
 class AssignSerializer(StrictSerializer):

@@ -81,8 +81,8 @@ class AuditTrailAdmin(CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
     type, status (fixed choices; a rare status is bounded best with a time
     window), user (``trail_user_ts_idx``)."""
 
-    list_display = ("timestamp", "user_id", "action_type", "entity_type", "entity_id", "status", "ip_address")
-    list_filter = (TimeWindowFilter, "action_type", EntityTypeFilter, "status", UserIdFilter)
+    list_display = ("timestamp", "user_id", "action_type", "entity_type", "entity_id", "status", "source", "ip_address")
+    list_filter = (TimeWindowFilter, "action_type", EntityTypeFilter, "status", "source", UserIdFilter)
     search_fields = ("=user_id", "=entity_id", "=id")
     search_help_text = "Exact user_id (ST001), entity code (MR001) or row id."
     inlines = [FieldChangeInline]

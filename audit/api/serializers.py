@@ -36,6 +36,7 @@ class ChangeEntrySerializer(serializers.Serializer):
     new_value = serializers.CharField(allow_null=True)
     user_id = serializers.CharField()
     change_reason = serializers.CharField(allow_blank=True)
+    source = serializers.CharField(help_text="captured (a change that happened) or manual (a hand entry).")
 
 
 class SystemEventEntrySerializer(serializers.Serializer):
@@ -74,6 +75,9 @@ class TrailRecordSerializer(serializers.Serializer):
     new_value = serializers.CharField(allow_null=True, help_text="JSON object of the new values.")
     ip_address = serializers.IPAddressField(allow_null=True)
     status = serializers.CharField(help_text="completed, failed or pending.")
+    error_message = serializers.CharField(allow_blank=True, help_text="Why a failed attempt was refused.")
+    source = serializers.CharField(help_text="captured (a change that happened) or manual (a hand entry "
+                                             "through log_entity_change).")
 
 
 class LatestActivitySerializer(serializers.Serializer):

@@ -48,7 +48,7 @@ from audit.api.serializers import (
     hours_number,
 )
 from audit.context import audit_context
-from audit.models import ActionType, AuditStatus
+from audit.models import ActionType, AuditStatus, RecordSource
 from audit.operations import events
 from core.fields import iso_ms
 
@@ -221,7 +221,8 @@ class EntityHistoryView(_AuditReadView):
         total = qs.count()
         rows = list(
             qs.values_list(
-                "timestamp", "audit__action_type", "field_name", "old_value", "new_value", "user_id", "change_reason"
+                "timestamp", "audit__action_type", "field_name", "old_value", "new_value", "user_id", "change_reason",
+                "audit__source",
             )[: params["limit"]]
         )
         record_read(request, "Viewed entity history",
@@ -239,8 +240,9 @@ class EntityHistoryView(_AuditReadView):
                     "new_value": new,
                     "user_id": who,
                     "change_reason": why,
+                    "source": source or RecordSource.CAPTURED,
                 }
-                for ts, action, field, old, new, who, why in rows
+                for ts, action, field, old, new, who, why, source in rows
             ],
             "count": len(rows),
             "total": total,
@@ -339,7 +341,7 @@ class AuditTrailView(_AuditReadView):
         qs = filterset.qs
         total = qs.count()
         fields = ("id", "timestamp", "user_id", "action_type", "entity_type", "entity_id",
-                  "old_value", "new_value", "ip_address", "status")
+                  "old_value", "new_value", "ip_address", "status", "error_message", "source")
         rows = list(qs.values(*fields)[: params["limit"]])
         for row in rows:
             row["timestamp"] = iso_ms(row["timestamp"])

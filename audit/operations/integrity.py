@@ -148,6 +148,11 @@ CANONICAL_FORMS[2] = {
     **CANONICAL_FORMS[1],
     "system_events": tuple(c for c in CANONICAL_FORMS[1]["system_events"] if c != "processed"),
 }
+# v3: audit_trail rows say where they came from (``source``: captured or manual)
+CANONICAL_FORMS[3] = {
+    **CANONICAL_FORMS[2],
+    "audit_trail": (*CANONICAL_FORMS[2]["audit_trail"], "source"),
+}
 CURRENT_FORM = max(CANONICAL_FORMS)
 #: Columns whose value may change once after sealing (v1 hashed ``processed`` as it was then).
 EVENT_STATE = {"system_events": {"processed": False}}

@@ -135,7 +135,7 @@ def test_entity_history_contract_and_newest_first(api, personas):
         "maintenance_request", "MR001", 2, 2)
     newest, oldest = body["changes"]
     assert list(newest) == ["timestamp", "action_type", "field_name", "old_value", "new_value", "user_id",
-                            "change_reason"]
+                            "change_reason", "source"]
     assert newest["field_name"] == "priority" and newest["user_id"] == "ADM001"
     assert oldest == {**oldest, "action_type": "approve", "field_name": "status", "old_value": "pending",
                       "new_value": "approved", "user_id": "PE001", "change_reason": "Checked"}
@@ -198,7 +198,7 @@ def test_audit_trail_contract_defaults_and_order(api, personas):
     assert [r["id"] for r in body["records"]] == [r.pk for r in rows]
     record = body["records"][0]
     assert list(record) == ["id", "timestamp", "user_id", "action_type", "entity_type", "entity_id", "old_value",
-                            "new_value", "ip_address", "status"]
+                            "new_value", "ip_address", "status", "error_message", "source"]
     assert record == {**record, "user_id": "PE001", "action_type": "update", "entity_type": "maintenance_request",
                       "entity_id": "MR001", "old_value": '{"a": 1}', "new_value": '{"a": 2}',
                       "ip_address": "10.0.0.9", "status": "completed"}

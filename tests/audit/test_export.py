@@ -25,7 +25,7 @@ from audit.models import ActivityLog, AuditTrail, UpdateHistory
 
 EXPORT = "/api/realtime/export-audit"
 HEADER = ["id", "timestamp", "user_id", "action_type", "entity_type", "entity_id", "old_value", "new_value",
-          "ip_address", "status", "error_message", "change_reason", "request_id"]
+          "ip_address", "status", "error_message", "change_reason", "request_id", "source"]
 VECTORS = ["=cmd|' /C calc'!A0", "+1+1", "-1-1", "@SUM(1+1)*cmd|' /C calc'!A0", "\tTAB", "\rCR", "\nLF"]
 
 
@@ -84,11 +84,12 @@ def test_export_is_a_streamed_csv_attachment_with_header_and_quoted_cells(api, p
         "error_message": "",
         "change_reason": "Checked, OK",
         "request_id": "req-1",
+        "source": "captured",
     }
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["timestamp"])
     # every cell quoted, the empty ones too
     assert f'"{row.pk}","{first["timestamp"]}","PE001","update"' in text
-    assert '"completed","","Checked, OK","req-1"\r\n' in text
+    assert '"completed","","Checked, OK","req-1","captured"\r\n' in text
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=["equals", "plus", "minus", "at", "tab", "cr", "lf"])

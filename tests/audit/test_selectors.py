@@ -110,9 +110,9 @@ def test_entity_history_joins_field_rows_to_their_trail_rows_newest_first():
     assert rows == [
         {"timestamp": rows[0]["timestamp"], "action_type": "approve", "field_name": "status",
          "old_value": "pending", "new_value": "approved", "user_id": "PE001",
-         "change_reason": "Approved by port engineer"},
+         "change_reason": "Approved by port engineer", "source": "manual"},
         {"timestamp": rows[1]["timestamp"], "action_type": "update", "field_name": "title",
-         "old_value": "Pump", "new_value": "Bilge pump", "user_id": "ST001", "change_reason": "typo"},
+         "old_value": "Pump", "new_value": "Bilge pump", "user_id": "ST001", "change_reason": "typo", "source": "manual"},
     ]
     assert rows[0]["timestamp"] > rows[1]["timestamp"]
 

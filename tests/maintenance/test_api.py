@@ -415,11 +415,11 @@ def test_assign_bad_user_is_400(personas, clients, make_request, make_user, body
 
 def test_reject_without_reason_is_400_and_changes_nothing(personas, clients, make_request):
     obj = make_request(personas["staff"])
-    for body in ({}, {"reason": "   "}):
+    for body in ({}, {"reason": "   "}, {"change_reason": ""}, {"change_reason": "A", "reason": "B"}):
         assert_envelope(
             clients["admin"].post(f"/api/maintenance-requests/{obj.code}/reject/", body, format="json"),
             400,
-            fields=["reason"],
+            fields=["change_reason"],
         )
     obj.refresh_from_db()
     assert obj.status == "pending"
@@ -429,6 +429,19 @@ def test_reject_without_reason_is_400_and_changes_nothing(personas, clients, mak
         .json()
     )
     assert (data["status"], data["rejection_reason"]) == ("rejected", "Duplicate")
+
+
+def test_reject_with_change_reason_alone_is_recorded_as_the_rejection_reason(personas, clients, make_request):
+    from audit.models import AuditTrail
+
+    obj = make_request(personas["staff"])
+    response = clients["engineer"].post(f"/api/maintenance-requests/{obj.code}/reject/",
+                                        {"change_reason": "Duplicate of MR002"}, format="json")
+    assert response.status_code == 200, response.content
+    assert (response.json()["status"], response.json()["rejection_reason"]) == ("rejected", "Duplicate of MR002")
+    row = AuditTrail.objects.filter(entity_id=obj.code).latest("id")
+    assert (row.user_id, row.change_reason, row.source) == ("PE001", "Duplicate of MR002", "captured")
+    assert row.changes["status"] == {"old": "pending", "new": "rejected"}
 
 
 @pytest.mark.parametrize(
