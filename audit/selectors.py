@@ -315,6 +315,25 @@ def entity_trail(entity_type: str, entity_id: str) -> QuerySet[AuditTrail]:
     return AuditTrail.objects.filter(entity_type=entity_type, entity_id=entity_id).order_by("-timestamp", "-id")
 
 
+#: a list's ``total`` is exact up to this many rows; above it the total is this
+#: number with ``total_relation`` "gte" (SPEC "The API"), unless ``exact_total=1``
+TOTAL_CAP = 10_000
+
+
+def capped_total(queryset: QuerySet, *, exact: bool = False) -> tuple[int, str]:
+    """``(total, relation)`` of ``queryset``: the exact count when ``exact`` or
+    when at most :data:`TOTAL_CAP` rows match (relation ``"eq"``), otherwise
+    ``(TOTAL_CAP, "gte")``. The capped form is ``SELECT COUNT(*) FROM (...
+    LIMIT cap + 1)`` without the ordering, so a year of millions of rows
+    costs what ten thousand index entries cost."""
+    if exact:
+        return queryset.count(), "eq"
+    found = queryset.order_by()[: TOTAL_CAP + 1].count()
+    if found > TOTAL_CAP:
+        return TOTAL_CAP, "gte"
+    return found, "eq"
+
+
 def page_of(queryset: QuerySet, *, page: int, per_page: int) -> tuple[list, bool]:
     """``(rows, has_next)`` of page ``page`` (1-based) without counting the
     queryset: ``per_page + 1`` rows are fetched, the extra one only tells

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.contrib import admin
 from django.core.paginator import Paginator
+from django.db import connections
 from django.db.models import Max, Min, Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -24,7 +25,15 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self):
         # no ORDER BY: the planner may count from any index (user_id, entity, failed...), not walk by time
-        return self.object_list.order_by()[:COUNT_CAP].count()
+        rows = self.object_list.order_by()
+        branches = getattr(rows, "search_branches", None)
+        if branches and len(branches) > 1 and connections[rows.db].features.supports_slicing_ordering_in_compound:
+            # a search "a OR b" counted as one LIMITed scan is a sequential scan on PostgreSQL (no one
+            # index serves an OR); the UNION of each branch's first cap ids, each from its own index,
+            # holds at least min(cap, matches) ids, so capping it gives the same number
+            parts = [rows.filter(branch).values("pk")[:COUNT_CAP] for branch in branches]
+            return min(parts[0].union(*parts[1:]).count(), COUNT_CAP)
+        return rows[:COUNT_CAP].count()
 
 
 class TimeWindowFilter(admin.SimpleListFilter):
@@ -59,12 +68,15 @@ class IndexedSearch:
         return branches
 
     def get_search_results(self, request, queryset, search_term):
-        for term in search_term.split()[:5]:
-            term = term[:64]
+        terms = [term[:64] for term in search_term.split()[:5]]
+        for term in terms:
             condition = Q()
             for branch in self.search_branches(term):
                 condition |= branch
             queryset = queryset.filter(condition)
+        if len(terms) == 1 and isinstance(queryset, ProbedDatesQuerySet):
+            # one term: the paginator counts its branches one index at a time (CappedCountPaginator)
+            queryset.search_branches = self.search_branches(terms[0])
         return queryset, False
 
 
@@ -115,7 +127,21 @@ class ProbedDatesQuerySet(QuerySet):
     probes instead of ``SELECT DISTINCT date_trunc(...)``: MIN and MAX of the
     field (two index ends), then one ``EXISTS`` per year / month / day
     between them (at most a few dozen range lookups on the ``-timestamp``
-    indexes), so the drill-down costs the same on ten rows or ten million."""
+    indexes), so the drill-down costs the same on ten rows or ten million.
+    Each probe is ``ORDER BY field LIMIT 1``: an unordered ``EXISTS`` lets
+    PostgreSQL pick a sequential scan (its estimate assumes the matching rows
+    are spread evenly), which on a table in time order reads every older row
+    first.
+
+    ``search_branches`` (set by :class:`IndexedSearch` for a one-term
+    search) travels with the clones, for :class:`CappedCountPaginator`."""
+
+    search_branches: list | None = None
+
+    def _clone(self):
+        clone = super()._clone()
+        clone.search_branches = self.search_branches
+        return clone
 
     def datetimes(self, field_name, kind, order="ASC", tzinfo=None):
         bounds = self.aggregate(first=Min(field_name), last=Max(field_name))
@@ -124,7 +150,8 @@ class ProbedDatesQuerySet(QuerySet):
             return []
         found = []
         for start, end in _periods(first.astimezone(dt.UTC), last.astimezone(dt.UTC), kind):
-            if self.filter(**{f"{field_name}__gte": start, f"{field_name}__lt": end}).exists():
+            probe = self.filter(**{f"{field_name}__gte": start, f"{field_name}__lt": end}).order_by(field_name)
+            if probe.values_list(field_name, flat=True)[:1]:
                 found.append(start)
         return found if order == "ASC" else found[::-1]
 

@@ -104,6 +104,20 @@ class BooleanParamField(_StrictField):
             raise
 
 
+def _parse_flag(value) -> bool:
+    text = str(value).strip().lower()
+    if text not in ("1", "0", "true", "false"):
+        raise ValueError("exact_total must be 1 (an exact total, at its cost) or 0 (a total capped at 10000).")
+    return text in ("1", "true")
+
+
+class ExactTotalField(_StrictField):
+    """``exact_total=1`` asks for the exact ``total``; ``0`` or absent, a total capped at 10,000."""
+
+    convert = staticmethod(_parse_flag)
+    blank_message = "{name} must not be empty: give 1 or 0."
+
+
 class SeverityField(_StrictField):
     convert = staticmethod(selectors.parse_severities)
     blank_message = "{name} must not be empty: give info, warning, error, critical or a comma list of them."
@@ -124,6 +138,13 @@ class HoursFilter(_ParamFilter):
 
     def __init__(self, *, default, **kwargs):
         super().__init__(default=default, param="hours", **kwargs)
+
+
+class ExactTotalFilter(_ParamFilter):
+    field_class = ExactTotalField
+
+    def __init__(self, **kwargs):
+        super().__init__(default=False, param="exact_total", **kwargs)
 
 
 class LimitFilter(_ParamFilter):
@@ -232,6 +253,7 @@ class AuditTrailQuery(AuditTrailFilter):
     """``/api/realtime/audit-trail``: the shared filters plus ``limit``."""
 
     limit = LimitFilter(default=200, help_text="At most this many records: 1 to 1000.")
+    exact_total = ExactTotalFilter(help_text="1: the exact total, at its cost; otherwise capped at 10000.")
 
     class Meta(AuditTrailFilter.Meta):
         pass
@@ -241,6 +263,7 @@ class UserActivityQuery(_ParamFilterSet):
     user_id = ExactText(param="user_id", max_length=20)
     hours = HoursFilter(default=DEFAULT_HOURS)
     limit = LimitFilter(default=50)
+    exact_total = ExactTotalFilter()
 
     class Meta:
         model = AuditTrail
@@ -251,6 +274,7 @@ class EntityHistoryQuery(_ParamFilterSet):
     entity_type = ExactChoice(param="entity_type", choices=entity_type_choices)
     entity_id = ExactText(param="entity_id", max_length=64)
     limit = LimitFilter(default=100)
+    exact_total = ExactTotalFilter()
 
     class Meta:
         model = AuditTrail
@@ -263,6 +287,7 @@ class SystemEventsQuery(_ParamFilterSet):
     processed = BooleanParamFilter(param="processed")
     acknowledged = BooleanParamFilter(param="acknowledged")
     limit = LimitFilter(default=selectors.MAX_LIMIT)
+    exact_total = ExactTotalFilter()
 
     class Meta:
         model = AuditTrail

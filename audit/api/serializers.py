@@ -93,7 +93,13 @@ class LatestActivitySerializer(serializers.Serializer):
 class _Listing(serializers.Serializer):
     success = serializers.BooleanField(default=True)
     count = serializers.IntegerField(help_text="Records returned.")
-    total = serializers.IntegerField(help_text="Records that matched before the limit.")
+    total = serializers.IntegerField(
+        help_text="Records that matched before the limit: exact up to 10000, then 10000 with total_relation "
+        "\"gte\" (exact_total=1 gives the exact number)."
+    )
+    total_relation = serializers.ChoiceField(
+        choices=["eq", "gte"], help_text="eq: total is exact; gte: at least total records matched."
+    )
 
 
 class UserActivityResponseSerializer(_Listing):

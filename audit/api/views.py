@@ -83,6 +83,11 @@ def record_read(request, activity: str, details: dict) -> None:
         raise AuditUnavailable() from exc
 
 
+def _with_exact(details: dict, params: dict) -> dict:
+    """The read's details, noting ``exact_total`` when it was asked for."""
+    return {**details, "exact_total": True} if params.get("exact_total") else details
+
+
 def _merged(query_params, **path) -> dict:
     """Query parameters plus the path's (the path wins)."""
     data = {key: query_params.get(key) for key in query_params}
@@ -113,8 +118,15 @@ def _limit(default) -> OpenApiParameter:
     return OpenApiParameter(
         "limit",
         {"type": "integer", "minimum": 1, "maximum": 1000, "default": default},
-        description="At most this many records (1 to 1000); `total` counts every match.",
+        description="At most this many records (1 to 1000); `total` counts the matches (capped, see exact_total).",
     )
+
+
+_EXACT_TOTAL = OpenApiParameter(
+    "exact_total", {"type": "string", "enum": ["1", "0"]},
+    description="1: `total` is the exact number of matches, at its cost. Otherwise `total` is exact up to 10000; "
+    "above that it is 10000 with `total_relation` \"gte\".",
+)
 
 
 def _text_param(name: str, max_length: int, description: str, location=OpenApiParameter.QUERY) -> OpenApiParameter:
@@ -173,16 +185,18 @@ class UserActivityView(_AuditReadView):
             _text_param("user_id", 20, "The user's user_id (PE001).", location=OpenApiParameter.PATH),
             _hours(24),
             _limit(50),
+            _EXACT_TOTAL,
         ],
         responses={200: UserActivityResponseSerializer, **_ERRORS},
     )
     def get(self, request, user_id: str):
         params = UserActivityQuery(data=_merged(request.query_params, user_id=user_id)).cleaned()
         qs = selectors.activities_since(hours=params["hours"], user_id=params["user_id"])
-        total = qs.count()
+        total, relation = selectors.capped_total(qs, exact=params["exact_total"])
         rows = list(qs.values_list("id", "activity", "details", "timestamp", "ip_address")[: params["limit"]])
         record_read(request, "Viewed user activity",
-                    {"user_id": params["user_id"], "hours": params["hours"], "limit": params["limit"]})
+                    _with_exact({"user_id": params["user_id"], "hours": params["hours"], "limit": params["limit"]},
+                                params))
         return Response({
             "success": True,
             "user_id": params["user_id"],
@@ -192,6 +206,7 @@ class UserActivityView(_AuditReadView):
             ],
             "count": len(rows),
             "total": total,
+            "total_relation": relation,
             "timestamp": iso_ms(timezone.now()),
         })
 
@@ -210,6 +225,7 @@ class EntityHistoryView(_AuditReadView):
             _text_param("entity_id", 64, "The entity's code (MR001, EMG001, a user_id).",
                         location=OpenApiParameter.PATH),
             _limit(100),
+            _EXACT_TOTAL,
         ],
         responses={200: EntityHistoryResponseSerializer, **_ERRORS},
     )
@@ -218,7 +234,7 @@ class EntityHistoryView(_AuditReadView):
             data=_merged(request.query_params, entity_type=entity_type, entity_id=entity_id)
         ).cleaned()
         qs = selectors.entity_changes(params["entity_type"], params["entity_id"])
-        total = qs.count()
+        total, relation = selectors.capped_total(qs, exact=params["exact_total"])
         rows = list(
             qs.values_list(
                 "timestamp", "audit__action_type", "field_name", "old_value", "new_value", "user_id", "change_reason",
@@ -226,7 +242,8 @@ class EntityHistoryView(_AuditReadView):
             )[: params["limit"]]
         )
         record_read(request, "Viewed entity history",
-                    {"entity_type": params["entity_type"], "entity_id": params["entity_id"], "limit": params["limit"]})
+                    _with_exact({"entity_type": params["entity_type"], "entity_id": params["entity_id"],
+                                 "limit": params["limit"]}, params))
         return Response({
             "success": True,
             "entity_type": params["entity_type"],
@@ -246,6 +263,7 @@ class EntityHistoryView(_AuditReadView):
             ],
             "count": len(rows),
             "total": total,
+            "total_relation": relation,
         })
 
 
@@ -264,6 +282,7 @@ class SystemEventsView(_AuditReadView):
             _enum_param("processed", ["true", "false"], "Only processed (true) or unprocessed (false) events."),
             _enum_param("acknowledged", ["true", "false"], "Only acknowledged (true) or open (false) events."),
             _limit(1000),
+            _EXACT_TOTAL,
         ],
         responses={200: SystemEventsResponseSerializer, **_ERRORS},
     )
@@ -271,16 +290,17 @@ class SystemEventsView(_AuditReadView):
         params = SystemEventsQuery(data=request.query_params).cleaned()
         qs = selectors.events_since(hours=params["hours"], severities=params["severity"],
                                     processed=params["processed"], acknowledged=params["acknowledged"])
-        total = qs.count()
+        total, relation = selectors.capped_total(qs, exact=params["exact_total"])
         rows = [event_row(row) for row in qs.values(*EVENT_FIELDS)[: params["limit"]]]
         described = {"hours": params["hours"], "severity": params["severity"], "limit": params["limit"]}
         described.update({k: params[k] for k in ("processed", "acknowledged") if params[k] is not None})
-        record_read(request, "Viewed system events", described)
+        record_read(request, "Viewed system events", _with_exact(described, params))
         return Response({
             "success": True,
             "events": rows,
             "count": len(rows),
             "total": total,
+            "total_relation": relation,
             "hours_included": hours_number(params["hours"]),
         })
 
@@ -332,21 +352,22 @@ class AuditTrailView(_AuditReadView):
     @extend_schema(
         operation_id="realtime_audit_trail",
         tags=["realtime audit"],
-        parameters=[*_trail_filters(), _limit(200)],
+        parameters=[*_trail_filters(), _limit(200), _EXACT_TOTAL],
         responses={200: AuditTrailResponseSerializer, **_ERRORS},
     )
     def get(self, request):
         filterset = AuditTrailQuery(data=request.query_params)
         params = filterset.cleaned()
         qs = filterset.qs
-        total = qs.count()
+        total, relation = selectors.capped_total(qs, exact=params["exact_total"])
         fields = ("id", "timestamp", "user_id", "action_type", "entity_type", "entity_id",
                   "old_value", "new_value", "ip_address", "status", "error_message", "source")
         rows = list(qs.values(*fields)[: params["limit"]])
         for row in rows:
             row["timestamp"] = iso_ms(row["timestamp"])
-        record_read(request, "Viewed audit trail", {**filterset.describe(), "limit": params["limit"]})
-        return Response({"success": True, "records": rows, "count": len(rows), "total": total})
+        record_read(request, "Viewed audit trail", _with_exact({**filterset.describe(), "limit": params["limit"]}, params))
+        return Response({"success": True, "records": rows, "count": len(rows), "total": total,
+                         "total_relation": relation})
 
 
 class DashboardView(_AuditReadView):

@@ -71,7 +71,7 @@ def test_user_activity_contract_keys_types_and_newest_first(api, personas):
     new = activity("ST001", "Login (portal)", hours_ago=1)
     activity("ST002", "Viewed page", hours_ago=1)  # someone else's
     body = api(personas["engineer"]).get("/api/realtime/user-activity/ST001").json()
-    assert list(body) == ["success", "user_id", "activities", "count", "total", "timestamp"]
+    assert list(body) == ["success", "user_id", "activities", "count", "total", "total_relation", "timestamp"]
     assert body["success"] is True and body["user_id"] == "ST001"
     assert [a["id"] for a in body["activities"]] == [new.pk, old.pk]
     first = body["activities"][0]
@@ -130,7 +130,7 @@ def test_entity_history_contract_and_newest_first(api, personas):
     change("maintenance_request", "MR001", "priority", "low", "high", actor="ADM001", hours_ago=1)
     change("maintenance_request", "MR002", "priority", "low", "high")  # another entity
     body = api(personas["engineer"]).get("/api/realtime/entity-history/maintenance_request/MR001").json()
-    assert list(body) == ["success", "entity_type", "entity_id", "changes", "count", "total"]
+    assert list(body) == ["success", "entity_type", "entity_id", "changes", "count", "total", "total_relation"]
     assert (body["entity_type"], body["entity_id"], body["count"], body["total"]) == (
         "maintenance_request", "MR001", 2, 2)
     newest, oldest = body["changes"]
@@ -163,7 +163,7 @@ def test_system_events_contract_default_one_hour_and_severity_filter(api, person
     event("unhandled_error", "error", hours_ago=2)  # outside the default hour
     client = api(personas["engineer"])
     body = client.get("/api/realtime/system-events").json()
-    assert list(body) == ["success", "events", "count", "total", "hours_included"]
+    assert list(body) == ["success", "events", "count", "total", "total_relation", "hours_included"]
     assert body["hours_included"] == 1 and (body["count"], body["total"]) == (3, 3)
     first = body["events"][0]
     assert list(first) == ["id", "timestamp", "event_type", "entity_type", "entity_id", "event_data", "severity",
@@ -194,7 +194,7 @@ def test_audit_trail_contract_defaults_and_order(api, personas):
     rows = [trail(f"MR00{i}", hours_ago=i) for i in range(1, 4)]
     trail("MR009", hours_ago=30)  # outside 24 h
     body = api(personas["engineer"]).get("/api/realtime/audit-trail").json()
-    assert list(body) == ["success", "records", "count", "total"]
+    assert list(body) == ["success", "records", "count", "total", "total_relation"]
     assert [r["id"] for r in body["records"]] == [r.pk for r in rows]
     record = body["records"][0]
     assert list(record) == ["id", "timestamp", "user_id", "action_type", "entity_type", "entity_id", "old_value",

@@ -27,6 +27,7 @@ CASES = (
     + [(url, "entity_type", value) for url in (TRAIL, EXPORT) for value in ("vessel", "MaintenanceRequest")]
     + [(url, "user_id", value) for url in (TRAIL, EXPORT) for value in ("X" * 21, "a\x00b")]
     + [(TRAIL, "entity_id", "M" * 65), (TRAIL, "entity_id", "MR\x00001")]
+    + [(url, "exact_total", value) for url in (TRAIL, EVENTS, ACTIVITY, HISTORY) for value in ("2", "yes", "", "-1")]
 )
 
 

@@ -1,0 +1,125 @@
+"""The audit admins' bounded queries at scale (issue 15.4): a one-term
+search's capped count is the union of its branches, each from its own
+index, and a date-hierarchy probe is an ordered ``LIMIT 1`` on the time
+index. The plans are checked with ``EXPLAIN`` on PostgreSQL over 60,000
+generated rows in time order (ANALYZEd, as autovacuum keeps a live table)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from audit.admin import base as audit_admin
+from audit.models import AuditTrail
+
+pytestmark = pytest.mark.django_db
+
+ROWS = 60_000
+
+
+@pytest.fixture(autouse=True)
+def _fast_hasher(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _fill(n: int, start: dt.datetime = dt.datetime(2024, 7, 1, tzinfo=dt.UTC)) -> None:
+    """n trail rows over 364 days from ``start`` (ids follow time): ST001 acts on every 20th,
+    ST001's own account is changed on every 250th (every other one of them by ST001)."""
+    step = dt.timedelta(days=364) / n
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO audit_trail (timestamp, user_id, action_type, entity_type, entity_id, old_value,"
+                " new_value, changes, ip_address, status, error_message, change_reason, request_id)"
+                " SELECT %s + i * %s, CASE WHEN i %% 20 = 0 THEN 'ST001' ELSE 'ST' || (100 + i %% 300) END,"
+                " 'update', CASE WHEN i %% 250 = 0 THEN 'user' ELSE 'maintenance_request' END,"
+                " CASE WHEN i %% 250 = 0 THEN 'ST001' ELSE 'MR' || i END,"
+                " '{}', '{}', '{}', NULL, 'completed', '', '', '' FROM generate_series(1, %s) AS i",
+                [start, step, n],
+            )
+            cursor.execute("ANALYZE audit_trail")
+        return
+    AuditTrail.objects.bulk_create([
+        AuditTrail(timestamp=start + i * step, user_id="ST001" if i % 20 == 0 else f"ST{100 + i % 300}",
+                   action_type="update", entity_type="user" if i % 250 == 0 else "maintenance_request",
+                   entity_id="ST001" if i % 250 == 0 else f"MR{i}", status="completed")
+        for i in range(1, n + 1)
+    ])
+
+
+def _plan(sql: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+
+    def walk(node):
+        yield f"{node['Node Type']} {node.get('Relation Name', '')} {node.get('Index Name', '')}".strip()
+        for child in node.get("Plans", []):
+            yield from walk(child)
+
+    return list(walk(plan[0]["Plan"]))
+
+
+def test_a_search_term_count_is_the_capped_number_of_matches(monkeypatch, portal, admin_user):
+    _fill(2_000)  # ST001 acts on 100 rows, its account is changed in 8 (4 of them by ST001): 104 matches
+    client = portal(admin_user)
+    monkeypatch.setattr(audit_admin, "COUNT_CAP", 101)
+    assert "101 audit trails" in client.get("/admin/audit/audittrail/?q=ST001").content.decode()
+    monkeypatch.setattr(audit_admin, "COUNT_CAP", 10_000)
+    assert "104 audit trails" in client.get("/admin/audit/audittrail/?q=ST001").content.decode()
+    assert "1 audit trail" in client.get("/admin/audit/audittrail/?q=MR1").content.decode()
+    # two terms: both must match (AND), counted the plain way
+    first = AuditTrail.objects.filter(entity_id="ST001").order_by("id").first()
+    assert "1 audit trail" in client.get(f"/admin/audit/audittrail/?q=ST001+{first.pk}").content.decode()
+
+
+@pytest.mark.postgres
+def test_a_user_search_is_counted_from_the_indexes_not_a_sequential_scan(portal, admin_user):
+    _fill(ROWS)
+    client = portal(admin_user)
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get("/admin/audit/audittrail/?q=ST001")
+    assert response.status_code == 200 and "3120 audit trails" in response.content.decode()  # 3,000 + 120
+    counts = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper() and "audit_trail" in q["sql"]]
+    assert len(counts) == 1 and "UNION" in counts[0].upper(), counts
+    nodes = _plan(counts[0])
+    assert not [n for n in nodes if n.startswith("Seq Scan")], nodes
+    assert any("trail_user_ts_idx" in n for n in nodes) and any("trail_entity_ts_idx" in n for n in nodes), nodes
+
+
+@pytest.mark.postgres
+def test_a_year_probe_uses_the_time_index_where_most_rows_match(portal, admin_user):
+    # 2025 holds 95 % of the rows: PostgreSQL's estimate for an unordered EXISTS is then a sequential
+    # scan that stops at once, but in time order it reads all of December 2024 first
+    _fill(ROWS, start=dt.datetime(2024, 12, 13, tzinfo=dt.UTC))
+    client = portal(admin_user)
+    with CaptureQueriesContext(connection) as ctx:
+        html = client.get("/admin/audit/audittrail/").content.decode()
+    assert "timestamp__year=2025" in re.search(r'class="toplinks".*?</nav>', html, re.S).group(0)
+    probes = [q["sql"] for q in ctx.captured_queries if q["sql"].upper().rstrip().endswith("LIMIT 1")
+              and "audit_trail" in q["sql"] and "\"timestamp\" >= '2025-01-01" in q["sql"]]
+    assert len(probes) == 1, probes
+    nodes = _plan(probes[0])
+    assert not [n for n in nodes if n.startswith("Seq Scan")] and any("trail_ts_idx" in n for n in nodes), nodes
+
+
+@pytest.mark.postgres
+def test_date_hierarchy_probes_use_the_time_index(portal, admin_user):
+    _fill(ROWS)
+    client = portal(admin_user)
+    with CaptureQueriesContext(connection) as ctx:
+        html = client.get("/admin/audit/audittrail/?timestamp__year=2025").content.decode()
+    assert "June 2025" in html and "July 2025" not in re.search(r'class="toplinks".*?</nav>', html, re.S).group(0)
+    probes = [q["sql"] for q in ctx.captured_queries if q["sql"].upper().rstrip().endswith("LIMIT 1")
+              and "audit_trail" in q["sql"]]
+    assert len(probes) >= 6, probes  # January to June 2025
+    for sql in probes:
+        nodes = _plan(sql)
+        assert not [n for n in nodes if n.startswith("Seq Scan")], (sql, nodes)
+        assert any("trail_ts_idx" in n for n in nodes), (sql, nodes)
