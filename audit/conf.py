@@ -5,7 +5,7 @@ Nothing here is read at import time; tests may use ``override_settings``.
 - ``AUDIT_TRUSTED_PROXIES``: IPs or CIDRs of reverse proxies whose
   ``X-Forwarded-For`` is believed (default: none, so ``REMOTE_ADDR`` is used).
 - ``AUDIT_EXCLUDED_PATHS``: path prefixes never logged as page visits or API
-  calls (default ``/static/``, ``/media/``, ``/favicon.ico``, ``/health``).
+  calls (default ``/static/``, ``/media/``, ``/favicon.ico``, ``/health`` (so ``/healthz``), ``/readyz``).
 - ``AUDIT_LOG_PAGE_VISITS`` / ``AUDIT_LOG_API_WRITES``: switch the
   middleware's activity rows (default on).
 - ``AUDIT_API_PREFIX`` (``/api/``) and ``AUDIT_READS_PREFIX``
@@ -26,7 +26,7 @@ from functools import lru_cache
 
 from django.conf import settings
 
-DEFAULT_EXCLUDED_PATHS = ("/static/", "/media/", "/favicon.ico", "/health")
+DEFAULT_EXCLUDED_PATHS = ("/static/", "/media/", "/favicon.ico", "/health", "/readyz")
 USER_AGENT_MAX = 255
 
 

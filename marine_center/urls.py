@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from marine_center import health
+
 admin.site.site_header = "Marine Service Center administration"
 admin.site.site_title = "Marine Service Center"
 admin.site.index_title = "Administration"
@@ -17,6 +19,8 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/", include("audit.web.admin_urls")),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
