@@ -118,6 +118,42 @@ class ExactTotalField(_StrictField):
     blank_message = "{name} must not be empty: give 1 or 0."
 
 
+def parse_utc(value) -> datetime.datetime:
+    """``2026-12-02``, ``2026-12-02T05:44`` or ``2026-12-02 05:44:13`` (a form's datetime-local), read as UTC;
+    an explicit offset (``Z``, ``+02:00``) is honoured."""
+    from django.utils.dateparse import parse_date, parse_datetime
+
+    text = str(value).strip().replace(" ", "T", 1)
+    if len(text) > 40:
+        raise ValueError("must be a date and time such as 2026-12-02T05:44 (UTC).")
+    try:
+        moment = parse_datetime(text)
+        day = None if moment else parse_date(text)
+    except ValueError:
+        moment = day = None
+    if moment is None and day is not None:
+        moment = datetime.datetime.combine(day, datetime.time())
+    if moment is None:
+        raise ValueError("must be a date and time such as 2026-12-02T05:44 (UTC).")
+    return moment.replace(tzinfo=datetime.UTC) if moment.tzinfo is None else moment.astimezone(datetime.UTC)
+
+
+class UTCDateTimeField(_StrictField):
+    blank_message = "{name} must not be empty: give a date and time such as 2026-12-02T05:44 (UTC)."
+
+    def clean(self, value):
+        try:
+            return super().clean(value)
+        except ValidationError as exc:
+            if exc.code == "invalid":
+                raise ValidationError(f"{self.param} {exc.messages[0]}", code="invalid") from None
+            raise
+
+    @staticmethod
+    def convert(value):
+        return parse_utc(value)
+
+
 class SeverityField(_StrictField):
     convert = staticmethod(selectors.parse_severities)
     blank_message = "{name} must not be empty: give info, warning, error, critical or a comma list of them."
@@ -163,6 +199,13 @@ class SeverityFilter(_ParamFilter):
 
 class BooleanParamFilter(_ParamFilter):
     field_class = BooleanParamField
+
+    def __init__(self, *, param: str, **kwargs):
+        super().__init__(default=None, param=param, **kwargs)
+
+
+class UTCDateTimeFilter(_ParamFilter):
+    field_class = UTCDateTimeField
 
     def __init__(self, *, param: str, **kwargs):
         super().__init__(default=None, param=param, **kwargs)
@@ -238,15 +281,44 @@ class AuditTrailFilter(_ParamFilterSet):
         model = AuditTrail
         fields: list[str] = []
 
+    def time_range(self) -> tuple[datetime.datetime | None, datetime.datetime | None]:
+        """``(start, end)``: ``from`` up to ``to`` (or now); ``to`` alone is the ``hours`` before it."""
+        data = self.form.cleaned_data
+        start, end = data.get("from"), data.get("to")
+        if start is None and end is not None:
+            start = end - datetime.timedelta(hours=data["hours"])
+        return start, end
+
+    def is_valid(self):
+        valid = super().is_valid()
+        if valid:
+            start, end = self.form.cleaned_data.get("from"), self.form.cleaned_data.get("to")
+            if start is not None and end is not None and end <= start:
+                self.form.add_error("to", ValidationError("to must be after from.", code="invalid"))
+                return False
+        return valid
+
     def filter_queryset(self, queryset):
         data = self.form.cleaned_data
         filters_ = {name: data.get(name) for name in selectors.TRAIL_FILTERS}
-        return selectors.trail_filtered(hours=data["hours"], filters=filters_)
+        start, end = self.time_range()
+        return selectors.trail_filtered(hours=data["hours"], filters=filters_, start=start, end=end)
 
     def describe(self) -> dict:
         """The filters in force (for the activity log and file names)."""
         data = self.form.cleaned_data
-        return {k: v for k, v in data.items() if k in ("hours", *selectors.TRAIL_FILTERS) and v not in (None, "")}
+        out = {k: v for k, v in data.items() if k in ("hours", *selectors.TRAIL_FILTERS) and v not in (None, "")}
+        for name in ("from", "to"):
+            if data.get(name) is not None:
+                out[name] = data[name].isoformat().replace("+00:00", "Z")
+        return out
+
+
+# ``from`` is a Python keyword, so the range's two filters are added by name (UTC date-times)
+AuditTrailFilter.base_filters["from"] = UTCDateTimeFilter(
+    param="from", help_text="From this date and time (UTC, included) instead of hours back from now.")
+AuditTrailFilter.base_filters["to"] = UTCDateTimeFilter(
+    param="to", help_text="Up to this date and time (UTC, excluded); alone, the hours before it.")
 
 
 class AuditTrailQuery(AuditTrailFilter):

@@ -406,7 +406,12 @@ class ExportAuditView(_AuditReadView):
     @extend_schema(
         operation_id="realtime_export_audit",
         tags=["realtime audit"],
-        parameters=_trail_filters(),
+        parameters=[
+            *_trail_filters(),
+            _text_param("from", 40, "From this date and time (UTC, included; `2026-12-02T05:44`) instead of hours "
+                        "back from now, as the audit-log page's range."),
+            _text_param("to", 40, "Up to this date and time (UTC, excluded); alone, the `hours` before it."),
+        ],
         responses={
             (200, "text/csv"): OpenApiResponse(
                 OpenApiTypes.STR,
@@ -420,8 +425,9 @@ class ExportAuditView(_AuditReadView):
     def get(self, request):
         filterset = AuditTrailFilter(data=request.query_params)
         params = filterset.cleaned()
-        end = timezone.now()
-        start = end - timedelta(hours=params["hours"])
+        range_start, range_end = filterset.time_range()  # the page's from/to, when given
+        end = range_end or timezone.now()
+        start = range_start or end - timedelta(hours=params["hours"])
         qs = filterset.qs
         record_read(request, "Exported audit trail", {**filterset.describe(), "format": "csv"})
         if isinstance(request._request, ASGIRequest):

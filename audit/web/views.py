@@ -4,8 +4,10 @@ each user's own activity and a manager's view of anyone's activity.
 Reads go through :mod:`audit.selectors`; filters are validated by the
 FilterSet shared with the API and the export (:class:`audit.api.filters.
 AuditTrailFilter`), so a bad value is an error on the page, never a 500.
-Pages are numbered by ``?page=`` without counting the table: each page
-fetches one row more than it shows to know whether a next page exists.
+The audit log pages by keyset (``before=``/``after=`` cursors: one range read
+of a page plus one row, whatever the depth) and counts its total up to
+10,000 (SPEC's capped total); ``?page=`` still works, by offset. The
+timelines page by ``?page=`` and fetch one row more than they show.
 """
 
 from __future__ import annotations
@@ -40,14 +42,15 @@ logger = logging.getLogger(__name__)
 AUDIT_LOG_PER_PAGE = 50
 ACTIVITY_PER_PAGE = 50
 MAX_PAGE = 100_000
-FILTER_NAMES = ("hours", "user_id", "action_type", "entity_type", "entity_id", "status")
+FILTER_NAMES = ("hours", "from", "to", "user_id", "action_type", "entity_type", "entity_id", "status")
 POLL_SECONDS = 5
 #: the SSE stream the dashboard listens to (polling is the fallback); each
 #: connection ends after STREAM_TIMEOUT seconds and the browser reconnects
 STREAM_URL = "/api/realtime/stream"
 STREAM_TIMEOUT = 60
-FILTER_LABELS = {"hours": "Hours back", "user_id": "User", "action_type": "Action", "entity_type": "Entity type",
-                 "entity_id": "Entity id", "status": "Status"}
+FILTER_LABELS = {"hours": "Hours back", "from": "From (UTC)", "to": "To (UTC)", "user_id": "Person",
+                 "action_type": "Action", "entity_type": "Kind of record", "entity_id": "Record code",
+                 "status": "Status"}
 
 
 class AuditReadRefused(Exception):
@@ -105,8 +108,36 @@ def _form_filters(data: QueryDict) -> QueryDict:
 # --- /admin/audit-log ------------------------------------------------------------
 
 
+#: the presets beside from/to: (hours, label)
+PRESETS = (("1", "1 h"), ("24", "24 h"), ("168", "7 d"), ("720", "30 d"))
+#: people offered by the user picker (a datalist: the browser matches ids and names as one types)
+USER_PICKER_LIMIT = 2000
+
+
+def _user_choices() -> list[tuple[str, str]]:
+    from django.contrib.auth import get_user_model
+
+    rows = get_user_model().objects.order_by("user_id").values_list("user_id", "full_name")[:USER_PICKER_LIMIT]
+    return [(uid, f"{uid} · {name}" if name else uid) for uid, name in rows]
+
+
+def _cursor_param(request, name: str) -> str | None:
+    value = request.GET.get(name)
+    if value is None or not value.strip():
+        return None
+    selectors.decode_cursor(value)  # ValueError on a forged or mangled cursor
+    return value.strip()
+
+
+def _count_text(n: int, exact: bool) -> str:
+    return f"{n:,}" if exact else f"more than {n:,}"
+
+
 @never_cache
 def audit_log(request):
+    """The audit trail for people: filters (presets, from/to, a user picker) kept in the URL, one
+    sentence per record with its fields in a native <details>, "1–50 of 1,234", and keyset
+    "Newer"/"Older" links (``after=``/``before=`` cursors; ``?page=`` still works)."""
     refusal = _manager_or_refuse(request)
     if refusal is not None:
         return refusal
@@ -114,53 +145,102 @@ def audit_log(request):
     filterset = AuditTrailFilter(data=params)
     for name, label in FILTER_LABELS.items():
         filterset.form.fields[name].label = label
-    filterset.form.fields["hours"].widget.attrs.update({"placeholder": "24", "inputmode": "decimal", "size": 6})
     errors: list[str] = []
-    rows: list = []
-    has_next = False
-    page = 1
+    before = after = None
+    page = None
     try:
-        page = _page_number(request.GET.get("page"))
+        before, after = _cursor_param(request, "before"), _cursor_param(request, "after")
+        if request.GET.get("page") is not None:
+            page = _page_number(request.GET.get("page"))
     except ValueError as exc:
         errors.append(str(exc))
     if not filterset.is_valid():
-        for messages in filterset.errors.values():
-            errors.extend(str(m) for m in messages)
-    if not errors:
-        trail, has_next = selectors.page_of(filterset.qs, page=page, per_page=AUDIT_LOG_PER_PAGE)
-        try:
-            _record_read(request, "Viewed audit log", {**filterset.describe(), "page": page})
-        except AuditReadRefused:
-            return _refused()
-        rows = [
-            {
-                "obj": row,
-                "fields": presentation.field_rows(row),
-                "entity_url": presentation.entity_url(row.entity_type, row.entity_id),
-                "history_query": urlencode({"entity_type": row.entity_type, "entity_id": row.entity_id,
-                                            "hours": "8760"}),
-                "user_url": presentation.user_timeline_url(row.user_id),
-            }
-            for row in trail
-        ]
+        for messages_ in filterset.errors.values():
+            errors.extend(str(m) for m in messages_)
     filters = params.urlencode()
     context = {
-        **admin.site.each_context(request),
-        # the app sidebar only for those who may use the admin site (a port engineer is not staff)
-        "is_nav_sidebar_enabled": admin.site.has_permission(request) and admin.site.enable_nav_sidebar,
         "title": "Audit log",
-        "subtitle": None,
         "form": filterset.form,
         "errors": errors,
-        "rows": rows,
-        "page": page,
-        "has_next": has_next,
-        "has_previous": page > 1 and not errors,
+        "rows": [],
         "filters": filters,
-        "export_url": "/api/realtime/export-audit" + (f"?{filters}" if filters else ""),
+        "users": _user_choices(),
+        "action_choices": [c for c in filterset.form.fields["action_type"].choices if c[0]],
+        "entity_choices": [(v, presentation.entity_label(v).capitalize()) for v, _ in
+                           filterset.form.fields["entity_type"].choices if v],
+        "status_choices": [c for c in filterset.form.fields["status"].choices if c[0]],
+        "values": {name: params.get(name, "") for name in FILTER_NAMES},
         "per_page": AUDIT_LOG_PER_PAGE,
     }
-    return render(request, "admin/audit/audit_log.html", context, status=400 if errors else 200)
+    if errors:
+        return render(request, "audit/audit_log.html", context, status=400)
+    qs = filterset.qs
+    total, exact = selectors.capped_count(qs)
+    if page is not None and before is None and after is None:
+        trail, has_older = selectors.page_of(qs, page=page, per_page=AUDIT_LOG_PER_PAGE)
+        has_newer = page > 1
+        first = (page - 1) * AUDIT_LOG_PER_PAGE + 1
+        first_exact = True
+    else:
+        trail, has_newer, has_older = selectors.keyset_page(qs, per_page=AUDIT_LOG_PER_PAGE, before=before,
+                                                            after=after)
+        first, first_exact = (1, True)
+        if trail and has_newer:
+            newer, first_exact = selectors.newer_than_count(qs, trail[0])
+            first = newer + 1
+    try:
+        read = {**filterset.describe()}
+        for name, value in (("page", page), ("before", before), ("after", after)):
+            if value is not None:
+                read[name] = value
+        _record_read(request, "Viewed audit log", read)
+    except AuditReadRefused:
+        return _refused()
+    texts = presentation.change_texts(trail)
+    rows = [
+        {
+            "obj": row,
+            "text": text,
+            "entity_url": presentation.entity_url(row.entity_type, row.entity_id),
+            "history_query": urlencode({"entity_type": row.entity_type, "entity_id": row.entity_id,
+                                        "hours": "8760"}),
+            "user_url": presentation.user_timeline_url(row.user_id),
+        }
+        for row, text in zip(trail, texts, strict=True)
+    ]
+    hours_now = params.get("hours", "24") if not (params.get("from") or params.get("to")) else None
+    presets = []
+    for hours, label in PRESETS:
+        query = params.copy()
+        for name in ("hours", "from", "to"):
+            query.pop(name, None)
+        query["hours"] = hours
+        presets.append({"label": label, "url": "?" + query.urlencode(), "active": hours_now == hours})
+
+    def link(**cursor) -> str:
+        query = params.copy()
+        query.update(cursor)
+        return "?" + query.urlencode()
+
+    last = first + len(trail) - 1
+    if trail:
+        position = (f"{first:,}–{last:,}" if first_exact else f"{len(trail)} records after the first {first - 1:,}")
+        summary = f"{position} of {_count_text(total, exact)}"
+    else:
+        summary = f"No record of {_count_text(total, exact)}" if total else "No record"
+    context.update({
+        "rows": rows,
+        "summary": summary,
+        "total": total,
+        "total_exact": exact,
+        "presets": presets,
+        "newer_url": link(after=selectors.encode_cursor(trail[0])) if trail and has_newer else None,
+        "older_url": link(before=selectors.encode_cursor(trail[-1])) if trail and has_older else None,
+        "prev_page_url": link(page=str(page - 1)) if page and page > 1 else None,
+        "next_page_url": link(page=str(page + 1)) if page and has_older else None,
+        "export_url": "/api/realtime/export-audit" + (f"?{filters}" if filters else ""),
+    })
+    return render(request, "audit/audit_log.html", context)
 
 
 # --- /dashboard/ -----------------------------------------------------------------

@@ -88,13 +88,28 @@ def test_my_activity_needs_login_and_is_open_to_staff(client, portal, personas):
     assert portal(personas["staff"]).get("/users/ST001/activity/").status_code == 200  # their own
 
 
-def test_audit_log_looks_like_the_admin_and_has_the_spec_filter_controls(portal, personas):
+def test_audit_log_has_the_portals_look_and_the_filter_controls(portal, personas):
     html = portal(personas["engineer"]).get("/admin/audit-log").content.decode()
-    assert "admin/css/base.css" in html and 'id="header"' in html and 'class="breadcrumbs"' in html
+    assert "css/portal.css" in html and "admin/css/base.css" not in html
     assert "<h1>Audit log</h1>" in html
-    for name in ("hours", "user_id", "action_type", "entity_type", "entity_id", "status"):
+    for name in ("hours", "from", "to", "user_id", "action_type", "entity_type", "entity_id", "status"):
         assert f'name="{name}"' in html
+    assert 'type="datetime-local" name="from"' in html and 'type="datetime-local" name="to"' in html
+    # presets keep the other filters and replace the period
+    for hours, label in (("1", "1 h"), ("24", "24 h"), ("168", "7 d"), ("720", "30 d")):
+        assert re.search(rf'href="\?hours={hours}"[^>]*>{label}</a>', html), label
+    assert 'href="?hours=24" aria-current="true">24 h</a>' in html
+    # the user picker offers ids with names
+    assert 'list="audit-users"' in html and '<option value="PE001">PE001 · PE001 Person</option>' in html
     assert 'action="/logout/"' in html  # a port engineer logs out through the portal
+    assert "<script" not in html.split("<main")[1] and 'style="' not in html
+
+
+def test_presets_and_picker_keep_the_other_filters_in_the_url(portal, personas):
+    html = portal(personas["engineer"]).get("/admin/audit-log?user_id=ST001&from=2026-01-01T00:00").content.decode()
+    assert 'href="?user_id=ST001&amp;hours=168">7 d</a>' in html
+    assert 'value="ST001"' in html and 'value="2026-01-01T00:00"' in html
+    assert 'aria-current="true"' not in html  # a range is in force, no preset
 
 
 def test_viewing_the_audit_log_is_recorded_with_its_filters(portal, personas):
@@ -148,6 +163,11 @@ def test_each_filter_selects_its_rows_newest_first(portal, personas, five_rows, 
     ("page=0", "page must be a whole number"),
     ("page=abc", "page must be a whole number"),
     ("page=-2", "page must be a whole number"),
+    ("from=yesterday", "from must be a date and time"),
+    ("to=2026-13-45", "to must be a date and time"),
+    ("from=2026-12-02&to=2026-12-01", "to must be after from"),
+    ("before=12;drop", "The page cursor is not valid"),
+    ("after=abc.1", "The page cursor is not valid"),
 ])
 def test_bad_filter_values_show_an_error_never_a_500(portal, personas, query, message):
     trail("MR001")
@@ -155,7 +175,7 @@ def test_bad_filter_values_show_an_error_never_a_500(portal, personas, query, me
     assert response.status_code == 400
     html = response.content.decode()
     assert message in html
-    assert 'class="errornote"' in html
+    assert 'class="errornote message message-error"' in html
     assert ids_on_page(response) == []  # no silently changed filter
     assert "audit-export" not in html
 
@@ -167,7 +187,7 @@ def test_empty_form_controls_mean_no_filter(portal, personas):
     response = client.get("/admin/audit-log?hours=&user_id=&action_type=&entity_type=&entity_id=&status=")
     assert response.status_code == 200 and ids_on_page(response) == [row.pk]
     html = client.get("/admin/audit-log?hours=&user_id=PE001&status=").content.decode()
-    assert 'href="/api/realtime/export-audit?user_id=PE001" class="audit-export"' in html
+    assert 'href="/api/realtime/export-audit?user_id=PE001" class="audit-export button secondary"' in html
 
 
 def test_bad_hours_escape_the_echoed_value(portal, personas):
@@ -178,7 +198,7 @@ def test_bad_hours_escape_the_echoed_value(portal, personas):
 # --- paging -------------------------------------------------------------------------------------------
 
 
-def test_paging_fetches_one_extra_row_and_never_counts_the_table(portal, personas):
+def test_keyset_pages_with_newer_and_older_links_and_a_capped_total(portal, personas):
     clear_trail()
     rows = [trail(f"MR{i:03d}", user_id="PE001") for i in range(120)]
     newest_first = [r.pk for r in reversed(rows)]
@@ -186,24 +206,70 @@ def test_paging_fetches_one_extra_row_and_never_counts_the_table(portal, persona
     with CaptureQueriesContext(connection) as queries:
         page1 = client.get("/admin/audit-log?user_id=PE001")
     trail_sql = [q["sql"] for q in queries.captured_queries if "audit_trail" in q["sql"]]
-    assert trail_sql, "the page read audit_trail"
-    assert not [sql for sql in trail_sql if "COUNT(" in sql.upper()]
+    # the total is counted over at most 10,001 rows (SPEC's capped total), the page reads 51 rows, no OFFSET
+    counts = [sql for sql in trail_sql if "COUNT(" in sql.upper()]
+    assert counts and all(re.search(r"LIMIT 10001\b", sql) for sql in counts)
     assert any(re.search(r"LIMIT 51\b", sql) for sql in trail_sql)
+    assert not [sql for sql in trail_sql if "OFFSET" in sql.upper()]
     assert ids_on_page(page1) == newest_first[:50]
     html = page1.content.decode()
-    assert "Page 1" in html and 'rel="prev"' not in html
-    assert 'href="?user_id=PE001&amp;page=2" rel="next"' in html
+    assert "1–50 of 120" in html and 'rel="prev"' not in html
+    older = re.search(r'href="([^"]+)" rel="next">Older', html).group(1).replace("&amp;", "&")
+    assert "user_id=PE001" in older and "before=" in older and "page=" not in older
 
-    page3 = client.get("/admin/audit-log?user_id=PE001&page=3")
+    page2 = client.get("/admin/audit-log" + older)
+    assert ids_on_page(page2) == newest_first[50:100]
+    html = page2.content.decode()
+    assert "51–100 of 120" in html
+    page3 = client.get("/admin/audit-log" + re.search(r'href="([^"]+)" rel="next">Older', html).group(1)
+                       .replace("&amp;", "&"))
     assert ids_on_page(page3) == newest_first[100:]
     html = page3.content.decode()
-    assert "Page 3" in html and 'rel="next"' not in html
-    assert 'href="?user_id=PE001&amp;page=2" rel="prev"' in html
+    assert "101–120 of 120" in html and 'rel="next"' not in html
+    newer = re.search(r'href="([^"]+)" rel="prev">&larr; Newer', html).group(1).replace("&amp;", "&")
+    assert "after=" in newer
+    assert ids_on_page(client.get("/admin/audit-log" + newer)) == newest_first[50:100]
 
-    assert ids_on_page(client.get("/admin/audit-log?user_id=PE001&page=4")) == []
+
+def test_page_numbers_still_work(portal, personas):
+    clear_trail()
+    rows = [trail(f"MR{i:03d}", user_id="PE001") for i in range(60)]
+    newest_first = [r.pk for r in reversed(rows)]
+    response = portal(personas["engineer"]).get("/admin/audit-log?user_id=PE001&page=2")
+    assert ids_on_page(response) == newest_first[50:]
+    html = response.content.decode()
+    assert "51–60 of 60" in html and 'href="?user_id=PE001&amp;page=1" rel="prev"' in html
 
 
-def test_exactly_a_full_last_page_has_no_next_link(portal, personas):
+def test_a_total_above_ten_thousand_is_said_so(portal, personas, monkeypatch):
+    from audit import selectors
+
+    clear_trail()
+    for i in range(8):
+        trail(f"MR{i:03d}")
+    monkeypatch.setattr(selectors, "COUNT_CAP", 5)
+    html = portal(personas["engineer"]).get("/admin/audit-log").content.decode()
+    assert "1–8 of more than 5" in html
+
+
+def test_from_and_to_select_a_range_and_the_export_keeps_it(portal, personas):
+    clear_trail()
+    inside = trail("MR001", hours_ago=30)
+    trail("MR002", hours_ago=50)
+    trail("MR003", hours_ago=1)
+    start = (at(40)).strftime("%Y-%m-%dT%H:%M")
+    end = (at(20)).strftime("%Y-%m-%dT%H:%M")
+    client = portal(personas["engineer"])
+    response = client.get(f"/admin/audit-log?from={start}&to={end}")
+    assert response.status_code == 200 and ids_on_page(response) == [inside.pk]
+    html = response.content.decode()
+    href = re.search(r'<a href="([^"]+)" class="audit-export', html).group(1).replace("&amp;", "&")
+    assert f"from={start}".replace(":", "%3A") in href
+    body = b"".join(client.get(href).streaming_content).decode()
+    assert '"MR001"' in body and "MR002" not in body and "MR003" not in body
+
+
+def test_exactly_a_full_last_page_has_no_older_link(portal, personas):
     clear_trail()
     for i in range(50):
         trail(f"MR{i:03d}")
@@ -213,18 +279,24 @@ def test_exactly_a_full_last_page_has_no_next_link(portal, personas):
 # --- rows --------------------------------------------------------------------------------------------------
 
 
-def test_before_and_after_side_by_side_with_changed_fields_highlighted(portal, personas):
+def test_one_sentence_per_record_with_the_fields_folded(portal, personas):
     clear_trail()
     trail("MR007", changes={"status": {"old": "pending", "new": "approved"}},
           old='{"status": "pending", "title": "Pump"}', new='{"status": "approved", "title": "Pump"}',
           change_reason="Parts are in stock")
+    trail("MR008", action_type="create", changes={}, old=None,
+          new='{"id": 8, "code": "MR008", "title": "Winch", "category": "deck", "priority": "high", '
+              '"assigned_to": null, "created_at": "2026-12-02T05:44:13Z"}')
     html = portal(personas["engineer"]).get("/admin/audit-log").content.decode()
-    changed = re.search(r'<tr class="changed">\s*<th scope="row">status.*?</th>\s*<td class="before">pending</td>'
-                        r'\s*<td class="after">approved</td>', html, re.S)
-    assert changed, html
-    assert re.search(r'<tr class="unchanged">\s*<th scope="row">title</th>\s*<td class="before">Pump</td>'
-                     r'\s*<td class="after">Pump</td>', html)
-    assert "Parts are in stock" in html and "10.0.0.9" in html
+    assert ("PE001 · PE001 Person updated maintenance request MR007 · Pump: Status — &#x27;Parts are in stock&#x27;"
+            in html)
+    assert re.search(r'<details class="change-fields">\s*<summary>1 changed field</summary>', html)
+    assert '<del>Pending</del></td><td class="after"><ins>Approved</ins>' in html
+    assert "10.0.0.9" in html
+    create = html[html.index("created maintenance request MR008"):]
+    assert re.search(r'<details class="change-fields">\s*<summary>Created with 4 fields</summary>', create)
+    assert "<td>Deck machinery</td>" in create and "<td>High</td>" in create
+    assert ">Id<" not in create and ">Created at<" not in create and ">Assigned to<" not in create
 
 
 def test_row_links_to_entity_history_detail_page_and_user_timeline(portal, personas):
@@ -242,7 +314,7 @@ def test_export_button_carries_the_filters_and_the_session_can_follow_it(portal,
     trail("MR002", user_id="ST001")
     client = portal(personas["engineer"])
     html = client.get("/admin/audit-log?hours=48&user_id=PE001&action_type=approve&page=1").content.decode()
-    href = re.search(r'<a href="([^"]+)" class="audit-export"', html).group(1).replace("&amp;", "&")
+    href = re.search(r'<a href="([^"]+)" class="audit-export', html).group(1).replace("&amp;", "&")
     assert href == "/api/realtime/export-audit?hours=48&user_id=PE001&action_type=approve"
     response = client.get(href)
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")

@@ -41,46 +41,75 @@ def watch_dialogs(page) -> list:
     return dialogs
 
 
-def test_engineer_filters_and_pages_the_audit_log(live_server, browser_page, artifacts, make_user):
+def test_engineer_reads_filters_and_pages_the_audit_log(live_server, browser_page, artifacts, make_user):
     from audit.models import AuditTrail
     from maintenance import services
 
-    engineer = make_user("PE001", role="port_engineer")
-    staff = make_user("ST001")
+    make_user("PE001", role="port_engineer", full_name="Priya Eriksen")
+    staff = make_user("ST001", full_name="Sam Tan")
     services.create_request(actor=staff, vessel="MV Payload", title=XSS, reason=XSS)
     AuditTrail.objects.bulk_create([
         AuditTrail(user_id="ST001", action_type="update", entity_type="maintenance_request", entity_id=f"MR{i:03d}",
                    changes={"priority": {"old": "low", "new": "high"}}, ip_address="10.0.0.7")
         for i in range(100, 160)
     ])
-    del engineer
+    total = AuditTrail.objects.count()  # the 60 updates, the request's and both users' creates
     page = browser_page
     dialogs = watch_dialogs(page)
     login(page, live_server.url, "PE001", "/admin/audit-log")
-    assert page.locator("#header").count() == 1  # the admin's look
-    page.screenshot(path=str(artifacts / "audit_log.png"), full_page=False)
+    assert page.locator("#header").count() == 0 and page.locator("header.site-header").count() == 1  # portal look
+    # presets and the user picker (a datalist matching ids and names)
+    assert page.locator("a.preset").all_inner_texts() == ["1 h", "24 h", "7 d", "30 d"]
+    assert page.get_attribute("a.preset[aria-current=true]", "href") == "?hours=24"
+    assert page.locator("#audit-users option[value=ST001]").get_attribute("label") is None
+    assert page.locator("#audit-users option[value=ST001]").inner_text() == "ST001 · Sam Tan"
+    assert f"1–50 of {total}" in page.inner_text("#audit-summary")
 
+    # one line per record: a sentence, its time; the fields folded
+    first = page.locator("li.audit-row").first
+    assert first.locator(".change-line").count() == 1
+    line = first.locator(".change-line")
+    assert line.evaluate("e => e.getClientRects().length") == 1
+    sentence = first.locator(".change-sentence").inner_text()
+    assert re.fullmatch(r"ST001 · Sam Tan updated maintenance request MR159: Priority", sentence), sentence
+    assert first.locator("details").get_attribute("open") is None
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", first.locator("time").inner_text())
+    assert first.locator("time").get_attribute("title").endswith(" UTC")
+
+    # the older link is a keyset cursor and shows older records
+    page.click("a.audit-older")
+    page.wait_for_url(re.compile(r"before="))
+    assert f"51–{total} of {total}" in page.inner_text("#audit-summary")
+    codes = [re.search(r"MR\d+", t).group(0) for t in page.locator(".change-sentence").all_inner_texts()[:10]]
+    assert codes == [f"MR{i:03d}" for i in range(109, 99, -1)]
+    create = page.locator("li.audit-row", has_text="created maintenance request").first
+    assert XSS in create.inner_text()  # recorded text shown as text
+    summary = create.locator("details summary")
+    assert re.fullmatch(r"Created with \d+ fields", summary.inner_text())
+    assert not create.locator("table.change-table").is_visible()  # collapsed until opened
+    summary.click()
+    assert create.locator("table.change-table").is_visible()
+    assert "Priya" not in create.inner_text() and "Sam Tan" in create.inner_text()
+    assert page.locator("a.audit-newer").count() == 1 and page.locator("a.audit-older").count() == 0
+
+    # filters through the form, kept in the URL and in the export link
+    page.goto(f"{live_server.url}/admin/audit-log")
     page.fill("input[name=user_id]", "ST001")
     page.select_option("select[name=action_type]", "update")
-    page.click("input[type=submit][value=Filter]")
+    page.click("button[type=submit]:has-text('Filter')")
     page.wait_for_url(re.compile(r"user_id=ST001"))
-    assert page.locator("tr.audit-row").count() == 50
-    assert "Page 1" in page.inner_text(".audit-pages")
-    assert page.locator("tr.audit-row", has_text="Create").count() == 0  # only updates
+    assert page.locator("li.audit-row").count() == 50 and "of 60" in page.inner_text("#audit-summary")
     export = page.get_attribute("a.audit-export", "href")
     assert "user_id=ST001" in export and "action_type=update" in export
+    assert "user_id=ST001" in page.get_attribute("a.preset >> nth=2", "href")
 
-    page.click("a.audit-next")
-    page.wait_for_url(re.compile(r"page=2"))
-    assert "Page 2" in page.inner_text(".audit-pages")
-    assert page.locator("tr.audit-row").count() == 10  # 60 updates by ST001: 50 on page 1, 10 here
-    assert page.locator("a.audit-next").count() == 0
-    assert "user_id=ST001" in page.get_attribute("a.audit-prev", "href")
+    # a phone: each record a card, nothing scrolls sideways
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/admin/audit-log")
+    page.locator("li.audit-row details").first.evaluate("d => d.open = true")
+    assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(artifacts / "audit_log_phone.png"), full_page=False)
 
-    page.goto(f"{live_server.url}/admin/audit-log?action_type=create&user_id=ST001")
-    row = page.locator("tr.audit-row").first
-    assert XSS in row.inner_text()  # shown as text
-    assert page.locator("tr.audit-row tr.changed").count() >= 3
     page.goto(f"{live_server.url}/admin/audit-log?hours=abc")
     assert "hours must be a number" in page.inner_text(".audit-errors")
     assert dialogs == []
