@@ -84,6 +84,10 @@ class AuditTrail(models.Model):
 
     timestamp = models.DateTimeField(default=timezone.now)
     user_id = models.CharField(max_length=20)
+    # the actor as people read it when the change was written, so a later rename does not rewrite history
+    user_display = models.CharField(
+        "who", max_length=200, blank=True, default="",
+        help_text="The actor as shown when the change was written, e.g. 'PE001 · Priya Eriksen'.")
     action_type = models.CharField(max_length=30, choices=ActionType.choices)
     entity_type = models.CharField(max_length=50)
     entity_id = models.CharField(max_length=64)

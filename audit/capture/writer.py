@@ -271,6 +271,21 @@ def token(n: int) -> str:
     return f"__audit_{_TOKEN_SECRET}_{n}__"
 
 
+def actor_display(code: str) -> str:
+    """``"PE001 · Priya Eriksen"`` for the actor whose code is ``code``, from the user object the
+    context or the request already holds (no query); ``""`` when none is at hand (then the pages
+    look the name up when they show the row)."""
+    ctx = get_context()
+    request_user = getattr(ctx.request, "user", None) if ctx.request is not None else None
+    for candidate in (ctx.actor, request_user):
+        if candidate is None or isinstance(candidate, str) or not getattr(candidate, "is_authenticated", False):
+            continue
+        if actor_code(candidate) == code:
+            name = str(getattr(candidate, "full_name", "") or "").strip()
+            return clean_text(f"{code} · {name}" if name else code, 200)
+    return ""
+
+
 def build_row(*, action_type, entity_type, entity_id, changes, table_name, status="completed", error_message="",
               old_value=_DERIVE, new_value=_DERIVE, user_id=None, reason=None, now=None, **columns) -> Row:
     """The rows of one change: ``changes`` is ``{"field": {"old": ..., "new":
@@ -291,6 +306,7 @@ def build_row(*, action_type, entity_type, entity_id, changes, table_name, statu
         **columns,
         "timestamp": now or timezone.now(),
         "user_id": who,
+        "user_display": columns.get("user_display") or actor_display(who),
         "action_type": clean_text(action_type, _LIMITS["action_type"]),
         "entity_type": clean_text(entity_type, _LIMITS["entity_type"]),
         "entity_id": entity_id,

@@ -153,6 +153,11 @@ CANONICAL_FORMS[3] = {
     **CANONICAL_FORMS[2],
     "audit_trail": (*CANONICAL_FORMS[2]["audit_trail"], "source"),
 }
+#: v4: audit_trail's user_display (the actor's display text captured at write time, issue 13.1)
+CANONICAL_FORMS[4] = {
+    **CANONICAL_FORMS[3],
+    "audit_trail": (*CANONICAL_FORMS[3]["audit_trail"], "user_display"),
+}
 CURRENT_FORM = max(CANONICAL_FORMS)
 #: Columns whose value may change once after sealing (v1 hashed ``processed`` as it was then).
 EVENT_STATE = {"system_events": {"processed": False}}

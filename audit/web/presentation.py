@@ -375,7 +375,8 @@ def change_text(trail, names: dict[str, str] | None = None) -> ChangeText:
         summary = f"{'Created' if action == 'create' else 'Deleted'} with {count} field{'s' if count != 1 else ''}"
     else:
         fields = [f for f in fields if f.changed]
-    actor = person(trail.user_id, names)
+    # the display text captured when the change was written wins over today's name
+    actor = getattr(trail, "user_display", "") or person(trail.user_id, names)
     failed = str(trail.status) == "failed"
     done, tried = VERBS.get(action, (action.replace("_", " "), action.replace("_", " ")))
     verb = f"tried to {tried}" if failed else done

@@ -221,3 +221,23 @@ def test_the_form_version_is_inside_the_chain_hash():
     link = integrity.seal()
     raw("UPDATE audit_seals SET details = %s WHERE seq = %s", ['{"window": "id", "form": 1}', link.seq])
     assert any("seal altered" in f.problem for f in integrity.verify().findings)
+
+
+def test_rows_sealed_before_user_display_keep_verifying_and_it_is_sealed_from_form_4(monkeypatch):
+    """Form 4 adds audit_trail.user_display (the actor's name captured at write time): a seal made in
+    form 3 keeps verifying whatever that column holds; one made in form 4 catches a rewritten name."""
+    make_rows(1)
+    monkeypatch.setattr(integrity, "CURRENT_FORM", 3)
+    old = integrity.seal()
+    monkeypatch.undo()
+    assert old.details["form"] == 3
+    make_rows(1, entity_prefix="EMG")
+    new = integrity.seal()
+    assert new.details["form"] == integrity.CURRENT_FORM >= 4
+    assert "user_display" in integrity.CANONICAL_FORMS[4]["audit_trail"]
+    assert "user_display" not in integrity.CANONICAL_FORMS[3]["audit_trail"]
+    assert integrity.verify().ok
+    first, last = AuditTrail.objects.order_by("id").first(), AuditTrail.objects.order_by("id").last()
+    raw("UPDATE audit_trail SET user_display = %s WHERE id = %s", ["XX · Somebody Else", last.id])
+    assert ("audit_trail", last.id, "altered") in findings()
+    assert ("audit_trail", first.id, "altered") not in findings()

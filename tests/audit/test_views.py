@@ -539,3 +539,23 @@ def test_nav_links_by_role(portal, personas):
     assert 'href="/my-activity/"' in staff_html and 'href="/dashboard/"' not in staff_html
     pe_html = portal(personas["engineer"]).get("/").content.decode()
     assert 'href="/dashboard/"' in pe_html and 'href="/admin/audit-log"' in pe_html
+
+
+def test_a_person_is_shown_as_named_when_the_change_was_written(portal, personas):
+    from maintenance import services
+
+    engineer = personas["engineer"]
+    engineer.full_name = "Priya Eriksen"
+    engineer.save()
+    obj = services.create_request(actor=personas["staff"], vessel="MV A", title="Winch")
+    client = portal(engineer)
+    client.post(f"/requests/{obj.code}/approve/", {"reason": "Budget confirmed"})
+    approval = AuditTrail.objects.filter(entity_id=obj.code, action_type="approve").get()
+    assert approval.user_display == "PE001 · Priya Eriksen"  # captured with the change
+    type(engineer).objects.filter(pk=engineer.pk).update(full_name="Priya Renamed")
+    html = client.get(f"/requests/{obj.code}/").content.decode()
+    assert f"PE001 · Priya Eriksen approved maintenance request {obj.code}" in html
+    # the raw id stays what the API and the exports give
+    body = client.get(f"/api/realtime/audit-trail?entity_id={obj.code}").json()
+    assert {r["user_id"] for r in body["records"]} == {"PE001", "ST001"}
+    assert "user_display" not in body["records"][0]
