@@ -367,6 +367,9 @@ def change_text(trail, names: dict[str, str] | None = None) -> ChangeText:
             continue  # "empty -> empty" says nothing
         fields.append(FieldChange(row.name, field_label(trail.entity_type, row.name, model), old, new,
                                   row.changed and old != new))
+    # the model's own field order (a jsonb column keeps its keys in its own order, not the save's)
+    order = {f.name: i for i, f in enumerate(model._meta.get_fields())} if model is not None else {}
+    fields.sort(key=lambda f: (order.get(f.name, len(order)), f.name))
     action = str(trail.action_type)
     summary = None
     if action in ("create", "delete"):
