@@ -345,18 +345,6 @@ def page_of(queryset: QuerySet, *, page: int, per_page: int) -> tuple[list, bool
     return rows[:per_page], len(rows) > per_page
 
 
-#: counts up to this are exact; above, a list says "more than 10,000" (SPEC: total_relation "gte")
-COUNT_CAP = 10_000
-
-
-def capped_count(queryset: QuerySet, *, cap: int | None = None) -> tuple[int, bool]:
-    """``(n, exact)``: the number of rows, counting at most ``cap + 1`` of them (``exact`` is False above ``cap``,
-    and ``n`` is then ``cap``), so a year of millions of rows costs what ten thousand cost."""
-    cap = COUNT_CAP if cap is None else cap
-    n = queryset.order_by()[: cap + 1].count()
-    return (n, True) if n <= cap else (cap, False)
-
-
 def encode_cursor(row) -> str:
     """A keyset cursor naming one row of a ``(-timestamp, -id)`` list: ``<microseconds since epoch>.<id>``."""
     micros = int(row.timestamp.timestamp()) * 1_000_000 + row.timestamp.microsecond
@@ -393,12 +381,11 @@ def keyset_page(queryset: QuerySet, *, per_page: int, before: str | None = None,
     return rows[:per_page], False, len(rows) > per_page
 
 
-def newer_than_count(queryset: QuerySet, row, *, cap: int | None = None) -> tuple[int, bool]:
-    """How many rows of a newest-first list come before ``row`` (capped as :func:`capped_count`)."""
+def newer_than_count(queryset: QuerySet, row) -> tuple[int, str]:
+    """How many rows of a newest-first list come before ``row``, capped as :func:`capped_total`."""
     from django.db.models import Q
 
-    return capped_count(queryset.filter(Q(timestamp__gt=row.timestamp) | Q(timestamp=row.timestamp, id__gt=row.pk)),
-                        cap=cap)
+    return capped_total(queryset.filter(Q(timestamp__gt=row.timestamp) | Q(timestamp=row.timestamp, id__gt=row.pk)))
 
 
 def _series(queryset: QuerySet, trunc, *, start: datetime, step: timedelta, buckets: int) -> list[dict]:

@@ -175,7 +175,8 @@ def audit_log(request):
     if errors:
         return render(request, "audit/audit_log.html", context, status=400)
     qs = filterset.qs
-    total, exact = selectors.capped_count(qs)
+    total, relation = selectors.capped_total(qs)
+    exact = relation == "eq"
     if page is not None and before is None and after is None:
         trail, has_older = selectors.page_of(qs, page=page, per_page=AUDIT_LOG_PER_PAGE)
         has_newer = page > 1
@@ -186,8 +187,8 @@ def audit_log(request):
                                                             after=after)
         first, first_exact = (1, True)
         if trail and has_newer:
-            newer, first_exact = selectors.newer_than_count(qs, trail[0])
-            first = newer + 1
+            newer, newer_relation = selectors.newer_than_count(qs, trail[0])
+            first, first_exact = newer + 1, newer_relation == "eq"
     try:
         read = {**filterset.describe()}
         for name, value in (("page", page), ("before", before), ("after", after)):

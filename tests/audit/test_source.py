@@ -71,8 +71,8 @@ def test_audit_log_page_and_request_timeline_label_the_manual_entry(portal, pers
     request_obj, captured, manual = captured_and_manual
     client = portal(personas["admin"])
     html = client.get("/admin/audit-log", {"entity_id": request_obj.code}).content.decode()
-    manual_row = html.split(f'data-id="{manual.pk}"')[1].split("</tr>")[0]
-    captured_row = html.split(f'data-id="{captured.pk}"')[1].split("</tr>")[0]
+    manual_row = html.split(f'data-id="{manual.pk}"')[1].split("</li>")[0]
+    captured_row = html.split(f'data-id="{captured.pk}"')[1].split("</li>")[0]
     assert "manual entry" in manual_row and "captured" not in manual_row
     assert "captured" in captured_row and "manual entry" not in captured_row
 

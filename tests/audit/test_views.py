@@ -247,7 +247,7 @@ def test_a_total_above_ten_thousand_is_said_so(portal, personas, monkeypatch):
     clear_trail()
     for i in range(8):
         trail(f"MR{i:03d}")
-    monkeypatch.setattr(selectors, "COUNT_CAP", 5)
+    monkeypatch.setattr(selectors, "TOTAL_CAP", 5)
     html = portal(personas["engineer"]).get("/admin/audit-log").content.decode()
     assert "1–8 of more than 5" in html
 
