@@ -27,6 +27,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.db.models import Q
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -90,13 +91,23 @@ class AuditTrailAdmin(CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
     def search_branches(self, term):
         types = [c.entity_type for c in registry.tracked_models()]
         return [*super().search_branches(term), Q(entity_type__in=types, entity_id=term)]
-    extra_readonly = ("before_after", "field_history")
+    extra_readonly = ("in_words", "before_after", "field_history")
     # the API export's columns (audit.exports.COLUMNS), labelled
     csv_fields = exports.COLUMNS
     csv_activity = "Exported audit trail"
 
     class Media:
-        css = {"all": ["audit/audit-admin.css"]}
+        css = {"all": ["audit/audit-admin.css", "audit/timeline.css"]}
+
+    def get_fields(self, request, obj=None):
+        # the record in words first, as the portal's pages show it; the raw columns follow
+        fields = [f for f in super().get_fields(request, obj) if f != "in_words"]
+        return ["in_words", *fields]
+
+    @admin.display(description="In words")
+    def in_words(self, obj):
+        return render_to_string("audit/_change.html",
+                                {"c": presentation.change_text(obj), "open": True, "show_ip": True})
 
     @admin.display(description="Before / after")
     def before_after(self, obj):

@@ -95,3 +95,17 @@ def test_system_check_reports_bad_trusted_proxy_entries(settings):
     assert ids == ["audit.E001", "audit.W001"]
     settings.AUDIT_TRUSTED_PROXIES = ["10.0.0.0/8"]
     assert check_audit_settings() == []
+
+
+def test_the_trail_change_page_says_the_record_in_words_first(portal, admin_user):
+    from audit.context import audit_context
+
+    with audit_context(actor=admin_user, reason="Crew on board"):
+        trail = write_change(action_type="status_change", entity_type="emergency", entity_id="EMG001",
+                             changes={"status": {"old": "reported", "new": "acknowledged"}}, table_name="t")
+    html = portal(admin_user).get(f"/admin/audit/audittrail/{trail.pk}/change/").content.decode()
+    sentence = ("ADM001 · ADM001 Person changed the status of emergency EMG001: Status — &#x27;Crew on board&#x27;")
+    assert sentence in html
+    assert "<del>Reported</del></td><td class=\"after\"><ins>Acknowledged</ins>" in html
+    assert html.index("field-in_words") < html.index("field-user_id")  # first, before the raw columns
+    assert "audit/timeline.css" in html
