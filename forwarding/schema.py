@@ -85,9 +85,10 @@ def _base(cls, activity, *, table, row, severity_id=1, status_id=1, message=""):
     }
 
 
-def _unmapped(row, columns) -> dict:
+def _unmapped(row) -> dict:
+    """The row's columns (all of them: a column added to an audit table is forwarded too)."""
     out = {}
-    for name in columns:
+    for name in [f.attname for f in row._meta.concrete_fields]:
         value = getattr(row, name)
         out[name] = value.isoformat().replace("+00:00", "Z") if hasattr(value, "isoformat") else value
     return out
@@ -111,8 +112,7 @@ def _activity(row) -> dict:
             record["http_response"] = {"code": row.status_code}
     record["actor"] = {"user": {"uid": row.user_id}}
     record["src_endpoint"] = {"ip": row.ip_address or ""}
-    record["unmapped"] = _unmapped(row, ("id", "user_id", "activity", "details", "timestamp", "ip_address",
-                                         "request_id", "user_agent", "method", "path", "status_code"))
+    record["unmapped"] = _unmapped(row)
     return record
 
 
@@ -135,9 +135,7 @@ def _trail(row) -> dict:
     record["entity"] = {"type": row.entity_type, "uid": row.entity_id}
     record["actor"] = {"user": {"uid": row.user_id}}
     record["src_endpoint"] = {"ip": row.ip_address or ""}
-    record["unmapped"] = _unmapped(row, ("id", "timestamp", "user_id", "action_type", "entity_type", "entity_id",
-                                         "old_value", "new_value", "changes", "ip_address", "status",
-                                         "error_message", "change_reason", "request_id"))
+    record["unmapped"] = _unmapped(row)
     return record
 
 
@@ -147,8 +145,7 @@ def _history(row) -> dict:
                    message=f"{row.table_name} {row.record_id}: {row.field_name} changed")
     record["entity"] = {"type": row.table_name, "uid": row.record_id}
     record["actor"] = {"user": {"uid": row.user_id}}
-    record["unmapped"] = _unmapped(row, ("id", "timestamp", "table_name", "record_id", "field_name", "old_value",
-                                         "new_value", "user_id", "change_reason", "audit_id"))
+    record["unmapped"] = _unmapped(row)
     return record
 
 
@@ -168,8 +165,7 @@ def _event(row) -> dict:
         data = json.loads(data) if data else ""
     except ValueError:
         pass
-    record["unmapped"] = _unmapped(row, ("id", "timestamp", "event_type", "entity_type", "entity_id", "severity",
-                                         "request_id"))
+    record["unmapped"] = _unmapped(row)
     record["unmapped"]["event_data"] = data
     return record
 

@@ -53,3 +53,23 @@ def test_the_scheduler_enqueues_its_jobs_on_redis(settings):
     assert sorted(scheduler.tick(now=now)) == ["audit.purge", "audit.seal", "audit.verify"]
     assert scheduler.tick(now=now) == []  # once per period, as on the database backend
     assert django_rq.get_queue("ops").count == 3
+
+
+def test_run_worker_serves_the_queues_with_the_rq_worker(tmp_path):
+    """``manage.py run_worker`` on the RQ backend runs django-rq's worker (in its own process here)
+    with django-tasks-rq's job class: the task runs and its result is stored in Redis."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.core.background_tasks import flaky
+
+    result = flaky.using(queue_name="ops").enqueue(0)
+    env = {**os.environ, "TASKS_BACKEND": "rq", "TASKS_REDIS_URL": settings.TASKS_REDIS_URL, "TESTING": "1",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}"}
+    proc = subprocess.run([sys.executable, "manage.py", "run_worker", "--queue-name", "ops", "--max-tasks", "1"],
+                          cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result.refresh()
+    assert result.status == background.TaskResultStatus.SUCCESSFUL and result.return_value == 1

@@ -58,6 +58,7 @@ def test_an_entity_change_is_entity_management_update_and_its_history_row_too():
     assert (record["class_uid"], record["class_name"], record["activity_id"]) == (3004, "Entity Management", 3)
     assert record["entity"] == {"type": "maintenance_request", "uid": "MR001"}
     assert record["actor"] == {"user": {"uid": "PE001"}}
+    assert {"source", "changes", "change_reason", "request_id"} <= set(record["unmapped"])  # every column
     history = schema.record("update_history", UpdateHistory.objects.get(audit=trail))
     assert (history["class_uid"], history["activity_id"], history["metadata"]["correlation_uid"]) == (3004, 3, "")
     assert history["unmapped"]["field_name"] == "status"

@@ -24,6 +24,11 @@ class Command(db_worker.Command):
     def add_arguments(self, parser):
         super().add_arguments(parser)
         parser.set_defaults(reload=False, worker_id=None)
+        if conf.backend_name() != "database":
+            # django-tasks-db's --backend accepts only a database backend; on RQ the name is not used
+            for action in parser._actions:
+                if action.dest == "backend_name":
+                    action.type = str
 
     def handle(self, *, verbosity, queue_name, interval, batch, backend_name, startup_delay, max_tasks,
                worker_id, exclude_queues, **options):
