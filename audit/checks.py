@@ -42,7 +42,7 @@ def check_audit_settings(app_configs=None, **kwargs):
 def check_integrity_settings(app_configs=None, **kwargs):
     problems = []
     key = getattr(settings, "AUDIT_SEAL_KEY", "") or ""
-    if not key and not (settings.DEBUG or getattr(settings, "TESTING", False)):
+    if not key and not conf.development_keys_allowed():
         problems.append(Error("AUDIT_SEAL_KEY is not set: the seal file cannot be signed.",
                               hint="Set AUDIT_SEAL_KEY in the environment to a long random secret kept off the "
                                    "database server (e.g. python -c 'import secrets; print(secrets.token_hex(32))').",

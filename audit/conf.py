@@ -12,7 +12,7 @@ Nothing here is read at import time; tests may use ``override_settings``.
   (``/api/realtime/``, whose reads the audit API logs itself).
 - ``AUDIT_SIGNING_KEY_FILE`` (a PEM file) or ``AUDIT_SIGNING_KEY`` (the PEM
   text itself): the Ed25519 private key that signs seals and export packs
-  (:mod:`audit.operations.signing`); required unless DEBUG or TESTING.
+  (:mod:`audit.operations.signing`); required unless AUDIT_DEVELOPMENT_KEYS (DEBUG).
 - ``AUDIT_PREPARED_STATEMENTS`` (default on): on PostgreSQL the capture's
   own statements run as server-side prepared statements (see
   :func:`audit.capture.writer.capture_cursor`); switch off behind a pooler that
@@ -105,9 +105,9 @@ def seal_file():
 
 def seal_key() -> bytes:
     """The HMAC key of the seal file (``AUDIT_SEAL_KEY``); a fixed development
-    key only when DEBUG or TESTING is on (system check audit.E003 otherwise)."""
+    key only under AUDIT_DEVELOPMENT_KEYS (DEBUG; system check audit.E003 otherwise)."""
     key = _get("AUDIT_SEAL_KEY", "") or ""
-    if not key and (settings.DEBUG or _get("TESTING", False)):
+    if not key and development_keys_allowed():
         key = DEV_SEAL_KEY
     return key.encode()
 
@@ -126,8 +126,9 @@ def signing_key_pem() -> str:
 
 
 def development_keys_allowed() -> bool:
-    """A missing signing key may be generated (DEBUG or TESTING only)."""
-    return bool(settings.DEBUG or _get("TESTING", False))
+    """A missing seal key is the development key and a missing signing key may be
+    generated: ``AUDIT_DEVELOPMENT_KEYS`` (DEBUG in settings.py; the test settings set it)."""
+    return bool(_get("AUDIT_DEVELOPMENT_KEYS", settings.DEBUG))
 
 
 def development_signing_key_file():

@@ -102,8 +102,7 @@ def database_url() -> str:
 
 def setup_django(url: str) -> None:
     os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "marine_center.settings"
-    os.environ.setdefault("TESTING", "1")  # a throwaway SECRET_KEY
+    os.environ["DJANGO_SETTINGS_MODULE"] = "marine_center.settings_test"  # a throwaway SECRET_KEY
     os.environ["DEBUG"] = "0"
     os.environ["ALLOWED_HOSTS"] = "testserver,localhost,127.0.0.1"
     os.environ.setdefault("LOG_LEVEL", "ERROR")
@@ -540,7 +539,7 @@ def measure_stream(token: str, samples: int) -> dict:
     from audit.services import log_activity
 
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url(), "TESTING": "1"}
+    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "marine_center.settings_test"}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "marine_center.asgi:application", "--host",
                              "127.0.0.1", "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
     received: dict[str, float] = {}

@@ -111,12 +111,11 @@ def postgresql_database():
         admin.close()
 
 
-def setup_django(database_url: str, *, settings: str = "marine_center.settings", run_syncdb: bool = False) -> None:
+def setup_django(database_url: str, *, settings: str = "marine_center.settings_test", run_syncdb: bool = False) -> None:
     """``run_syncdb``: also create the tables of apps without migrations (the
     bench-only app of :mod:`bench.peers`, with its own ``settings``)."""
     os.environ["DATABASE_URL"] = database_url
     os.environ["DJANGO_SETTINGS_MODULE"] = settings
-    os.environ.setdefault("TESTING", "1")  # a throwaway SECRET_KEY
     os.environ["DEBUG"] = "0"  # DEBUG keeps every query in memory
     os.environ["ALLOWED_HOSTS"] = "testserver,localhost,127.0.0.1"
     os.environ.setdefault("LOG_LEVEL", "ERROR")

@@ -82,7 +82,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def _env(url: str, mail_dir: str) -> dict:
-    return {**os.environ, "DATABASE_URL": url, "TESTING": "1", "DEBUG": "0", "LOG_LEVEL": "ERROR",
+    return {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "marine_center.settings_test", "DEBUG": "0", "LOG_LEVEL": "ERROR",
             "TASKS_BACKEND": "database", "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
             "EMAIL_FILE_PATH": mail_dir, "ALERT_SWEEP_EVERY": "0"}
 

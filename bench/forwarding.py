@@ -124,7 +124,7 @@ def run(url: str) -> dict:
     burst = _env_int("BENCH_FORWARD_BURST", 20000)
     collector = Collector()
     sink = f"http://127.0.0.1:{collector.port}/bench"
-    env = {**os.environ, "DATABASE_URL": url, "TESTING": "1", "DEBUG": "0", "LOG_LEVEL": "ERROR",
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "marine_center.settings_test", "DEBUG": "0", "LOG_LEVEL": "ERROR",
            "TASKS_BACKEND": "database", "AUDIT_FORWARD_SINKS": sink, "AUDIT_FORWARD_EVERY": "1",
            "ALERT_SWEEP_EVERY": "0", "AUDIT_SEAL_EVERY": "0", "AUDIT_VERIFY_EVERY": "0", "AUDIT_PURGE_EVERY": "0"}
     procs = [subprocess.Popen([sys.executable, "manage.py", *command], cwd=ROOT, env=env,

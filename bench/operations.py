@@ -190,7 +190,7 @@ def run(url: str) -> dict:
                                     "seconds": round(time.perf_counter() - t, 2)}
 
     off, on = [], []
-    env = {**os.environ, "DATABASE_URL": url, "TESTING": "1", "DEBUG": "0"}
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "marine_center.settings_test", "DEBUG": "0"}
     for r in range(rounds):
         for sealing in ((False, True) if r % 2 == 0 else (True, False)):
             loop = None

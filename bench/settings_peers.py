@@ -1,7 +1,7 @@
 """Settings of the peer benchmark (:mod:`bench.peers.run`): the product's,
 plus the peers and the bench-only app. Never used by the product."""
 
-from marine_center.settings import *  # noqa: F403
+from marine_center.settings_test import *  # noqa: F403
 
 INSTALLED_APPS = [*INSTALLED_APPS, "pgtrigger", "pghistory", "auditlog", "bench.peers"]  # noqa: F405
 # the bench app has no migrations (its tables come from --run-syncdb): bench.peers.run installs

@@ -13,18 +13,22 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
+# A local .env (written by `make run` for development: DEBUG=1 and a generated SECRET_KEY) fills in
+# what the environment does not set; ENV_FILE names another file.
+ENV_FILE = Path(env.str("ENV_FILE", default=str(BASE_DIR / ".env")))
+if ENV_FILE.is_file():
+    environ.Env.read_env(ENV_FILE, overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
-    if DEBUG or env.bool("TESTING", default=False):
-        # Throwaway key for development and tests only.
+    if DEBUG:
+        # Throwaway key for development only (the tests' own lives in settings_test).
         SECRET_KEY = "insecure-dev-key-do-not-use-in-production-" + "x" * 20
     else:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (make run writes one to .env).")
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else ["127.0.0.1", "localhost"])
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -143,7 +147,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
-        if not DEBUG and not env.bool("TESTING", default=False)
+        if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
@@ -226,14 +230,16 @@ AUDIT_RETENTION_DAYS = {
     "update_history": env.int("AUDIT_RETENTION_HISTORY_DAYS", default=7 * 365),
 }
 # Tamper evidence: the newest seal is also written to this file, signed with AUDIT_SEAL_KEY
-# (required unless DEBUG/TESTING; keep it off the database server). See README "Production".
+# (required unless DEBUG; keep it off the database server). See docs/production.md.
 AUDIT_SEAL_FILE = env.str("AUDIT_SEAL_FILE", default=str(BASE_DIR / "var" / "audit-seal.json"))
 AUDIT_SEAL_KEY = env.str("AUDIT_SEAL_KEY", default="")
 # The Ed25519 key that signs seals and export packs: a PEM file (or the PEM text in AUDIT_SIGNING_KEY),
-# required unless DEBUG/TESTING (then generated beside the seal file). See docs/operations.md "Seals".
+# required unless DEBUG (then generated beside the seal file). See docs/operations.md "Seals".
 AUDIT_SIGNING_KEY_FILE = env.str("AUDIT_SIGNING_KEY_FILE", default="")
 AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="")
-TESTING = env.bool("TESTING", default=False)
+# Development only: a missing seal key is a fixed development key and a missing signing key is
+# generated beside the seal file (system checks audit.E003/E005 refuse both otherwise).
+AUDIT_DEVELOPMENT_KEYS = DEBUG
 
 # The login lock-out (read through accounts.conf; policy in docs/production.md "Login lock-out"):
 # failures per user id from one client IP, and per user id from all IPs, in a window of minutes.
@@ -322,7 +328,3 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
 }
-
-if env.bool("TESTING", default=False):
-    # Tests create many accounts; password hashing strength is not under test.
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

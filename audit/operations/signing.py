@@ -2,7 +2,7 @@
 
 The private key lives outside the database: ``AUDIT_SIGNING_KEY_FILE`` (a
 PEM file, PKCS#8) or ``AUDIT_SIGNING_KEY`` (the PEM text). In development and
-tests (DEBUG or TESTING) a missing key is generated beside the seal file
+tests (AUDIT_DEVELOPMENT_KEYS) a missing key is generated beside the seal file
 (``var/audit-signing-key.pem``) and :attr:`Signer.generated` says so; in
 production a missing key refuses sealing (system check ``audit.E005``).
 

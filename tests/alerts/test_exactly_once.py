@@ -29,7 +29,7 @@ def test_two_workers_process_a_burst_exactly_once(tmp_path):
     s = connection.settings_dict
     mail_dir = tmp_path / "mail"
     env = {**os.environ, "DATABASE_URL": f"postgres://{s['USER']}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}",
-           "TESTING": "1", "DEBUG": "0", "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+           "DJANGO_SETTINGS_MODULE": "marine_center.settings_test", "DEBUG": "0", "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
            "EMAIL_FILE_PATH": str(mail_dir), "AUDIT_SEAL_FILE": str(tmp_path / "seal.json")}
     command = [sys.executable, "manage.py", "process_events", "--until-empty", "--min-age", "0"]
     workers = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

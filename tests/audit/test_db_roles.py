@@ -120,7 +120,7 @@ def test_the_purge_exception_is_honoured_only_for_the_purge_role(roles):
 
 
 def _manage(*args, env):
-    full = {**os.environ, "TESTING": "1", **env}
+    full = {**os.environ, "DJANGO_SETTINGS_MODULE": "marine_center.settings_test", **env}
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=full, capture_output=True,
                           text=True, timeout=300)
 

@@ -45,7 +45,7 @@ def start_servers(tmp_path, count, **extra_env):
     """``count`` uvicorn processes on the test database; yields their ports."""
     s = connection.settings_dict
     url = f"postgres://{s['USER']}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}"
-    env = {**os.environ, "DATABASE_URL": url, "TESTING": "1", "DEBUG": "0",
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "marine_center.settings_test", "DEBUG": "0",
            "AUDIT_SEAL_FILE": str(tmp_path / "seal.json"), **extra_env}
     procs, ports = [], []
     for _ in range(count):

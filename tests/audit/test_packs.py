@@ -317,7 +317,7 @@ def test_the_pack_download_verifies_offline_and_bad_parameters_are_400(api, pers
 
 def test_without_a_signing_key_in_production_the_download_is_503_not_500(api, personas, settings):
     settings.DEBUG = False
-    settings.TESTING = False
+    settings.AUDIT_DEVELOPMENT_KEYS = False
     settings.AUDIT_SIGNING_KEY_FILE = ""
     settings.AUDIT_SIGNING_KEY = ""
     response = api(personas["admin"]).get("/api/realtime/export-pack")

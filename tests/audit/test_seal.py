@@ -108,7 +108,7 @@ def test_without_a_key_outside_debug_sealing_is_refused_and_a_check_fails(settin
     settings.AUDIT_SEAL_KEY = ""
     settings.AUDIT_SIGNING_KEY = signing.generate_private_pem().decode()  # only the HMAC key is missing here
     settings.DEBUG = False
-    settings.TESTING = False
+    settings.AUDIT_DEVELOPMENT_KEYS = False
     assert conf.seal_key() == b""
     assert [e.id for e in check_integrity_settings()] == ["audit.E003"]
     with pytest.raises(CommandError, match="AUDIT_SEAL_KEY"):

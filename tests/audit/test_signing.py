@@ -194,7 +194,7 @@ def test_development_key_is_generated_beside_the_seal_file_and_said_so(tmp_path,
 
 def test_production_requires_a_signing_key(tmp_path, settings):
     settings.DEBUG = False
-    settings.TESTING = False
+    settings.AUDIT_DEVELOPMENT_KEYS = False
     settings.AUDIT_SIGNING_KEY_FILE = ""
     settings.AUDIT_SIGNING_KEY = ""
     assert "audit.E005" in [m.id for m in run_checks(tags=["audit"])]

@@ -73,8 +73,7 @@ def _free_port() -> int:
 def server(database_url: str):
     """A uvicorn process on a free port; yields its port."""
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "TESTING": "1",
-           "DJANGO_SETTINGS_MODULE": "marine_center.settings"}
+    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "marine_center.settings_test"}
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "marine_center.asgi:application", "--host", "127.0.0.1",

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_bench_capture_runs_on_sqlite_and_writes_the_documented_shape(tmp_path):
     out = tmp_path / "capture.json"
     env = {**os.environ, "BENCH_N": "5", "BENCH_ROUNDS": "1", "BENCH_BULK": "10", "BENCH_API_N": "2",
-           "TESTING": "1"}
+           "DJANGO_SETTINGS_MODULE": "marine_center.settings_test"}
     env.pop("DATABASE_URL", None)
     proc = subprocess.run([sys.executable, "-m", "bench.capture", "--db", "sqlite", "--output", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)

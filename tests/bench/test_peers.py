@@ -60,7 +60,7 @@ def test_the_peer_bench_runs_on_postgresql_and_every_peer_writes_its_rows(tmp_pa
     db = settings.DATABASES["default"]
     admin = f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/postgres"
     out = tmp_path / "peers.json"
-    env = {**os.environ, "BENCH_PEERS_N": "5", "BENCH_PEERS_ROUNDS": "1", "BENCH_BULK": "10", "TESTING": "1",
+    env = {**os.environ, "BENCH_PEERS_N": "5", "BENCH_PEERS_ROUNDS": "1", "BENCH_BULK": "10", "DJANGO_SETTINGS_MODULE": "marine_center.settings_test",
            "BENCH_PG_ADMIN_URL": admin, "BENCH_PG_DB": f"{db['NAME']}_peers"[:60]}
     proc = subprocess.run([sys.executable, "-m", "bench.peers", "--output", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)

@@ -38,3 +38,15 @@ def test_seed_demo_creates_every_role_through_the_services_and_is_safe_to_rerun(
     counts = (User.objects.count(), MaintenanceRequest.objects.count(), Emergency.objects.count(), AuditTrail.objects.count())
     call_command("seed_demo", stdout=StringIO())
     assert (User.objects.count(), MaintenanceRequest.objects.count(), Emergency.objects.count(), AuditTrail.objects.count()) == counts
+
+
+@pytest.mark.django_db
+def test_seed_demo_prints_the_address_actually_served(monkeypatch):
+    monkeypatch.setenv("PORT", "8123")
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "Log in at http://127.0.0.1:8123/ with:" in out.getvalue()
+    monkeypatch.delenv("PORT")
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "Log in at http://127.0.0.1:8000/ with:" in out.getvalue()

@@ -98,7 +98,7 @@ def _wait(condition, what, procs, log_dir, timeout=60):
 def test_a_worker_killed_with_sigkill_leaves_its_task_to_the_next_worker(tmp_path):
     s = connection.settings_dict
     env = {**os.environ, "DATABASE_URL": f"postgres://{s['USER']}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}",
-           "TESTING": "1", "DEBUG": "0", "BACKGROUND_HEARTBEAT": "0.3", "BACKGROUND_LEASE": "2",
+           "DJANGO_SETTINGS_MODULE": "marine_center.settings_test", "DEBUG": "0", "BACKGROUND_HEARTBEAT": "0.3", "BACKGROUND_LEASE": "2",
            "AUDIT_SEAL_FILE": str(tmp_path / "seal.json")}
     marker = tmp_path / "marker"
     result = background_tasks.sleepy_once.enqueue(str(marker))

@@ -42,7 +42,7 @@ def test_a_killed_worker_loses_no_row_and_the_next_one_resumes_from_the_cursor(t
     s = connection.settings_dict
     url = f"http://127.0.0.1:{http_sink.port}/ingest"
     env = {**os.environ, "DATABASE_URL": f"postgres://{s['USER']}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}",
-           "TESTING": "1", "DEBUG": "0", "BACKGROUND_HEARTBEAT": "0.3", "BACKGROUND_LEASE": "2",
+           "DJANGO_SETTINGS_MODULE": "marine_center.settings_test", "DEBUG": "0", "BACKGROUND_HEARTBEAT": "0.3", "BACKGROUND_LEASE": "2",
            "AUDIT_SEAL_FILE": str(tmp_path / "seal.json"), "AUDIT_FORWARD_SINKS": url, "AUDIT_FORWARD_BATCH": "20",
            "AUDIT_FORWARD_RUN_FOR": "60"}
     write_rows(60)

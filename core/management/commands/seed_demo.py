@@ -3,6 +3,7 @@
 Running it twice is safe: accounts are created only when missing, and the
 requests, emergencies and inventory are only added to an empty database."""
 
+import os
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -73,7 +74,9 @@ class Command(BaseCommand):
                 )
             self._seed_domain(users)
 
-        self.stdout.write(self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000/ with:"))
+        # the address make run serves (PORT overrides 8000, as for the web process)
+        port = os.environ.get("PORT", "").strip() or "8000"
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready. Log in at http://127.0.0.1:{port}/ with:"))
         for user_id, role, name, _ in USERS:
             self.stdout.write(f"  {user_id:<7} {role:<14} {name}")
         self.stdout.write(f"  {PENDING_USER[0]:<7} staff (pending approval)")
