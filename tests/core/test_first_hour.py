@@ -34,6 +34,7 @@ def test_after_make_writes_env_shell_and_createsuperuser_work_with_no_variable_s
     assert "DEBUG=1" in dotenv and len(dotenv.split("SECRET_KEY=")[1].strip()) >= 50
     again = subprocess.run(["make", "--no-print-directory", ".env"], cwd=clone, env=env, capture_output=True,
                            text=True, timeout=60)
+    assert again.returncode == 0 and "Wrote .env" not in again.stdout
     assert (clone / ".env").read_text() == dotenv  # written once, never overwritten
 
     python = sys.executable  # the suite's interpreter stands for the clone's .venv (same requirements)
