@@ -32,10 +32,12 @@ from collections import Counter
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.core.signals import got_request_exception
-from django.db import connection, transaction
+from django.db import connection, connections, router, transaction
 
 from audit import services
+from audit.capture import registry, writer
 from audit.context import audit_context, get_context
+from audit.models import AuditStatus, AuditTrail
 from core import signals as core_signals
 
 logger = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ def connect() -> None:
     core_signals.token_rejected.connect(on_token_rejected, dispatch_uid="audit.activity.token_rejected")
     core_signals.activity.connect(on_activity, dispatch_uid="audit.activity.activity")
     core_signals.domain_event.connect(on_domain_event, dispatch_uid="audit.activity.domain_event")
+    core_signals.action_refused.connect(on_action_refused, dispatch_uid="audit.activity.action_refused")
     got_request_exception.connect(on_request_exception, dispatch_uid="audit.activity.request_exception")
 
 
@@ -148,6 +151,47 @@ def _failure_recorded(row) -> None:
 
 def on_activity(sender, activity, details="", request=None, **kwargs) -> None:
     services.log_activity(activity, details)
+
+
+def on_action_refused(sender, target, actor, action_type, error, reason="", **kwargs) -> None:
+    """A refused attempt on a tracked object: one ``failed`` audit_trail row with the error
+    message and no update_history row, written outside the refused transaction."""
+    config = registry.get_config(type(target))
+    if config is None or not get_context().enabled:
+        return
+
+    def write(using: str) -> None:
+        with audit_context(actor=actor, reason=reason):
+            writer.write_change(using=using, action_type=action_type, entity_type=config.entity_type,
+                                entity_id=config.entity_id(target), changes={}, table_name=target._meta.db_table,
+                                status=AuditStatus.FAILED, error_message=error)
+
+    _fail_open("refused attempt", outside_transaction, write)
+
+
+def outside_transaction(write) -> None:
+    """Call ``write(alias)`` so that its rows survive the rollback of whatever is still open.
+
+    The refused action's own transaction has already rolled back when this runs. If the
+    caller holds an outer transaction of its own (not a test case's), on PostgreSQL the row
+    goes through a second, autocommit connection, so that the outer rollback cannot take it
+    too; on SQLite (one writer: a second connection would wait for the open one) it is
+    written in the outer transaction, as it is inside a test case's transaction."""
+    alias = router.db_for_write(AuditTrail)
+    connection = connections[alias]
+    # a test case's own transaction must take every row with it when it rolls back: no second connection there
+    in_test_case = any(getattr(a, "_from_testcase", False) for a in connection.atomic_blocks)
+    if not (connection.in_atomic_block and connection.vendor == "postgresql") or in_test_case:
+        write(alias)
+        return
+    side_alias = f"{alias}__outside"
+    side = connections.create_connection(alias)
+    connections[side_alias] = side
+    try:
+        write(side_alias)
+    finally:
+        del connections[side_alias]
+        side.close()
 
 
 def on_domain_event(sender, event_type, entity_type="", entity_id="", event_data="", severity=None,

@@ -12,7 +12,11 @@ that domain apps never import the audit app's internals.
   was written (the alerts app counts them against its failed-login rules).
 - activity(activity, details, request=None): a user activity for
   ``activity_logs`` that the middleware cannot infer from the URL alone
-  (uploads, downloads, comments sent, approvals, profile changes).
+  (uploads, downloads, comments sent, approvals, profile changes); every service
+  action declared with ``core.actions.action`` sends one.
+- action_refused(target, actor, action_type, error, reason): a business rule refused a
+  person's action on ``target`` (sent by ``core.actions`` after the refused transaction
+  rolled back); the audit app records it as a ``failed`` audit_trail row.
 """
 
 from django.dispatch import Signal
@@ -22,3 +26,4 @@ domain_event = Signal()
 activity = Signal()
 system_event_committed = Signal()
 login_failure_recorded = Signal()
+action_refused = Signal()

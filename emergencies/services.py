@@ -9,11 +9,11 @@ Keyword-only, atomic, each accepting the change ``reason``. Role refusals are
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
 from audit.context import acting
+from core.actions import action
 from core.codes import next_code
 from core.errors import DomainError, TransitionError
 from core.signals import domain_event
@@ -100,7 +100,7 @@ def _sync(src: Emergency, dst: Emergency) -> Emergency:
     return dst
 
 
-@transaction.atomic
+@action("Reported emergency {obj.code} ({obj.emergency_type}, {obj.severity})", refused="create")
 def report_emergency(
     *,
     actor,
@@ -141,7 +141,7 @@ def report_emergency(
         return emergency
 
 
-@transaction.atomic
+@action("Edited emergency {obj.code}", target="emergency", refused="update")
 def update_emergency(*, emergency: Emergency, actor, reason: str = "", **fields) -> Emergency:
     """Correct the details: managers until closed, the reporter while still reported.
     ``assigned_to`` only by managers. Escalation to critical sends ``emergency_escalated``."""
@@ -195,31 +195,31 @@ def _past(action: str) -> str:
     return {"acknowledge": "acknowledged", "dispatch": "dispatched", "resolve": "resolved", "close": "closed"}[action]
 
 
-@transaction.atomic
+@action("Acknowledged emergency {obj.code}", target="emergency", refused="status_change")
 def acknowledge_emergency(*, emergency: Emergency, actor, reason: str = "") -> Emergency:
     """reported -> acknowledged."""
     return _move(emergency=emergency, actor=actor, reason=reason, action="acknowledge")
 
 
-@transaction.atomic
+@action("Dispatched help to emergency {obj.code}", target="emergency", refused="status_change")
 def dispatch_emergency(*, emergency: Emergency, actor, reason: str = "") -> Emergency:
     """acknowledged -> dispatched."""
     return _move(emergency=emergency, actor=actor, reason=reason, action="dispatch")
 
 
-@transaction.atomic
+@action("Resolved emergency {obj.code}", target="emergency", refused="status_change")
 def resolve_emergency(*, emergency: Emergency, actor, reason: str = "") -> Emergency:
     """acknowledged or dispatched -> resolved."""
     return _move(emergency=emergency, actor=actor, reason=reason, action="resolve")
 
 
-@transaction.atomic
+@action("Closed emergency {obj.code}", target="emergency", refused="status_change")
 def close_emergency(*, emergency: Emergency, actor, reason: str = "") -> Emergency:
     """resolved -> closed."""
     return _move(emergency=emergency, actor=actor, reason=reason, action="close")
 
 
-@transaction.atomic
+@action("Assigned emergency {obj.code} to {obj.assigned_to.user_id}", target="emergency", refused="assign")
 def assign_emergency(*, emergency: Emergency, actor, assignee, reason: str = "") -> Emergency:
     """Managers assign an active emergency to an approved, active account."""
     if not can_handle_emergency(actor):

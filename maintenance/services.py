@@ -30,6 +30,7 @@ from django.utils.dateparse import parse_date
 from django.utils.text import get_valid_filename
 
 from audit.context import acting
+from core.actions import action
 from core.codes import next_code
 from core.errors import DomainError, TransitionError
 from core.permissions import is_manager
@@ -199,7 +200,7 @@ def _send_activity(text: str, details: str) -> None:
 # ---- maintenance requests -----------------------------------------------------
 
 
-@transaction.atomic
+@action("Created maintenance request {obj.code} ({obj.title})", refused="create")
 def create_request(
     *,
     actor,
@@ -249,7 +250,7 @@ _REQUEST_CLEANERS = {
 }
 
 
-@transaction.atomic
+@action("Edited maintenance request {obj.code}", target="request_obj", refused="update")
 def update_request(*, request_obj: MaintenanceRequest, actor, reason: str = "", **fields) -> MaintenanceRequest:
     """Change the editable fields of a request (``EDITABLE_REQUEST_FIELDS``).
     The requester may edit while pending, managers until completion; only
@@ -281,7 +282,7 @@ def update_request(*, request_obj: MaintenanceRequest, actor, reason: str = "", 
         return obj
 
 
-@transaction.atomic
+@action("Approved maintenance request {obj.code}", target="request_obj", refused="approve")
 def approve_request(*, request_obj: MaintenanceRequest, actor, reason: str = "") -> MaintenanceRequest:
     """pending -> approved by a manager; stamps approved_by and approved_at."""
     with acting(actor, reason):
@@ -291,7 +292,6 @@ def approve_request(*, request_obj: MaintenanceRequest, actor, reason: str = "")
         obj.approved_by = actor
         obj.approved_at = timezone.now()
         obj.save(update_fields=["status", "approved_by", "approved_at", "updated_at"])
-        _send_activity("Approved maintenance request", f"{obj.code}: {obj.title}")
         domain_event.send(
             sender=MaintenanceRequest,
             event_type="request_approved",
@@ -303,7 +303,7 @@ def approve_request(*, request_obj: MaintenanceRequest, actor, reason: str = "")
         return obj
 
 
-@transaction.atomic
+@action("Rejected maintenance request {obj.code}", target="request_obj", refused="reject")
 def reject_request(*, request_obj: MaintenanceRequest, actor, reason: str) -> MaintenanceRequest:
     """pending -> rejected by a manager; the reason is required and kept on
     the request (``rejection_reason``) as well as in the audit record."""
@@ -314,11 +314,10 @@ def reject_request(*, request_obj: MaintenanceRequest, actor, reason: str) -> Ma
         obj.status = RequestStatus.REJECTED
         obj.rejection_reason = reason
         obj.save(update_fields=["status", "rejection_reason", "updated_at"])
-        _send_activity("Rejected maintenance request", f"{obj.code}: {reason}")
         return obj
 
 
-@transaction.atomic
+@action("Assigned maintenance request {obj.code} to {obj.assigned_to.user_id}", target="request_obj", refused="assign")
 def assign_request(*, request_obj: MaintenanceRequest, actor, assignee, reason: str = "") -> MaintenanceRequest:
     """Give an open request to an approved, active user (managers only)."""
     with acting(actor, reason):
@@ -333,7 +332,7 @@ def assign_request(*, request_obj: MaintenanceRequest, actor, assignee, reason: 
         return obj
 
 
-@transaction.atomic
+@action("Started work on maintenance request {obj.code}", target="request_obj", refused="status_change")
 def start_request(*, request_obj: MaintenanceRequest, actor, reason: str = "") -> MaintenanceRequest:
     """approved -> in_progress by the assignee or a manager; stamps started_at."""
     with acting(actor, reason):
@@ -345,7 +344,7 @@ def start_request(*, request_obj: MaintenanceRequest, actor, reason: str = "") -
         return obj
 
 
-@transaction.atomic
+@action("Completed maintenance request {obj.code}", target="request_obj", refused="status_change")
 def complete_request(*, request_obj: MaintenanceRequest, actor, reason: str = "") -> MaintenanceRequest:
     """in_progress -> completed by the assignee or a manager; stamps completed_at."""
     with acting(actor, reason):
@@ -357,7 +356,7 @@ def complete_request(*, request_obj: MaintenanceRequest, actor, reason: str = ""
         return obj
 
 
-@transaction.atomic
+@action("Cancelled maintenance request {obj.code}", target="request_obj", refused="status_change")
 def cancel_request(*, request_obj: MaintenanceRequest, actor, reason: str = "") -> MaintenanceRequest:
     """pending/approved/in_progress -> cancelled: the requester while pending
     or approved, managers until completion."""
@@ -487,7 +486,7 @@ def _check_part_number_free(part_number: str, *, exclude_pk=None) -> None:
         )
 
 
-@transaction.atomic
+@action("Created inventory item {obj.code} ({obj.part_number})", refused="create")
 def create_item(
     *,
     actor,
@@ -543,7 +542,7 @@ _ITEM_CLEANERS = {
 }
 
 
-@transaction.atomic
+@action("Edited inventory item {obj.code} ({obj.part_number})", target="item", refused="update")
 def update_item(*, item: InventoryItem, actor, reason: str = "", **fields) -> InventoryItem:
     """Edit a spare part (managers). A new ``quantity_on_hand`` is booked as a
     stock adjustment of the difference, so the ledger always adds up."""
@@ -573,7 +572,7 @@ def update_item(*, item: InventoryItem, actor, reason: str = "", **fields) -> In
         return obj
 
 
-@transaction.atomic
+@action("Adjusted stock of {obj.item.part_number} by {obj.quantity_change:+d} to {obj.resulting_quantity}", target="item", refused="update")
 def adjust_stock(*, item: InventoryItem, actor, quantity_change: int, reason: str) -> StockAdjustment:
     """Add (positive) or take (negative) stock with a reason (managers).
 

@@ -119,6 +119,7 @@ def test_every_transition_from_every_status(personas, make_request, action, stat
 
 def test_approve_stamps_approver_and_time_and_signals(personas, make_request, signals_log):
     obj = make_request(personas["staff"])
+    signals_log["activity"].clear()  # the create's own sentence
     services.approve_request(request_obj=obj, actor=personas["engineer"], reason="Budget ok")
     obj.refresh_from_db()
     assert obj.status == "approved"
@@ -127,7 +128,8 @@ def test_approve_stamps_approver_and_time_and_signals(personas, make_request, si
     assert [e["event_type"] for e in signals_log["domain_event"]] == ["request_approved"]
     event = signals_log["domain_event"][0]
     assert (event["severity"], event["entity_type"], event["entity_id"]) == ("info", "maintenance_request", obj.code)
-    assert [a["activity"] for a in signals_log["activity"]] == ["Approved maintenance request"]
+    assert [(a["activity"], a["details"]) for a in signals_log["activity"]] == [
+        (f"Approved maintenance request {obj.code}", "Reason: Budget ok")]
 
 
 def test_start_and_complete_stamp_their_times(personas, make_request):

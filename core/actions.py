@@ -1,0 +1,84 @@
+"""One mechanism for recording what a person does (SPEC "What is recorded", issue 12.1 and 12.3).
+
+Each service action declares once, where it is defined, the sentence it leaves in the
+actor's activity and what a refusal of it is recorded as::
+
+    @action("Cancelled maintenance request {obj.code}", target="request_obj", refused="status_change")
+    def cancel_request(*, request_obj, actor, reason=""): ...
+
+The decorator runs the action in its own ``transaction.atomic`` (the function needs none of
+its own) and
+
+- when it succeeds, sends ``core.signals.activity`` inside that transaction, so the activity
+  row commits or rolls back with the change: ``activity`` is the sentence formatted with
+  ``obj`` (the action's result) and the keyword arguments; ``details`` the reason given;
+- when a business rule refuses it (:class:`~core.errors.DomainError`, including an illegal
+  transition, or ``PermissionDenied``) and there is a ``target`` (the keyword argument naming
+  the existing object acted on), sends ``core.signals.action_refused`` *after* the action's
+  transaction has rolled back; the audit app writes a ``failed`` audit_trail row with the
+  error message from there (outside the refused transaction, see
+  ``audit.activity.on_action_refused``), then the exception goes on to the caller.
+
+Every caller (API, portal, admin, shell, management commands) goes through the services, so
+every surface is covered without a line per view.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+
+from audit.context import acting
+from core.errors import DomainError
+from core.signals import action_refused, activity
+
+__all__ = ["action"]
+
+#: what refuses an action (and is recorded as a failed attempt); anything else is a bug, not a refusal
+REFUSALS = (DomainError, PermissionDenied)
+
+
+def action(sentence: str, *, target: str | None = None, refused: str = "update") -> Callable:
+    """Declare a service function as a person's action (see the module docstring).
+
+    ``sentence``: ``str.format`` template with ``obj`` (the result) and the call's keyword
+    arguments, e.g. ``"Reported emergency {obj.code} ({obj.emergency_type}, {obj.severity})"``.
+    ``target``: the keyword argument holding the object acted on (none for a create).
+    ``refused``: the audit action type of a refused attempt (``approve``, ``status_change``...).
+    """
+
+    def decorate(func):
+        @functools.wraps(func)
+        def run(*args, **kwargs):
+            try:
+                with transaction.atomic():
+                    result = func(*args, **kwargs)
+                    with acting(kwargs.get("actor"), kwargs.get("reason") or ""):  # the row names the actor given
+                        activity.send(sender=func, activity=sentence.format(obj=result, **kwargs),
+                                      details=_reason_text(kwargs.get("reason")))
+                    return result
+            except REFUSALS as exc:
+                subject = kwargs.get(target) if target else None
+                if subject is not None and getattr(subject, "pk", None) is not None:
+                    action_refused.send(sender=func, target=subject, actor=kwargs.get("actor"),
+                                        action_type=refused, error=_message(exc), reason=kwargs.get("reason") or "")
+                raise
+
+        run.records_action = sentence  # introspection: which services are declared actions
+        return run
+
+    return decorate
+
+
+def _reason_text(reason) -> str:
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
+    return f"Reason: {reason}" if reason else ""
+
+
+def _message(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    messages = getattr(exc, "messages", None)  # ValidationError-like
+    return " ".join(messages) if isinstance(messages, list) and messages else text
