@@ -213,6 +213,15 @@ def user_detail(request, user_id):
         "reset_form": PasswordResetForm(auto_id="reset_%s"),
         "active_form": ActiveForm(initial={"active": "true" if subject.is_active else "false"}, auto_id="active_%s"),
     }
+    if context["can_decide"]:
+        # the one who approves is told when the id imitates another account's
+        for other in selectors.lookalike_users(subject):
+            messages.warning(
+                request,
+                f"The user ID {subject.user_id} is one character away from the existing account {other.user_id} "
+                f"({other.full_name or 'no name'}, {other.email or 'no e-mail'}). "
+                "Make sure this is not someone posing as them before approving it.",
+            )
     return render(request, "accounts/user_detail.html", context)
 
 

@@ -97,3 +97,10 @@ def test_admins_see_a_warning_for_a_pending_lookalike_id(engineer, admin_user, p
     # an approved account is no longer flagged
     services.approve_user(user=pending, actor=admin_user)
     assert "Looks like" not in client.get("/admin/accounts/user/").content.decode()
+
+
+def test_port_engineers_approving_in_the_portal_see_the_warning_too(engineer, portal):
+    services.register_user(user_id="PE0O1", password=PASSWORD, full_name=engineer.full_name, email="pe0o1@example.net")
+    page = portal(engineer).get("/users/PE0O1/").content.decode()
+    assert "The user ID PE0O1 is one character away from the existing account PE001" in page
+    assert "message-warning" in page
