@@ -139,6 +139,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Django's default display of dates and times (the admin): "2026-12-02 05:44:13 UTC", as the portal writes them
+FORMAT_MODULE_PATH = ["marine_center.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"

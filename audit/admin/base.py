@@ -11,6 +11,7 @@ from django.db import connections
 from django.db.models import Max, Min, Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 
 from audit.capture import registry
 
@@ -189,6 +190,8 @@ class NoWrites:
 
 
 class ReadOnlyAdmin(NoWrites, admin.ModelAdmin):
+    """The audit tables' admin: read-only, bounded counts, the time column as the portal shows it."""
+
     show_full_result_count = False
     paginator = CappedCountPaginator
     list_per_page = 100
@@ -202,4 +205,19 @@ class ReadOnlyAdmin(NoWrites, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields] + list(self.extra_readonly)
 
+    @admin.display(description="time (UTC)", ordering="timestamp")
+    def when(self, obj):
+        return when_html(obj.timestamp)
+
     extra_readonly: tuple = ()
+
+
+def when_html(value):
+    """A time as the portal shows it (``templates/audit/_when.html``, :func:`audit.web.presentation.when`):
+    "2026-12-02 05:44:13 UTC", the exact value with microseconds on hover."""
+    from audit.web import presentation
+
+    moment = presentation.when(value)
+    if moment is None:
+        return "—"
+    return format_html('<time datetime="{}" title="{}">{}</time>', moment.iso, moment.exact, moment.text)

@@ -35,7 +35,6 @@ from audit import exports
 from audit.admin.base import (
     EntityTypeFilter,
     IndexedSearch,
-    NoWrites,
     ReadOnlyAdmin,
     TableNameFilter,
     TimeWindowFilter,
@@ -43,7 +42,7 @@ from audit.admin.base import (
 )
 from audit.admin.export import CsvExportMixin
 from audit.capture import registry
-from audit.models import ActivityLog, AuditTrail, SystemEvent, UpdateHistory
+from audit.models import ActivityLog, AuditStatus, AuditTrail, RecordSource, SystemEvent, UpdateHistory
 from audit.operations import events
 from audit.web import presentation
 from core.permissions import is_manager
@@ -55,22 +54,12 @@ class ActivityLogAdmin(CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
     No method/status_code filters: no index serves them and their choices
     were a DISTINCT over the table."""
 
-    list_display = ("timestamp", "user_id", "activity", "ip_address", "status_code")
+    list_display = ("when", "user_id", "activity", "ip_address", "status_code")
     list_filter = (TimeWindowFilter, UserIdFilter)
     search_fields = ("=user_id", "=id")
     search_help_text = "Exact user_id (ST001) or row id."
     csv_fields = ("id", "timestamp", "user_id", "activity", "details", "ip_address", "method", "path", "status_code",
                   "user_agent", "request_id")
-
-
-class FieldChangeInline(NoWrites, admin.TabularInline):
-    model = UpdateHistory
-    fk_name = "audit"
-    fields = ("field_name", "old_value", "new_value")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
 
 
 @admin.register(AuditTrail)
@@ -82,16 +71,21 @@ class AuditTrailAdmin(CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
     type, status (fixed choices; a rare status is bounded best with a time
     window), user (``trail_user_ts_idx``)."""
 
-    list_display = ("timestamp", "user_id", "action_type", "entity_type", "entity_id", "status", "source", "ip_address")
+    # the entity by its code (its type on hover), the change itself in one column, the status only when
+    # it is not "completed" and the source only when "manual" (inside that column): IP and old -> new
+    # fit at 1366 px
+    list_display = ("when", "user_id", "action_type", "entity", "change_summary", "ip_address")
     list_filter = (TimeWindowFilter, "action_type", EntityTypeFilter, "status", "source", UserIdFilter)
     search_fields = ("=user_id", "=entity_id", "=id")
     search_help_text = "Exact user_id (ST001), entity code (MR001) or row id."
-    inlines = [FieldChangeInline]
 
     def search_branches(self, term):
         types = [c.entity_type for c in registry.tracked_models()]
         return [*super().search_branches(term), Q(entity_type__in=types, entity_id=term)]
     extra_readonly = ("in_words", "before_after", "field_history")
+    # shown field by field in "Before / after" (and linked row by row in "Field history"): the raw JSON
+    # columns and an inline of the update_history rows would repeat it (they stay in the exports)
+    repeated_on_change_page = ("old_value", "new_value", "changes")
     # the API export's columns (audit.exports.COLUMNS), labelled
     csv_fields = exports.COLUMNS
     csv_activity = "Exported audit trail"
@@ -100,14 +94,30 @@ class AuditTrailAdmin(CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
         css = {"all": ["audit/audit-admin.css", "audit/timeline.css"]}
 
     def get_fields(self, request, obj=None):
-        # the record in words first, as the portal's pages show it; the raw columns follow
-        fields = [f for f in super().get_fields(request, obj) if f != "in_words"]
+        # the record in words first, as the portal's pages show it; the raw columns follow, less those
+        # that repeat "Before / after"
+        fields = [f for f in super().get_fields(request, obj)
+                  if f != "in_words" and f not in self.repeated_on_change_page]
         return ["in_words", *fields]
 
     @admin.display(description="In words")
     def in_words(self, obj):
         return render_to_string("audit/_change.html",
                                 {"c": presentation.change_text(obj), "open": True, "show_ip": True})
+
+    @admin.display(description="entity", ordering="entity_id")
+    def entity(self, obj):
+        return format_html('<span title="{}">{}</span>', obj.entity_type, obj.entity_id)
+
+    @admin.display(description="change (before → after)")
+    def change_summary(self, obj):
+        text = change_summary(obj)
+        if obj.source == RecordSource.MANUAL:
+            text = format_html('<strong class="audit-source">{}</strong> {}', "manual entry:", text)
+        if obj.status == AuditStatus.COMPLETED:
+            return text
+        return format_html('<strong class="audit-status audit-status-{}">{}</strong> {}', obj.status,
+                           obj.get_status_display(), obj.error_message or text)
 
     @admin.display(description="Before / after")
     def before_after(self, obj):
@@ -163,7 +173,7 @@ class SystemEventAdmin(CsvExportMixin, ReadOnlyAdmin):
     by time window, severity (``event_severity_ts_idx``), entity type or
     processed."""
 
-    list_display = ("timestamp", "severity", "event_type", "entity_type", "entity_id", "processed",
+    list_display = ("when", "severity", "event_type", "entity_type", "entity_id", "processed",
                     "acknowledged")
     list_filter = (TimeWindowFilter, "severity", EntityTypeFilter, "processed", AcknowledgedFilter)
     action_form = AcknowledgeActionForm
@@ -211,7 +221,8 @@ class UpdateHistoryAdmin(CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
     record_id = code``, on ``history_record_ts_idx``) or a row id. Filters:
     time window, table, user."""
 
-    list_display = ("timestamp", "table_name", "record_id", "field_name", "user_id", "trail_link")
+    # the table is named by the record's code (MR001): old and new values and the IP of the change fit at 1366 px
+    list_display = ("when", "record_id", "field_name", "old_text", "new_text", "user_id", "trail_ip", "trail_link")
     list_filter = (TimeWindowFilter, TableNameFilter, UserIdFilter)
     search_fields = ("=record_id", "=id")
     search_help_text = "Exact record code (MR001) or row id."
@@ -227,9 +238,57 @@ class UpdateHistoryAdmin(CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
     list_select_related = ("audit",)
     extra_readonly = ("trail_link",)
 
+    @admin.display(description="before", ordering="old_value")
+    def old_text(self, obj):
+        return value_cell(obj.old_value)
+
+    @admin.display(description="after", ordering="new_value")
+    def new_text(self, obj):
+        return value_cell(obj.new_value)
+
+    @admin.display(description="IP address")
+    def trail_ip(self, obj):
+        return (obj.audit.ip_address if obj.audit_id and obj.audit else None) or "—"
+
     @admin.display(description="Audit trail row")
     def trail_link(self, obj):
         if obj.audit_id is None:
             return "—"
         url = reverse("admin:audit_audittrail_change", args=[obj.audit_id])
         return format_html('<a href="{}">#{}</a>', url, obj.audit_id)
+
+
+SUMMARY_FIELDS = 3  # changed fields named in a changelist row; the change page shows them all
+VALUE_CHARS = 60  # characters of a value in a changelist cell (the full value on hover and on the change page)
+
+
+def _short(value) -> str:
+    if value is None:
+        return "empty"
+    text = str(value)
+    return text if len(text) <= VALUE_CHARS else text[: VALUE_CHARS - 1] + "…"
+
+
+def change_summary(trail) -> str:
+    """One line for a changelist: "title: Pump → Pump 2; priority: low → high (+2 more)",
+    "created with 8 fields" or "deleted"."""
+    rows = presentation.field_rows(trail)
+    if trail.action_type == "create":
+        filled = [r for r in rows if r.new not in (None, "")]
+        return f"created with {len(filled)} field{'s' if len(filled) != 1 else ''}"
+    if trail.action_type == "delete":
+        return "deleted"
+    changed = [r for r in rows if r.changed]
+    if not changed:
+        return "—"
+    text = "; ".join(f"{r.name}: {_short(r.old)} → {_short(r.new)}" for r in changed[:SUMMARY_FIELDS])
+    more = len(changed) - SUMMARY_FIELDS
+    return text + (f" (+{more} more)" if more > 0 else "")
+
+
+def value_cell(value):
+    """A recorded value in a changelist cell, cut to :data:`VALUE_CHARS` with
+    the whole value on hover (escaped by format_html)."""
+    if value is None:
+        return format_html('<em class="null">{}</em>', "empty")
+    return format_html('<span class="audit-cell-value" title="{}">{}</span>', value, _short(value))
