@@ -60,12 +60,16 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "audit.middleware.AuditContextMiddleware",
+    # Errors under /api/ always in the JSON envelope (DEBUG's HTML pages included).
+    "marine_center.middleware.ApiErrorEnvelopeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: a view's exception becomes its response in the request's own thread (ASGI leak, issue 12.10).
+    "marine_center.middleware.ExceptionsInRequestThreadMiddleware",
 ]
 
 ROOT_URLCONF = "marine_center.urls"

@@ -41,7 +41,7 @@ def call(port, method, path, token, body=None):
         return exc.code, json.loads(exc.read() or b"{}")
 
 
-def start_servers(tmp_path, count, **extra_env):
+def start_servers(tmp_path, count, app="marine_center.asgi:application", **extra_env):
     """``count`` uvicorn processes on the test database; yields their ports."""
     s = connection.settings_dict
     url = f"postgres://{s['USER']}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}"
@@ -52,7 +52,7 @@ def start_servers(tmp_path, count, **extra_env):
         port = free_port()
         log = open(tmp_path / f"uvicorn-{port}.log", "wb")
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "marine_center.asgi:application", "--host", "127.0.0.1",
+            [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
              "--port", str(port), "--workers", "1", "--no-proxy-headers", "--log-level", "warning"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
         ports.append(port)
