@@ -69,7 +69,9 @@ class _StrictField(forms.Field):
         try:
             return self.convert(value)
         except ValueError as exc:
-            raise ValidationError(str(exc), code="invalid") from None
+            # The reason quotes the caller's value: it goes in params, never in the message
+            # itself, which django-filters formats with % (a '%' sent would break it).
+            raise ValidationError("%(reason)s", code="invalid", params={"reason": str(exc)}) from None
 
 
 class HoursField(_StrictField):
@@ -236,8 +238,9 @@ class ChoiceParamField(forms.ChoiceField):
     def validate(self, value):
         if value and not self.valid_value(value):
             names = ", ".join(str(v) for v, _ in self.choices if v)
-            raise ValidationError(
-                f"{self.param}: {str(value)[:40]!r} is not valid: use one of {names}.", code="invalid_choice"
+            raise ValidationError(  # the value in params: the message is %-formatted later
+                "%(param)s: %(value)s is not valid: use one of %(names)s.", code="invalid_choice",
+                params={"param": self.param, "value": repr(str(value)[:40]), "names": names},
             )
 
 

@@ -116,3 +116,33 @@ def test_writes_are_refused_with_405_envelope(api, personas, url):
     response = api(personas["admin"]).post(url, {})
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+# Issue 11.5: a '%' or a format string sent as a value broke the error message itself (a 500
+# and an unhandled_error event): the value is quoted back verbatim in a 400 instead.
+FORMAT_STRINGS = ["%", "%d", "%s", "50%", "%(x)s", "%%"]
+FORMAT_CASES = (
+    [(url, "hours", v) for url in (TRAIL, EVENTS, ACTIVITY, EXPORT) for v in FORMAT_STRINGS]
+    + [(url, "limit", v) for url in (TRAIL, EVENTS, ACTIVITY, HISTORY) for v in FORMAT_STRINGS]
+    + [(url, name, v) for url in (TRAIL, EXPORT) for name in ("action_type", "entity_type", "status")
+       for v in FORMAT_STRINGS]
+    + [(EVENTS, "severity", v) for v in FORMAT_STRINGS]
+)
+
+
+@pytest.mark.parametrize("case", FORMAT_CASES, ids=[ids(c) for c in FORMAT_CASES])
+def test_format_string_in_a_parameter_is_a_400_quoting_it(api, personas, case):
+    from audit.models import SystemEvent
+
+    url, name, value = case
+    response = api(personas["admin"]).get(url, {name: value})
+    assert response.status_code == 400, response.content[:200]
+    message = response.json()["error"]["fields"][name]
+    assert repr(value) in message
+    assert not SystemEvent.objects.filter(event_type="unhandled_error").exists()
+
+
+def test_format_string_in_a_path_parameter_is_a_400_quoting_it(api, personas):
+    response = api(personas["admin"]).get("/api/realtime/entity-history/%25d/MR001")
+    assert response.status_code == 400
+    assert "'%d' is not valid" in response.json()["error"]["fields"]["entity_type"]
