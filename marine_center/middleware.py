@@ -31,9 +31,11 @@ import json
 from http import HTTPStatus
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.exception import response_for_exception
 
 from marine_center.api import error_body
+from marine_center.views import too_large
 
 API_PREFIX = "/api/"
 _JSON_TYPES = ("application/json", "application/problem+json")
@@ -53,6 +55,8 @@ class ExceptionsInRequestThreadMiddleware:
 
     def process_exception(self, request, exception):
         # Sync on purpose: Django adapts it with thread_sensitive=True under ASGI.
+        if isinstance(exception, RequestDataTooBig):
+            return too_large(request)  # 413 with DEBUG on too (Django's DEBUG page would say 400)
         return response_for_exception(request, exception)
 
 

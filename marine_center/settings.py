@@ -195,7 +195,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "marine_center.parsers.StrictJSONParser",  # DRF's, refusing deep nesting and lone surrogates
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],

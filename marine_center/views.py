@@ -1,5 +1,7 @@
 """Error pages: JSON envelopes under /api/, HTML elsewhere."""
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.shortcuts import render
 
@@ -28,7 +30,19 @@ def server_error(request):
     return render(request, "errors/500.html", status=500)
 
 
+def too_large(request):
+    """413: a body over DATA_UPLOAD_MAX_MEMORY_SIZE (Django raises RequestDataTooBig, a
+    SuspiciousOperation it would answer as a plain 400)."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if _wants_json(request):
+        return JsonResponse(error_body(status_code=413, message=f"The request body is too large: at most {limit} bytes."),
+                            status=413)
+    return render(request, "errors/413.html", {"limit": limit}, status=413)
+
+
 def bad_request(request, exception=None):
+    if isinstance(exception, RequestDataTooBig):
+        return too_large(request)
     if _wants_json(request):
         return JsonResponse(error_body(status_code=400, message="Bad request."), status=400)
     return render(request, "errors/400.html", status=400)
