@@ -152,6 +152,31 @@ def test_dashboard_updates_live_when_another_session_changes_something(live_serv
     assert dialogs == []
 
 
+@pytest.mark.postgres  # the held-open event stream needs its own connections (see the test above)
+def test_an_idle_dashboard_left_open_30_seconds_adds_no_activity_row(live_server, browser_page, make_user):
+    """SPEC: reads are logged once per look. The page is opened (one row), then left alone for 30 s
+    while its script polls every 2 s and its stream reconnects every 5 s: no row is added."""
+    from audit.models import ActivityLog
+
+    make_user("PE001", role="port_engineer")
+    page = browser_page
+    login(page, live_server.url, "PE001", "/dashboard/")
+    page.wait_for_function("document.getElementById('live-status').getAttribute('data-mode') === 'stream'",
+                           timeout=15_000)
+    page.wait_for_timeout(1_000)  # the refresh that the opening's own row announced
+    before = ActivityLog.objects.count()
+    opened = ActivityLog.objects.filter(user_id="PE001", activity="Viewed audit dashboard").count()
+    polls = page.evaluate("""() => new Promise(done => {
+        let n = 0; const t0 = Date.now();
+        const tick = () => window.auditDashboard.poll().then(() => { n++; Date.now() - t0 < 30000 ? setTimeout(tick, 2000) : done(n); });
+        tick();
+    })""")
+    assert polls >= 10
+    assert ActivityLog.objects.count() == before
+    assert opened == 1
+    assert not ActivityLog.objects.filter(activity="Opened audit stream").exists()  # its look's stream
+
+
 def test_staff_are_refused_the_manager_pages(live_server, browser_page, make_user):
     make_user("ST001")
     page = browser_page
