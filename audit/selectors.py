@@ -365,16 +365,16 @@ def keyset_page(queryset: QuerySet, *, per_page: int, before: str | None = None,
                 after: str | None = None) -> tuple[list, bool, bool]:
     """``(rows, has_newer, has_older)`` of a list ordered newest first by ``(-timestamp, -id)``:
     the ``per_page`` rows older than ``before``, newer than ``after``, or the newest. Each page is
-    one indexed range read of ``per_page + 1`` rows whatever its depth (no OFFSET)."""
-    from django.db.models import Q
-
+    one indexed range read of ``per_page + 1`` rows whatever its depth (no OFFSET): the bound is
+    ``timestamp <= t`` (the index range) minus the rows of ``t`` on the wrong side of the id, never
+    an OR of two ranges (which PostgreSQL answers with a bitmap of every older row)."""
     if before is not None:
         ts, pk = decode_cursor(before)
-        rows = list(queryset.filter(Q(timestamp__lt=ts) | Q(timestamp=ts, id__lt=pk))[: per_page + 1])
+        rows = list(queryset.filter(timestamp__lte=ts).exclude(timestamp=ts, id__gte=pk)[: per_page + 1])
         return rows[:per_page], True, len(rows) > per_page
     if after is not None:
         ts, pk = decode_cursor(after)
-        newer = queryset.filter(Q(timestamp__gt=ts) | Q(timestamp=ts, id__gt=pk)).order_by("timestamp", "id")
+        newer = queryset.filter(timestamp__gte=ts).exclude(timestamp=ts, id__lte=pk).order_by("timestamp", "id")
         rows = list(newer[: per_page + 1])
         return list(reversed(rows[:per_page])), len(rows) > per_page, True
     rows = list(queryset[: per_page + 1])
@@ -383,9 +383,7 @@ def keyset_page(queryset: QuerySet, *, per_page: int, before: str | None = None,
 
 def newer_than_count(queryset: QuerySet, row) -> tuple[int, str]:
     """How many rows of a newest-first list come before ``row``, capped as :func:`capped_total`."""
-    from django.db.models import Q
-
-    return capped_total(queryset.filter(Q(timestamp__gt=row.timestamp) | Q(timestamp=row.timestamp, id__gt=row.pk)))
+    return capped_total(queryset.filter(timestamp__gte=row.timestamp).exclude(timestamp=row.timestamp, id__lte=row.pk))
 
 
 def _series(queryset: QuerySet, trunc, *, start: datetime, step: timedelta, buckets: int) -> list[dict]:
