@@ -249,9 +249,10 @@ AUDIT_DEVELOPMENT_KEYS = DEBUG
 
 # The login lock-out (read through accounts.conf; policy in docs/production.md "Login lock-out"):
 # failures per user id from one client IP, and per user id from all IPs, in a window of minutes.
-ACCOUNTS_LOCKOUT_THRESHOLD = env.int("ACCOUNTS_LOCKOUT_THRESHOLD", default=5)
-ACCOUNTS_LOCKOUT_CEILING = env.int("ACCOUNTS_LOCKOUT_CEILING", default=50)
-ACCOUNTS_LOCKOUT_MINUTES = env.int("ACCOUNTS_LOCKOUT_MINUTES", default=15)
+# The variables were named AUDIT_LOCKOUT_* before; those names are still read when the new ones are unset.
+ACCOUNTS_LOCKOUT_THRESHOLD = env.int("ACCOUNTS_LOCKOUT_THRESHOLD", default=env.int("AUDIT_LOCKOUT_THRESHOLD", default=5))
+ACCOUNTS_LOCKOUT_CEILING = env.int("ACCOUNTS_LOCKOUT_CEILING", default=env.int("AUDIT_LOCKOUT_CEILING", default=50))
+ACCOUNTS_LOCKOUT_MINUTES = env.int("ACCOUNTS_LOCKOUT_MINUTES", default=env.int("AUDIT_LOCKOUT_MINUTES", default=15))
 # Self-registration attempts per client IP (API and portal together) in a window of minutes.
 ACCOUNTS_REGISTRATION_LIMIT = env.int("ACCOUNTS_REGISTRATION_LIMIT", default=10)
 ACCOUNTS_REGISTRATION_MINUTES = env.int("ACCOUNTS_REGISTRATION_MINUTES", default=60)

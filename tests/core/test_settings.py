@@ -66,3 +66,15 @@ def test_the_suite_runs_on_the_test_settings(settings):
 
     assert _os.environ["DJANGO_SETTINGS_MODULE"] == "marine_center.settings_test"
     assert settings.AUDIT_DEVELOPMENT_KEYS is True and settings.DEBUG is False
+
+
+def test_the_old_lockout_variable_names_are_still_read():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCOUNTS_LOCKOUT", "AUDIT_LOCKOUT"))}
+    env.update({"ENV_FILE": "/nonexistent/.env", "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "marine_center.settings",
+                "AUDIT_LOCKOUT_THRESHOLD": "7", "AUDIT_LOCKOUT_MINUTES": "9", "ACCOUNTS_LOCKOUT_MINUTES": "11"})
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from accounts import conf; "
+         "print(conf.lockout_threshold(), conf.lockout_ceiling(), conf.lockout_minutes())"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["7", "50", "11"]  # the new name wins where both are set
