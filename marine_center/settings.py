@@ -303,6 +303,8 @@ AUDIT_FORWARD_SETTLE = env.float("AUDIT_FORWARD_SETTLE", default=10.0)  # second
 AUDIT_FORWARD_RUN_FOR = env.float("AUDIT_FORWARD_RUN_FOR", default=30.0)  # seconds one run goes on
 AUDIT_FORWARD_LAG_ALERT = env.float("AUDIT_FORWARD_LAG_ALERT", default=300.0)  # warning event above (seconds)
 AUDIT_FORWARD_SOURCE = env.str("AUDIT_FORWARD_SOURCE", default="msc")  # first part of the records' stable ids
+# error reports (DEBUG page, error e-mails) hide the sink URLs' tokens like other secrets
+DEFAULT_EXCEPTION_REPORTER_FILTER = "core.debug.ReporterFilter"
 
 # E-mail (alerts): EMAIL_URL (smtp://user:password@host:587, smtp+tls://...) or the usual EMAIL_*;
 # in development the file backend writes each message under var/mail/ so a person can read it

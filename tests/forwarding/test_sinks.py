@@ -208,3 +208,13 @@ def test_the_dashboard_says_why_forwarding_stopped_on_a_bad_sink(settings, clien
     response = client.get("/dashboard/")
     assert response.status_code == 200
     assert "Forwarding to monitoring is not running" in response.content.decode()
+
+
+def test_error_reports_hide_the_sink_tokens(settings, rf):
+    from django.views.debug import get_default_exception_reporter_filter
+
+    settings.AUDIT_FORWARD_SINKS = ["https://hec-s3cr3t@splunk.example:8088/services/collector"]
+    settings.REDIS_URL = "redis://:redis-pw@127.0.0.1:6379/0"
+    safe = get_default_exception_reporter_filter().get_safe_settings()
+    assert "hec-s3cr3t" not in str(safe) and "redis-pw" not in str(safe)
+    assert safe["AUDIT_FORWARD_SINKS"] == "********************"
