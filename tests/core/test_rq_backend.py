@@ -66,7 +66,8 @@ def test_run_worker_serves_the_queues_with_the_rq_worker(tmp_path):
     from tests.core.background_tasks import flaky
 
     result = flaky.using(queue_name="ops").enqueue(0)
-    env = {**os.environ, "TASKS_BACKEND": "rq", "TASKS_REDIS_URL": settings.TASKS_REDIS_URL, "TESTING": "1",
+    env = {**os.environ, "TASKS_BACKEND": "rq", "TASKS_REDIS_URL": settings.TASKS_REDIS_URL,
+           "DJANGO_SETTINGS_MODULE": "marine_center.settings_test",
            "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}"}
     proc = subprocess.run([sys.executable, "manage.py", "run_worker", "--queue-name", "ops", "--max-tasks", "1"],
                           cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, timeout=60)
