@@ -25,3 +25,28 @@ class UTCMillisecondsField(serializers.DateTimeField):
         if not value:
             return None
         return iso_ms(value)
+
+
+class UserIdField(serializers.SlugRelatedField):
+    """A user written as their ``user_id`` (case-insensitive on input).
+
+    A NUL byte is refused before the lookup: PostgreSQL cannot take one in a text
+    parameter (the query failed with a DataError, a 500), and no user id holds one."""
+
+    default_error_messages = {
+        "null_characters": "A user id must not contain NUL characters.",
+    }
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("slug_field", "user_id")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if "\x00" in data:
+            self.fail("null_characters")
+        user = self.get_queryset().filter(user_id__iexact=data.strip()).first()
+        if user is None:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data[:40])
+        return user

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.models import ApprovalStatus, User
+from core.fields import UserIdField
 
 from .models import Emergency, EmergencyType, Severity
 from .selectors import allowed_emergency_actions
@@ -12,22 +13,6 @@ from .selectors import allowed_emergency_actions
 
 def assignable_users():
     return User.objects.filter(is_active=True, approval_status=ApprovalStatus.APPROVED)
-
-
-class UserIdField(serializers.SlugRelatedField):
-    """A user written and read as their ``user_id`` (case-insensitive on input)."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("slug_field", "user_id")
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        user = self.get_queryset().filter(user_id__iexact=data.strip()).first()
-        if user is None:
-            self.fail("does_not_exist", slug_name=self.slug_field, value=data[:40])
-        return user
 
 
 class EmergencySerializer(serializers.ModelSerializer):

@@ -14,6 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
+from core import fields as core_fields
 from core.fields import UTCMillisecondsField
 
 from .models import Attachment, Category, Comment, InventoryItem, MaintenanceRequest, Priority, StockAdjustment
@@ -32,22 +33,13 @@ def _change_reason():
     )
 
 
-class UserIdField(serializers.SlugRelatedField):
+class UserIdField(core_fields.UserIdField):
     """A user written as their ``user_id`` (case-insensitive). Whether the user
     may take work (approved, active) is the service's call, with a clear message."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("slug_field", "user_id")
         kwargs.setdefault("queryset", User.objects.all())
         super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        user = self.get_queryset().filter(user_id__iexact=data.strip()).first()
-        if user is None:
-            self.fail("does_not_exist", slug_name=self.slug_field, value=data[:40])
-        return user
 
 
 class StrictSerializer(serializers.Serializer):

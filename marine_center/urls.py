@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from marine_center import health
+from marine_center import converters, health  # noqa: F401 - converters registers <key:...>
 
 admin.site.site_header = "Marine Service Center administration"
 admin.site.site_title = "Marine Service Center"

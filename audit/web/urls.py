@@ -9,5 +9,5 @@ urlpatterns = [
     path("dashboard/data/", views.dashboard_data, name="audit_dashboard_data"),
     path("dashboard/events/<int:event_id>/acknowledge/", views.acknowledge_event, name="audit_acknowledge_event"),
     path("my-activity/", views.my_activity, name="my_activity"),
-    path("users/<str:user_id>/activity/", views.user_activity, name="audit_user_activity"),
+    path("users/<key:user_id>/activity/", views.user_activity, name="audit_user_activity"),
 ]
