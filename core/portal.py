@@ -111,6 +111,8 @@ def run_action(request, *, obj, action: str, form, call, done: str, detail: str)
         call(**kwargs)
     except DomainError as exc:
         message_error(request, exc)
+    except PermissionDenied as exc:  # a rule the page cannot know beforehand (four eyes): said, not a bare 403
+        messages.error(request, str(exc))
     else:
         suffix = f" to {obj.assigned_to.user_id}" if action == "assign" and obj.assigned_to else ""
         messages.success(request, f"{obj.code} was {done}{suffix}.")

@@ -35,6 +35,7 @@ from .serializers import (
     AssignSerializer,
     AttachmentSerializer,
     AttachmentUploadSerializer,
+    CancelSerializer,
     CommentCreateSerializer,
     CommentSerializer,
     InventoryItemSerializer,
@@ -225,8 +226,10 @@ class MaintenanceRequestViewSet(ServiceErrorsMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request, code=None):
         """pending/approved/in_progress -> cancelled (the requester while
-        pending or approved; managers until completion)."""
-        return self._transition(request, services.cancel_request)
+        pending or approved; managers until completion), with a required ``change_reason``."""
+        obj = self.get_object()
+        _, reason = _validated(CancelSerializer, request)
+        return self._respond(services.cancel_request(request_obj=obj, actor=request.user, reason=reason))
 
     # ---- comments ----
 

@@ -77,13 +77,23 @@ class RequestForm(forms.Form):
 
 
 class ActionForm(forms.Form):
-    """approve, start, complete, cancel: only the reason."""
+    """approve, start, complete: only the reason."""
 
     reason = ReasonField()
 
 
+class CancelForm(forms.Form):
+    """Cancel asks for a reason and a confirmation (SPEC "Four eyes"): no cancel in one click."""
+
+    reason = ReasonField(required=True, label="Reason for cancelling", help_text="Required; shown in the history.")
+    confirm = forms.BooleanField(required=True, label="Yes, cancel this request",
+                                 error_messages={"required": "Tick the box to confirm the cancellation."})
+
+
 class RejectForm(forms.Form):
     reason = ReasonField(required=True, label="Reason for rejecting", help_text="Required; shown to the requester.")
+    confirm = forms.BooleanField(required=True, label="Yes, reject this request",
+                                 error_messages={"required": "Tick the box to confirm the rejection."})
 
 
 class AssignForm(forms.Form):

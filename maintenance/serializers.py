@@ -145,6 +145,17 @@ class RequestActionSerializer(StrictSerializer):
     change_reason = _change_reason()
 
 
+class CancelSerializer(StrictSerializer):
+    """Cancelling needs a reason (SPEC "Four eyes": cancel, reject and deactivate ask for one)."""
+
+    change_reason = serializers.CharField(max_length=REASON_MAX, help_text="Why the request is cancelled (required).")
+
+    def validate_change_reason(self, value):
+        if not value.strip():
+            raise serializers.ValidationError("Say why the request is cancelled.")
+        return value.strip()
+
+
 class RejectSerializer(StrictSerializer):
     """The rejection's reason is ``change_reason``, the name every write uses (SPEC); the older
     ``reason`` is still accepted. One of them is required; given both, they must agree."""

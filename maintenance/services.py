@@ -33,7 +33,7 @@ from audit.context import acting
 from core.actions import action
 from core.codes import next_code
 from core.errors import DomainError, TransitionError
-from core.permissions import is_manager
+from core.permissions import is_admin, is_manager
 from core.signals import activity, domain_event
 
 from . import permissions, selectors
@@ -282,12 +282,26 @@ def update_request(*, request_obj: MaintenanceRequest, actor, reason: str = "", 
         return obj
 
 
-@action("Approved maintenance request {obj.code}", target="request_obj", refused="approve")
+@action("Approved maintenance request {obj.code}{obj.override_note}", target="request_obj", refused="approve")
 def approve_request(*, request_obj: MaintenanceRequest, actor, reason: str = "") -> MaintenanceRequest:
-    """pending -> approved by a manager; stamps approved_by and approved_at."""
+    """pending -> approved by a manager; stamps approved_by and approved_at.
+
+    Four eyes: nobody approves their own request (403); an administrator may override that with
+    a reason, recorded as the change reason "Four-eyes override (own request): <reason>", in the
+    activity sentence and in the ``request_approved`` event (``override: true``)."""
+    _require_actor(actor)
+    override = request_obj.requested_by_id is not None and request_obj.requested_by_id == actor.pk
+    if override and not (is_admin(actor) and (reason or "").strip()):
+        raise PermissionDenied(
+            f"You may not approve your own maintenance request {request_obj.code}: another manager must approve it"
+            " (an administrator may override this with a reason)."
+        )
+    if override:
+        reason = f"Four-eyes override (own request): {reason.strip()}"
     with acting(actor, reason):
         obj = _lock(request_obj)
         _check("approve", actor, obj)
+        obj.override_note = " (four-eyes override of an own request)" if override else ""
         obj.status = RequestStatus.APPROVED
         obj.approved_by = actor
         obj.approved_at = timezone.now()
@@ -297,7 +311,8 @@ def approve_request(*, request_obj: MaintenanceRequest, actor, reason: str = "")
             event_type="request_approved",
             entity_type="maintenance_request",
             entity_id=obj.code,
-            event_data={"code": obj.code, "title": obj.title, "vessel": obj.vessel, "approved_by": actor.user_id},
+            event_data={"code": obj.code, "title": obj.title, "vessel": obj.vessel, "approved_by": actor.user_id,
+                        "override": override},
             severity="info",
         )
         return obj

@@ -25,6 +25,7 @@ from .forms import (
     AdjustForm,
     AssignForm,
     AttachmentForm,
+    CancelForm,
     CommentForm,
     InventoryFilterForm,
     ItemForm,
@@ -40,7 +41,7 @@ REQUEST_ACTIONS = {
     "assign": (services.assign_request, AssignForm, "assigned"),
     "start": (services.start_request, ActionForm, "started"),
     "complete": (services.complete_request, ActionForm, "completed"),
-    "cancel": (services.cancel_request, ActionForm, "cancelled"),
+    "cancel": (services.cancel_request, CancelForm, "cancelled"),
 }
 
 
@@ -95,7 +96,7 @@ def _detail_context(request, obj, **extra):
         else None,
         "start_form": ActionForm(auto_id="start_%s"),
         "complete_form": ActionForm(auto_id="complete_%s"),
-        "cancel_form": ActionForm(auto_id="cancel_%s"),
+        "cancel_form": CancelForm(auto_id="cancel_%s"),
     }
     context.update(extra)
     return context

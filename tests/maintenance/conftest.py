@@ -23,7 +23,8 @@ def make_request(db):
     def make(requester, *, status="pending", assignee=None, **fields):
         fields.setdefault("vessel", "MV Aurora")
         fields.setdefault("title", "Replace bilge pump")
-        manager = User.objects.filter(role__in=["admin", "port_engineer"]).first() or User.objects.create_user(
+        # four eyes: the approving manager is never the requester
+        manager = User.objects.filter(role__in=["admin", "port_engineer"]).exclude(pk=requester.pk).first() or User.objects.create_user(
             user_id="PE900", password="Harbour-Pass-2025", role="port_engineer"
         )
         obj = services.create_request(actor=requester, **fields)

@@ -95,8 +95,10 @@ MATRIX = [
     ),
     ("start", "post", "/api/maintenance-requests/MR001/start/", {}, "approved", [401, 403, 404, 200, 200]),
     ("complete", "post", "/api/maintenance-requests/MR001/complete/", {}, "in_progress", [401, 403, 404, 200, 200]),
-    ("cancel", "post", "/api/maintenance-requests/MR001/cancel/", {}, "pending", [401, 200, 404, 200, 200]),
-    ("cancel-running", "post", "/api/maintenance-requests/MR001/cancel/", {}, "in_progress", [401, 403, 404, 200, 200]),
+    ("cancel", "post", "/api/maintenance-requests/MR001/cancel/", {"change_reason": "Not needed"}, "pending",
+     [401, 200, 404, 200, 200]),
+    ("cancel-running", "post", "/api/maintenance-requests/MR001/cancel/", {"change_reason": "Not needed"},
+     "in_progress", [401, 403, 404, 200, 200]),
     ("comments", "get", "/api/maintenance-requests/MR001/comments/", None, "pending", [401, 200, 404, 200, 200]),
     (
         "comment",
@@ -269,7 +271,7 @@ TARGET = {
 def test_transition_over_api(personas, clients, make_request, action, status):
     obj = make_request(personas["staff"], status=status)
     before = MaintenanceRequest.objects.filter(pk=obj.pk).values().get()
-    body = {"reason": "No budget"} if action == "reject" else {}
+    body = {"reason": "No budget"} if action == "reject" else {"change_reason": "No longer needed"} if action == "cancel" else {}
     response = clients["admin"].post(f"/api/maintenance-requests/{obj.code}/{action}/", body, format="json")
     if status in LEGAL[action]:
         assert response.status_code == 200, response.content
@@ -674,3 +676,54 @@ def test_bad_inventory_items_are_400(clients, make_item, body, field):
     make_item("FLT-1")
     assert_envelope(clients["admin"].post("/api/inventory/", body, format="json"), 400, fields=[field])
     assert InventoryItem.objects.count() == 1
+
+
+def test_cancel_without_change_reason_is_400_and_changes_nothing(personas, clients, make_request):
+    obj = make_request(personas["staff"])
+    for body in ({}, {"change_reason": "  "}):
+        assert_envelope(clients["staff"].post(f"/api/maintenance-requests/{obj.code}/cancel/", body, format="json"),
+                        400, fields=["change_reason"])
+    obj.refresh_from_db()
+    assert obj.status == "pending"
+    response = clients["staff"].post(f"/api/maintenance-requests/{obj.code}/cancel/",
+                                     {"change_reason": "Fixed by the crew"}, format="json")
+    assert response.json()["status"] == "cancelled"
+    from audit.models import ActivityLog, AuditTrail
+
+    row = AuditTrail.objects.filter(entity_id=obj.code, status="completed").latest("id")
+    assert (row.user_id, row.change_reason) == ("ST001", "Fixed by the crew")
+    assert ActivityLog.objects.filter(user_id="ST001", activity=f"Cancelled maintenance request {obj.code}",
+                                      details="Reason: Fixed by the crew").count() == 1
+
+
+def test_four_eyes_nobody_approves_their_own_request(personas, clients):
+    from audit.models import AuditTrail
+
+    created = clients["engineer"].post("/api/maintenance-requests/", {"vessel": "MV C", "title": "Own"},
+                                       format="json").json()
+    code = created["code"]
+    refused = clients["engineer"].post(f"/api/maintenance-requests/{code}/approve/",
+                                       {"change_reason": "Looks fine"}, format="json")
+    assert_envelope(refused, 403)
+    assert "your own maintenance request" in refused.json()["error"]["message"]
+    failed = AuditTrail.objects.get(entity_id=code, status="failed")
+    assert (failed.user_id, failed.action_type) == ("PE001", "approve")
+    assert "your own maintenance request" in failed.error_message
+    # another manager may
+    assert clients["admin"].post(f"/api/maintenance-requests/{code}/approve/", {}, format="json").status_code == 200
+
+
+def test_an_admin_overrides_four_eyes_only_with_a_reason_and_it_is_recorded(personas, clients):
+    from audit.models import ActivityLog, AuditTrail
+
+    code = clients["admin"].post("/api/maintenance-requests/", {"vessel": "MV C", "title": "Own"},
+                                 format="json").json()["code"]
+    assert_envelope(clients["admin"].post(f"/api/maintenance-requests/{code}/approve/", {}, format="json"), 403)
+    ok = clients["admin"].post(f"/api/maintenance-requests/{code}/approve/",
+                               {"change_reason": "Only manager on duty"}, format="json")
+    assert ok.status_code == 200 and ok.json()["status"] == "approved"
+    row = AuditTrail.objects.get(entity_id=code, action_type="approve", status="completed")
+    assert row.change_reason == "Four-eyes override (own request): Only manager on duty"
+    assert ActivityLog.objects.filter(
+        user_id="ADM001",
+        activity=f"Approved maintenance request {code} (four-eyes override of an own request)").count() == 1

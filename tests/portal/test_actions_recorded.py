@@ -25,7 +25,7 @@ def _steps(world):
         ("engineer", f"/requests/{mr}/approve/", {"reason": "Budget ok"}, f"Approved maintenance request {mr}"),
         ("other_staff", f"/requests/{mr}/start/", {"reason": "On board"}, f"Started work on maintenance request {mr}"),
         ("other_staff", f"/requests/{mr}/complete/", {}, f"Completed maintenance request {mr}"),
-        ("engineer", "/requests/{new_mr}/reject/", {"reason": "Duplicate"}, "Rejected maintenance request {new_mr}"),
+        ("engineer", "/requests/{new_mr}/reject/", {"reason": "Duplicate", "confirm": "on"}, "Rejected maintenance request {new_mr}"),
         ("other_staff", "/emergencies/new/", {"vessel": "MV Polar", "emergency_type": "fire", "severity": "critical",
                                               "location": "Berth 2", "description": "Galley fire"},
          "Reported emergency {new_emg} (fire, critical)"),
@@ -118,3 +118,38 @@ def test_the_failed_row_survives_the_rollback_of_an_outer_transaction(personas, 
         assert not rows.exists()
     obj.refresh_from_db()
     assert obj.status == "pending"
+
+
+def test_cancel_in_the_portal_asks_for_a_reason_and_a_confirmation(as_, world):
+    mr = world["request"]
+    page = as_("staff").get(f"/requests/{mr.code}/").content.decode()
+    assert "Yes, cancel this request" in page and "Reason for cancelling" in page
+    for form in ({}, {"reason": "Not needed"}, {"confirm": "on"}):
+        as_("staff").post(f"/requests/{mr.code}/cancel/", form)
+        mr.refresh_from_db()
+        assert mr.status == "pending", form
+    response = as_("staff").post(f"/requests/{mr.code}/cancel/", {"reason": "Fixed by the crew", "confirm": "on"})
+    assert response.status_code == 302
+    mr.refresh_from_db()
+    assert mr.status == "cancelled"
+    row = ActivityLog.objects.get(user_id="ST001", activity=f"Cancelled maintenance request {mr.code}")
+    assert row.details == "Reason: Fixed by the crew"
+
+
+def test_reject_in_the_portal_needs_the_confirmation_too(as_, world):
+    mr = world["request"]
+    as_("engineer").post(f"/requests/{mr.code}/reject/", {"reason": "Duplicate"})
+    mr.refresh_from_db()
+    assert mr.status == "pending"
+
+
+def test_a_manager_cannot_approve_their_own_request_in_the_portal(as_, world):
+    as_("engineer").post("/requests/new/", {"title": "Own job", "vessel": "MV C", "category": "other",
+                                            "priority": "low"})
+    own = MaintenanceRequest.objects.get(title="Own job")
+    response = as_("engineer").post(f"/requests/{own.code}/approve/", {"reason": "fine"}, follow=True)
+    own.refresh_from_db()
+    assert own.status == "pending"
+    assert "your own maintenance request" in response.content.decode()
+    failed = AuditTrail.objects.get(entity_id=own.code, status="failed")
+    assert (failed.user_id, failed.action_type) == ("PE001", "approve")

@@ -130,7 +130,7 @@ def test_reject_requires_a_reason(as_, world):
     assert "Could not reject" in _html(response)
     obj.refresh_from_db()
     assert obj.status == "pending"
-    as_("engineer").post(f"/requests/{obj.code}/reject/", {"reason": "Duplicate of MR000"})
+    as_("engineer").post(f"/requests/{obj.code}/reject/", {"reason": "Duplicate of MR000", "confirm": "on"})
     obj.refresh_from_db()
     assert (obj.status, obj.rejection_reason) == ("rejected", "Duplicate of MR000")
 
