@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from audit.ip import client_ip
 from core.fields import iso_ms
 from core.permissions import IsAdminRole, IsManager
-from marine_center.api import error_body
+from marine_center.api import ErrorEnvelopeSerializer, error_body
 
 from . import selectors, services, tokens
 from .filters import UserFilter
@@ -34,20 +34,7 @@ from .serializers import (
 
 GENERIC_LOGIN_ERROR = "Invalid user ID or password."
 
-_ERROR = inline_serializer(
-    name="ErrorEnvelope",
-    fields={
-        "success": serializers.BooleanField(),
-        "error": inline_serializer(
-            name="ErrorDetail",
-            fields={
-                "code": serializers.CharField(),
-                "message": serializers.CharField(),
-                "fields": serializers.DictField(child=serializers.CharField(), required=False),
-            },
-        ),
-    },
-)
+_ERROR = ErrorEnvelopeSerializer
 _MESSAGE = inline_serializer(
     name="SuccessMessage", fields={"success": serializers.BooleanField(), "message": serializers.CharField()}
 )

@@ -3,11 +3,13 @@ life-cycle actions. Views validate, select, call a service, serialize."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
-from rest_framework import mixins, serializers, status, viewsets
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+
+from marine_center.api import ErrorEnvelopeSerializer
 
 from . import selectors, services
 from .filters import EmergencyFilter
@@ -20,20 +22,7 @@ from .serializers import (
     EmergencyUpdateSerializer,
 )
 
-_ERROR = inline_serializer(
-    name="EmergencyErrorEnvelope",
-    fields={
-        "success": serializers.BooleanField(),
-        "error": inline_serializer(
-            name="EmergencyErrorDetail",
-            fields={
-                "code": serializers.CharField(),
-                "message": serializers.CharField(),
-                "fields": serializers.DictField(child=serializers.CharField(), required=False),
-            },
-        ),
-    },
-)
+_ERROR = ErrorEnvelopeSerializer
 _ACTION_SCHEMA = extend_schema(
     request=EmergencyActionSerializer,
     responses={200: EmergencySerializer, 400: _ERROR, 403: _ERROR, 404: _ERROR, 409: _ERROR},

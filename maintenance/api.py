@@ -28,6 +28,8 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from marine_center.api import ErrorEnvelopeSerializer
+
 from . import selectors, services
 from .filters import InventoryItemFilter, MaintenanceRequestFilter
 from .permissions import CanViewRequest, InventoryPermission
@@ -49,20 +51,7 @@ from .serializers import (
     StockAdjustSerializer,
 )
 
-_ERROR = inline_serializer(
-    name="MaintenanceErrorEnvelope",
-    fields={
-        "success": serializers.BooleanField(),
-        "error": inline_serializer(
-            name="MaintenanceErrorDetail",
-            fields={
-                "code": serializers.CharField(),
-                "message": serializers.CharField(),
-                "fields": serializers.DictField(child=serializers.CharField(), required=False),
-            },
-        ),
-    },
-)
+_ERROR = ErrorEnvelopeSerializer
 
 
 def _page_of(serializer_class, name):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -140,3 +140,19 @@ def exception_handler(exc, context):
     message = str(detail) if detail is not None else str(exc)
     response.data = error_body(status_code=response.status_code, message=message, code=_CODES.get(response.status_code, code))
     return response
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    """The ``error`` object of the envelope every API error answers with."""
+
+    code = serializers.CharField(help_text="Machine-readable reason, e.g. validation_error, not_found.")
+    message = serializers.CharField(help_text="A sentence for people.")
+    fields = serializers.DictField(child=serializers.CharField(), required=False,
+                                   help_text="Field or parameter -> what is wrong with it.")
+
+
+class ErrorEnvelopeSerializer(serializers.Serializer):
+    """Schema of every API error response (one OpenAPI component, ``ErrorEnvelope``, used by all apps)."""
+
+    success = serializers.BooleanField(default=False)
+    error = ErrorDetailSerializer()

@@ -137,15 +137,3 @@ class DashboardResponseSerializer(serializers.Serializer):
     timestamp = UTCMillisecondsField()
     metrics = DashboardMetricsSerializer()
     latest_activities = LatestActivitySerializer(many=True)
-
-
-class AuditErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.CharField(), required=False,
-                                   help_text="Parameter -> what is wrong with it.")
-
-
-class AuditErrorEnvelopeSerializer(serializers.Serializer):
-    success = serializers.BooleanField(default=False)
-    error = AuditErrorDetailSerializer()

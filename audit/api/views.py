@@ -39,7 +39,6 @@ from audit.api.permissions import CanReadAllAuditData, CanViewEntityHistory, Can
 from audit.api.serializers import (
     AcknowledgeRequestSerializer,
     AcknowledgeResponseSerializer,
-    AuditErrorEnvelopeSerializer,
     AuditTrailResponseSerializer,
     DashboardResponseSerializer,
     EntityHistoryResponseSerializer,
@@ -51,6 +50,7 @@ from audit.context import audit_context
 from audit.models import ActionType, AuditStatus, RecordSource
 from audit.operations import events
 from core.fields import iso_ms
+from marine_center.api import ErrorEnvelopeSerializer
 
 #: the columns of a system event in the API and the stream
 EVENT_FIELDS = ("id", "timestamp", "event_type", "entity_type", "entity_id", "event_data", "severity", "processed",
@@ -97,7 +97,7 @@ def _merged(query_params, **path) -> dict:
 
 # --- OpenAPI -----------------------------------------------------------------------
 
-_ERROR = AuditErrorEnvelopeSerializer
+_ERROR = ErrorEnvelopeSerializer
 _ERRORS = {
     400: OpenApiResponse(_ERROR, description="A bad parameter; `error.fields` names it."),
     401: OpenApiResponse(_ERROR, description="No credentials."),
