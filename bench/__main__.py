@@ -16,6 +16,10 @@ Then :mod:`bench.events` (acting on events on PostgreSQL: commit -> processed an
 Then :mod:`bench.forwarding` (the audit stream forwarded to a local HTTP sink at 1,000
 rows/s on PostgreSQL, lag from commit to the sink; ``bench/results/forwarding.json``).
 
+Then :mod:`bench.stream` (1,000 SSE clients on one uvicorn worker on PostgreSQL:
+database connections, delivery commit -> client, memory per idle client, rights;
+``bench/results/stream.json``).
+
 Then the peer benchmark (:mod:`bench.peers`, PostgreSQL): our capture beside
 django-pghistory (without and with its context), django-simple-history and
 django-auditlog on copies of ``MaintenanceRequest``, in one process and one
@@ -23,7 +27,7 @@ run, with the capture targets of issue 15; written under ``"peers"`` in
 ``bench/results/capture.json``.
 
 ``BENCH_ONLY`` runs only the sections it names (a comma list of ``capture``,
-``peers``, ``events``, ``forwarding``, ``scale``, ``ops``): ``BENCH_ONLY=peers make bench`` runs the peer
+``peers``, ``events``, ``forwarding``, ``stream``, ``scale``, ``ops``): ``BENCH_ONLY=peers make bench`` runs the peer
 benchmark alone and keeps the other results in the file. ``BENCH_PG_DB``
 names the scratch PostgreSQL database (default ``bench_marine``).
 
@@ -135,7 +139,7 @@ def run_peers() -> dict:
         os.unlink(out)
 
 
-SECTIONS = ("capture", "peers", "events", "forwarding", "scale", "ops")
+SECTIONS = ("capture", "peers", "events", "forwarding", "stream", "scale", "ops")
 
 
 def sections() -> set[str]:
@@ -146,7 +150,7 @@ def sections() -> set[str]:
     if unknown:
         raise SystemExit(f"BENCH_ONLY: unknown section(s) {', '.join(sorted(unknown))}; "
                          f"choose among {', '.join(SECTIONS)}")
-    return only or {"capture", "peers", "events", "forwarding"}
+    return only or {"capture", "peers", "events", "forwarding", "stream"}
 
 
 def main(argv=None) -> int:
@@ -183,6 +187,11 @@ def main(argv=None) -> int:
         proc = subprocess.run([sys.executable, "-m", "bench.forwarding"], cwd=Path(__file__).resolve().parent.parent)
         if proc.returncode != 0:
             failed.append("forwarding")
+    if "stream" in wanted:
+        # a thousand SSE clients on one uvicorn worker (bench.stream): about two minutes on PostgreSQL
+        proc = subprocess.run([sys.executable, "-m", "bench.stream"], cwd=Path(__file__).resolve().parent.parent)
+        if proc.returncode != 0:
+            failed.append("stream")
     if os.environ.get("BENCH_SCALE") or "scale" in wanted:
         # the real-time API at scale (bench.api_scale): minutes of data loading, so only on request
         proc = subprocess.run([sys.executable, "-m", "bench.api_scale"], cwd=Path(__file__).resolve().parent.parent)

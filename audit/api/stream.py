@@ -35,6 +35,10 @@ missing id was first known to be missing (rows are read in id order from
 the last highest id, so an id below a row just read that is not in the
 result was not committed yet).
 
+Under ASGI the polling is done once per server process for all its open
+streams by :mod:`audit.api.stream_hub` (one connection); each client's
+cursor, rights and resume are the ones described here.
+
 Two alternatives were rejected: holding delivery back until every gap is
 old enough (simple cursor, but every rolled-back transaction would delay
 the stream by the grace period, against the 500 ms delivery target), and
@@ -59,15 +63,11 @@ drop it from their open list; it rides on the activity row's cursor.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-
-from asgiref.sync import sync_to_async
-from django.db import close_old_connections
 
 from audit.api.serializers import iso_ms
 from audit.models import ActivityLog, AuditTrail, SystemEvent
@@ -143,6 +143,12 @@ class Tracker:
         if old:
             self._drop_to(max(old))
         self._advance()
+
+    def settle_to(self, pk: int) -> None:
+        """Everything up to ``pk`` is settled (the stream hub has read or given up every id there)."""
+        if pk > self.low:
+            self._drop_to(pk)
+            self._advance()
 
     def _advance(self) -> None:
         while self.low + 1 in self.seen:
@@ -280,7 +286,8 @@ class Message:
 
 class AuditStream:
     """Polls the tables for one client. :meth:`poll` is synchronous (one
-    round of queries); :meth:`messages` and :meth:`amessages` loop over it."""
+    round of queries); :meth:`messages` loops over it for sync servers, and
+    :mod:`audit.api.stream_hub` feeds it from the process's one poller under ASGI."""
 
     def __init__(self, *, audience: Audience, trackers: dict[str, Tracker], batch: int = BATCH,
                  grace: float = GAP_GRACE_SECONDS, clock: Callable[[], float] = time.monotonic):
@@ -293,11 +300,11 @@ class AuditStream:
     def cursor(self) -> str:
         return encode_cursor(self.trackers)
 
-    def poll(self) -> list[Message]:
-        """One round: new rows of each asked-for table in id order, then the
-        rows that filled an open gap; then the watermarks advance."""
+    def poll(self, kinds: tuple[str, ...] | None = None) -> list[Message]:
+        """One round: new rows of each asked-for table (or of ``kinds`` only) in
+        id order, then the rows that filled an open gap; then the watermarks advance."""
         out: list[Message] = []
-        for kind in self.audience.polls():
+        for kind in kinds if kinds is not None else self.audience.polls():
             tracker = self.trackers[kind]
             model = MODELS[kind]
             now = self.clock()
@@ -332,34 +339,6 @@ class AuditStream:
         """SSE text for a sync server (WSGI, the test client)."""
         yield from _frames(self, max_events=max_events, timeout=timeout, keepalive=keepalive,
                            poll=self.poll, sleep=lambda: time.sleep(poll_seconds))
-
-    async def amessages(self, *, max_events: int | None = None, timeout: float | None = None,
-                        poll_seconds: float = POLL_SECONDS, keepalive: float = KEEPALIVE_SECONDS) -> AsyncIterator[str]:
-        """SSE text for ASGI: each poll runs through ``sync_to_async`` (the
-        request's one database thread); the connection is released when the
-        stream ends or the client goes away."""
-        poll = sync_to_async(self.poll)
-        deadline = None if timeout is None else self.clock() + timeout
-        sent = 0
-        last = self.clock()
-        try:
-            yield f"retry: {RETRY_MS}\n: stream open\n\n"
-            while True:
-                for message in await poll():
-                    yield message.encode()
-                    sent += 1
-                    last = self.clock()
-                    if max_events is not None and sent >= max_events:
-                        return
-                now = self.clock()
-                if deadline is not None and now >= deadline:
-                    return
-                if now - last >= keepalive:
-                    yield ": keep-alive\n\n"
-                    last = now
-                await asyncio.sleep(poll_seconds)
-        finally:
-            await sync_to_async(close_old_connections)()
 
 
 def _frames(stream: AuditStream, *, max_events, timeout, keepalive, poll, sleep) -> Iterator[str]:

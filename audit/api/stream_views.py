@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connection as db_connection
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -32,7 +33,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 
 from audit import looks, selectors
-from audit.api import stream
+from audit.api import stream, stream_hub
 from audit.api.views import _ERRORS, _AuditReadView, look_param, record_read
 from core.permissions import is_manager
 
@@ -185,7 +186,11 @@ class AuditStreamView(_AuditReadView):
         feed = stream.AuditStream(audience=audience, trackers=trackers)
         options = {"max_events": params["max_events"], "timeout": params["timeout"]}
         if isinstance(request._request, ASGIRequest):
-            body = feed.amessages(**options)
+            body = stream_hub.hub_messages(feed, **options)
+            # the stream is fed by the process's one poller: give back this request's connection now
+            # rather than when the stream ends (Django closes it at request_finished)
+            if not db_connection.in_atomic_block:
+                db_connection.close()
         else:
             body = feed.messages(**options)
         response = StreamingHttpResponse(body, content_type="text/event-stream; charset=utf-8")

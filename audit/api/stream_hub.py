@@ -1,0 +1,367 @@
+"""One poller per server process for every open ``/api/realtime/stream`` (issue 15.3).
+
+Before, each open stream polled the three tables itself, through the
+request's own database connection, held for as long as the stream was open:
+a hundred dashboards took a hundred of PostgreSQL's default 100 connections.
+Now, under ASGI, a process has one :class:`Hub` per event loop:
+
+- **One reader.** The hub's poller runs the queries of :meth:`AuditStream.poll
+  <audit.api.stream.AuditStream.poll>` for *all* rows (``id > high``, and
+  the late commits inside its open gaps), every :data:`POLL_SECONDS`, in one
+  worker thread, so on one database connection whatever the number of
+  streams. Each row read is kept for :data:`RETAIN_SECONDS` in a buffer
+  (per table, in the order the hub read them), with its JSON body encoded
+  once for every client.
+- **Each client its own rights and cursor.** An open stream holds no
+  connection: it is an async generator waiting on the hub's wake-up event.
+  When woken it walks the buffer entries it has not looked at yet, filters
+  them by its own :class:`~audit.api.stream.Audience` and marks them in its
+  own :class:`~audit.api.stream.Tracker` s, exactly as its own poll did, so
+  the ``id:`` cursors and ``Last-Event-ID`` resume are unchanged. Ids the
+  hub has settled (its watermark) that are not in the buffer are ids of
+  rolled-back transactions: the client settles them at once.
+- **Catching up.** A client whose cursor is older than the buffer (a
+  resume after a long absence, or a client too slow to keep up) polls the
+  tables for itself as before, on the hub's one thread and connection,
+  until it is inside the buffer again; so is a client whose cursor has
+  reached :data:`~audit.api.stream.MAX_DELIVERED_RANGES` ranges.
+
+The hub starts with its first stream and stops (closing its connection)
+:data:`IDLE_SECONDS` after its last one ends. A missed wake-up costs at most
+:data:`MAX_SLEEP_SECONDS`: clients also look at the buffer on their own
+that often (every poll interval while a gap of theirs is open), and the
+buffer, not the wake-up, carries the rows. Sync servers (WSGI, Django's test client) keep the per-client poll
+of :meth:`AuditStream.messages <audit.api.stream.AuditStream.messages>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import json
+import logging
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from audit.api import stream as st
+from audit.operations import events
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.2  # the hub's pause between two polls of the tables
+BATCH = 1000  # rows read per table and poll by the hub
+RETAIN_SECONDS = 30.0  # rows stay in the buffer this long once settled...
+RETAIN_ROWS = 20_000  # ...and at most this many per table
+IDLE_SECONDS = 5.0  # the hub stops this long after its last stream ended
+MAX_SLEEP_SECONDS = 1.0  # a client looks at the buffer at least this often, woken or not
+
+
+def _encode(data: dict) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+@dataclass
+class Entry:
+    """A row the hub read: its payload (rights are checked on it) and its message body."""
+
+    pk: int
+    payload: dict
+    body: str
+    acknowledged: str | None = None  # an acknowledgement's "acknowledged" body: the event as it is now
+    is_acknowledgement: bool = False
+
+
+@dataclass
+class Feed:
+    """One table as the hub reads it."""
+
+    tracker: st.Tracker
+    floor: int  # every id <= floor is outside the buffer (before the hub began, or evicted)
+    entries: deque = field(default_factory=deque)  # Entry, in the order read
+    base: int = 0  # sequence number of entries[0]
+    ids: list = field(default_factory=list)  # sorted ids of the entries (for eviction)
+    read_at: dict = field(default_factory=dict)  # id -> monotonic time read
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.entries)
+
+
+class Hub:
+    """The poller of one event loop (see the module's docstring)."""
+
+    def __init__(self, *, poll_seconds: float = POLL_SECONDS, grace: float = st.GAP_GRACE_SECONDS):
+        self.poll_seconds = poll_seconds
+        self.grace = grace
+        # every database access of the streams of this loop runs on this one thread: one connection
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-stream-hub")
+        self.feeds: dict[str, Feed] | None = None
+        self.clients = 0
+        self.polls = 0
+        # clients in the same state (same rights, same cursor without open gaps, same place in the
+        # buffer) get the same messages: the first one's step is kept for the others until the next poll
+        self.memo: dict = {}
+        self.memo_hits = 0
+        self._woken = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._ready: asyncio.Event = asyncio.Event()
+        self._thread_id: int | None = None
+
+    # --- the poller (on the hub's thread) -------------------------------------------
+
+    def _start_sync(self) -> dict[str, Feed]:
+        self._thread_id = threading.get_ident()
+        feeds = {}
+        for kind, tracker in st.current_cursor().items():
+            feeds[kind] = Feed(tracker=tracker, floor=tracker.low)
+        return feeds
+
+    def _poll_sync(self) -> bool:
+        """One round over the three tables; True when the buffer or a watermark changed."""
+        changed = False
+        now = time.monotonic()
+        for kind in st.KINDS:
+            feed = self.feeds[kind]
+            tracker = feed.tracker
+            model = st.MODELS[kind]
+            rows: list[dict] = []
+            if tracker.has_gap():
+                known = model.objects.filter(id__gt=tracker.low, id__lt=tracker.high)
+                late = [pk for pk in known.values_list("id", flat=True)[:10_000] if tracker.is_new(pk)]
+                if late:
+                    rows.extend(model.objects.filter(id__in=late).order_by("id").values(*st.FIELDS[kind]))
+            rows.extend(model.objects.filter(id__gt=tracker.high).order_by("id").values(*st.FIELDS[kind])[:BATCH])
+            for row in rows:
+                pk = row["id"]
+                if not tracker.is_new(pk):
+                    continue
+                tracker.mark(pk, delivered=False, now=now)
+                payload = st._payload(kind, row)
+                entry = Entry(pk=pk, payload=payload, body=_encode(payload))
+                if kind == "activity" and row.get("activity") == events.ACKNOWLEDGED_ACTIVITY:
+                    entry.is_acknowledgement = True
+                    event = st._acknowledgement(row)
+                    entry.acknowledged = _encode(event) if event is not None else None
+                feed.entries.append(entry)
+                bisect.insort(feed.ids, pk)
+                feed.read_at[pk] = now
+                changed = True
+            before = tracker.low
+            tracker.settle(now=now, grace=self.grace)
+            changed = changed or tracker.low != before
+            self._evict(feed, now)
+        return changed
+
+    def _evict(self, feed: Feed, now: float) -> None:
+        """Drop the oldest rows (in id order, settled, older than RETAIN_SECONDS or past RETAIN_ROWS)."""
+        drop = 0
+        while drop < len(feed.ids) and feed.ids[drop] <= feed.tracker.low and (
+            len(feed.ids) - drop > RETAIN_ROWS or now - feed.read_at[feed.ids[drop]] > RETAIN_SECONDS
+        ):
+            drop += 1
+        if not drop:
+            return
+        gone = feed.ids[:drop]
+        del feed.ids[:drop]
+        feed.floor = max(feed.floor, gone[-1])
+        for pk in gone:
+            del feed.read_at[pk]
+        # entries are in read order; drop those now at or below the floor from the front
+        while feed.entries and feed.entries[0].pk <= feed.floor:
+            feed.entries.popleft()
+            feed.base += 1
+
+    def _close_sync(self) -> None:
+        from django.db import connections
+
+        connections.close_all()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        idle_since = None
+        try:
+            self.feeds = await loop.run_in_executor(self.executor, self._start_sync)
+            self._ready.set()
+            while True:
+                try:
+                    changed = await loop.run_in_executor(self.executor, self._poll_sync)
+                    self.polls += 1
+                    self.memo = {}
+                except Exception:  # noqa: BLE001 - a lost connection: drop it, try again next round
+                    logger.exception("audit stream hub: poll failed")
+                    await loop.run_in_executor(self.executor, self._close_sync)
+                    changed = False
+                if changed:
+                    self._wake()
+                if self.clients == 0:
+                    idle_since = idle_since or time.monotonic()
+                    if time.monotonic() - idle_since > IDLE_SECONDS:
+                        return
+                else:
+                    idle_since = None
+                await asyncio.sleep(self.poll_seconds)
+        finally:
+            self.feeds = None
+            self._ready = asyncio.Event()
+            self._task = None
+            await loop.run_in_executor(self.executor, self._close_sync)
+            self._wake()
+
+    def _wake(self) -> None:
+        woken, self._woken = self._woken, asyncio.Event()
+        woken.set()
+
+    async def _ensure_running(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-stream-hub")
+        await self._ready.wait()
+
+    async def run_sync(self, fn, *args):
+        """Run ``fn`` on the hub's thread (its one database connection)."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    # --- one client ----------------------------------------------------------------------
+
+    async def messages(self, feed: st.AuditStream, *, max_events: int | None, timeout: float | None,
+                       keepalive: float) -> AsyncIterator[str]:
+        """SSE text for one client, from the hub's buffer."""
+        self.clients += 1
+        client = _Client(feed)
+        clock = feed.clock
+        deadline = None if timeout is None else clock() + timeout
+        sent = 0
+        last = clock()
+        try:
+            await self._ensure_running()
+            yield f"retry: {st.RETRY_MS}\n: stream open\n\n"
+            while True:
+                woken = self._woken
+                if self.feeds is None:  # the hub stopped under us (cannot while we count as a client)
+                    await self._ensure_running()
+                    continue
+                out = await client.step(self)
+                if max_events is not None and sent + len(out) >= max_events:
+                    out = out[: max_events - sent]
+                if out:
+                    yield "".join(out)
+                    sent += len(out)
+                    last = clock()
+                    if max_events is not None and sent >= max_events:
+                        return
+                now = clock()
+                if deadline is not None and now >= deadline:
+                    return
+                if now - last >= keepalive:
+                    yield ": keep-alive\n\n"
+                    last = now
+                wait = min(keepalive - (now - last), deadline - now if deadline is not None else keepalive,
+                           MAX_SLEEP_SECONDS)
+                if client.needs_polling():
+                    wait = min(wait, self.poll_seconds)
+                try:
+                    async with asyncio.timeout(max(wait, 0.01)):
+                        await woken.wait()
+                except TimeoutError:
+                    pass
+        finally:
+            self.clients -= 1
+
+
+class _Client:
+    """One stream's position in the hub's buffer."""
+
+    __slots__ = ("feed", "next_seq", "polled")
+
+    def __init__(self, feed: st.AuditStream):
+        self.feed = feed
+        self.next_seq: dict[str, int | None] = {}  # kind -> next entry to look at; None: polls for itself
+        self.polled: tuple[str, ...] = ()
+
+    def needs_polling(self) -> bool:
+        return bool(self.polled) or any(t.has_gap() for t in self.feed.trackers.values())
+
+    async def step(self, hub: Hub) -> list[str]:
+        stream = self.feed
+        out: list[str] = []
+        own = []
+        for kind in stream.audience.polls():
+            tracker, feed = stream.trackers[kind], hub.feeds[kind]
+            if tracker.low < feed.floor or tracker.range_count() >= st.MAX_DELIVERED_RANGES:
+                self.next_seq[kind] = None
+                own.append(kind)
+            elif self.next_seq.get(kind) is None:
+                self.next_seq[kind] = feed.base  # (back) inside the buffer: look at all of it once
+        self.polled = tuple(own)
+        key = None
+        if not own and not any(t.seen for t in stream.trackers.values()):
+            key = (stream.audience, stream.cursor(), tuple(self.next_seq.get(k) for k in stream.audience.polls()),
+                   hub.polls)
+            hit = hub.memo.get(key)
+            if hit is not None:
+                hub.memo_hits += 1
+                chunks, state, next_seq = hit
+                for kind, (low, seen, delivered) in state.items():
+                    stream.trackers[kind] = st.Tracker(low=low, seen=dict(seen), delivered=set(delivered))
+                self.next_seq.update(next_seq)
+                return list(chunks)
+        if own:
+            # outside the buffer: this client's own queries, on the hub's thread and connection
+            messages = await hub.run_sync(stream.poll, tuple(own))
+            out.extend(m.encode() for m in messages)
+        now = stream.clock()
+        for kind in stream.audience.polls():
+            if kind in own:
+                continue
+            out.extend(self._from_buffer(kind, hub.feeds[kind], now))
+        if key is not None:
+            state = {kind: (t.low, dict(t.seen), set(t.delivered)) for kind, t in stream.trackers.items()}
+            hub.memo[key] = (tuple(out), state, dict(self.next_seq))
+        return out
+
+    def _from_buffer(self, kind: str, feed: Feed, now: float) -> list[str]:
+        stream = self.feed
+        tracker = stream.trackers[kind]
+        audience = stream.audience
+        sees_acks = kind == "activity" and audience.sees_acknowledgements()
+        out: list[str] = []
+        start = max(self.next_seq[kind], feed.base)
+        for index in range(start - feed.base, len(feed.entries)):
+            entry = feed.entries[index]
+            if not tracker.is_new(entry.pk):
+                continue
+            show = audience.visible(kind, entry.payload)
+            acknowledged = sees_acks and entry.is_acknowledgement
+            tracker.mark(entry.pk, delivered=show or acknowledged, now=now)
+            if show:
+                out.append(f"id: {stream.cursor()}\nevent: {kind}\ndata: {entry.body}\n\n")
+            if acknowledged and entry.acknowledged is not None:
+                out.append(f"id: {stream.cursor()}\nevent: acknowledged\ndata: {entry.acknowledged}\n\n")
+        self.next_seq[kind] = feed.end
+        # every id the hub has settled is either in the buffer (looked at above) or was never committed
+        tracker.settle_to(feed.tracker.low)
+        tracker.settle(now=now, grace=stream.grace)
+        return out
+
+
+_hubs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def hub() -> Hub:
+    """The hub of the running event loop (made on first use)."""
+    loop = asyncio.get_running_loop()
+    found = _hubs.get(loop)
+    if found is None:
+        found = _hubs[loop] = Hub()
+    return found
+
+
+async def hub_messages(feed: st.AuditStream, *, max_events: int | None = None, timeout: float | None = None,
+                       keepalive: float = st.KEEPALIVE_SECONDS) -> AsyncIterator[str]:
+    """SSE text of one stream under ASGI, fed by the running loop's hub."""
+    async for chunk in hub().messages(feed, max_events=max_events, timeout=timeout, keepalive=keepalive):
+        yield chunk

@@ -1,0 +1,148 @@
+"""One poller per server process for every open stream (issue 15.3,
+:mod:`audit.api.stream_hub`): many streams of one uvicorn process use at
+most two database connections, each client still gets only what it may see,
+a missed wake-up delays nothing for long, and a client whose cursor is
+older than the hub's buffer catches up by its own reads."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from django.db import connection
+
+from audit.api import stream as st
+from audit.api import stream_hub
+from audit.context import audit_context
+from audit.services import log_activity
+from tests.audit.test_stream import StreamReader, call, server
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+APP_NAME = "stream-hub-test"
+
+
+def _server_connections(name: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND application_name = %s", [name])
+        return cursor.fetchone()[0]
+
+
+@pytest.fixture
+def tokens(personas):
+    from knox.models import AuthToken
+
+    return {key: AuthToken.objects.create(user)[1] for key, user in personas.items()}
+
+
+@pytest.fixture
+def pg_url(tokens):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL-only: counts the server's connections in pg_stat_activity")
+    s = connection.settings_dict
+    password = f":{s['PASSWORD']}" if s["PASSWORD"] else ""
+    return (f"postgres://{s['USER'] or 'postgres'}{password}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/"
+            f"{s['NAME']}?application_name={APP_NAME}")
+
+
+@pytest.mark.postgres
+def test_many_streams_of_one_process_share_one_poller_and_connection(pg_url, tokens):
+    with server(pg_url) as port:
+        who = ["admin", "engineer", "staff", "other_staff"] * 4
+        readers = [StreamReader(port, tokens[w], seconds=12).start_and_wait() for w in who]
+        time.sleep(1.0)  # every stream open and polled at least a few times
+        idle = _server_connections(APP_NAME)
+        status, created = call(port, "POST", "/api/maintenance-requests/", tokens["staff"],
+                               {"vessel": "MV Aurora", "title": "Bilge pump", "change_reason": "hub test"})
+        assert status == 201, created
+        for reader, w in zip(readers, who, strict=True):
+            if w in ("admin", "engineer"):
+                assert reader.wait_for(lambda m: m[2] == "audit" and m[3]["entity_id"] == created["code"]), w
+            elif w == "staff":
+                assert reader.wait_for(lambda m: m[3].get("activity") == "API POST /api/maintenance-requests/"), w
+        busy = _server_connections(APP_NAME)
+        for reader in readers:
+            reader.finish()
+    # 16 open streams: the hub's one connection (and at most one more, a request being served)
+    assert idle <= 2 and busy <= 2, (idle, busy)
+    for reader, w in zip(readers, who, strict=True):
+        kinds = {m[2] for m in reader.messages}
+        users = {m[3].get("user_id") for m in reader.messages}
+        if w == "staff":
+            assert kinds == {"activity"} and users == {"ST001"}, reader.messages
+        elif w == "other_staff":
+            assert reader.messages == [] or users == {"ST002"}, reader.messages
+        else:
+            assert "audit" in kinds and "ST001" in users
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+async def _collect(feed: st.AuditStream, seconds: float, hub: stream_hub.Hub) -> list[str]:
+    out = []
+    async for chunk in hub.messages(feed, max_events=None, timeout=seconds, keepalive=15):
+        out.append(chunk)
+    return out
+
+
+def _write(text: str, actor: str = "PE001") -> int:
+    with audit_context(actor=actor):
+        return log_activity("hub test", text).pk
+
+
+@pytest.mark.postgres
+def test_a_missed_wake_up_delays_a_row_by_at_most_a_second(personas, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("the hub's thread needs a database other threads see")
+    hub = stream_hub.Hub(poll_seconds=0.05)
+    monkeypatch.setattr(hub, "_wake", lambda: None)  # every wake-up lost
+
+    feed = st.AuditStream(audience=st.Audience(kinds=("activity",)), trackers=st.current_cursor())
+
+    async def main():
+        task = asyncio.create_task(_collect(feed, 2.5, hub))
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(_write, "missed-wake")
+        written = time.monotonic()
+        chunks = await task
+        return chunks, written
+
+    chunks, _written = _run(main())
+    body = "".join(chunks)
+    assert "missed-wake" in body
+
+
+@pytest.mark.postgres
+def test_a_cursor_older_than_the_buffer_catches_up_by_its_own_reads(personas, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("the hub's thread needs a database other threads see")
+    monkeypatch.setattr(stream_hub, "RETAIN_SECONDS", 0.0)  # rows leave the buffer as soon as settled
+    before = st.current_cursor()  # a client that was away: its cursor is from before these rows
+    old = [_write(f"while-away-{i}") for i in range(3)]
+    staff_row = _write("staff-own", actor="ST001")
+    hub = stream_hub.Hub(poll_seconds=0.05)
+
+    fresh = st.AuditStream(audience=st.Audience(kinds=("activity",)), trackers=st.current_cursor())
+
+    async def main():
+        # the hub starts after the rows: they are below its floor, the resumed client reads them itself
+        warm = asyncio.create_task(_collect(fresh, 2.0, hub))
+        await asyncio.sleep(0.5)
+        resumed = st.AuditStream(audience=st.Audience(kinds=("activity",)), trackers=before)
+        staff = st.AuditStream(audience=st.Audience(kinds=("activity",), own_user_id="ST001"),
+                               trackers=st.decode_cursor(st.encode_cursor(before), now=time.monotonic()))
+        got = await asyncio.gather(_collect(resumed, 1.0, hub), _collect(staff, 1.0, hub))
+        await warm
+        return got
+
+    resumed_chunks, staff_chunks = _run(main())
+    resumed_body, staff_body = "".join(resumed_chunks), "".join(staff_chunks)
+    for i, pk in enumerate(old):
+        assert f"while-away-{i}" in resumed_body and f'"id":{pk}' in resumed_body
+        assert f"while-away-{i}" not in staff_body  # another user's activity: not for staff
+    assert "staff-own" in resumed_body and f'"id":{staff_row}' in staff_body
+    assert resumed_body.count("while-away-0") == 1  # nothing twice
