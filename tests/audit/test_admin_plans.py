@@ -31,25 +31,15 @@ def _fill(n: int, start: dt.datetime = dt.datetime(2024, 7, 1, tzinfo=dt.UTC)) -
     """n trail rows over 364 days from ``start`` (ids follow time): ST001 acts on every 20th,
     ST001's own account is changed on every 250th (every other one of them by ST001)."""
     step = dt.timedelta(days=364) / n
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO audit_trail (timestamp, user_id, action_type, entity_type, entity_id, old_value,"
-                " new_value, changes, ip_address, status, error_message, change_reason, request_id)"
-                " SELECT %s + i * %s, CASE WHEN i %% 20 = 0 THEN 'ST001' ELSE 'ST' || (100 + i %% 300) END,"
-                " 'update', CASE WHEN i %% 250 = 0 THEN 'user' ELSE 'maintenance_request' END,"
-                " CASE WHEN i %% 250 = 0 THEN 'ST001' ELSE 'MR' || i END,"
-                " '{}', '{}', '{}', NULL, 'completed', '', '', '' FROM generate_series(1, %s) AS i",
-                [start, step, n],
-            )
-            cursor.execute("ANALYZE audit_trail")
-        return
     AuditTrail.objects.bulk_create([
         AuditTrail(timestamp=start + i * step, user_id="ST001" if i % 20 == 0 else f"ST{100 + i % 300}",
                    action_type="update", entity_type="user" if i % 250 == 0 else "maintenance_request",
                    entity_id="ST001" if i % 250 == 0 else f"MR{i}", status="completed")
         for i in range(1, n + 1)
-    ])
+    ], batch_size=5_000)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE audit_trail")
 
 
 def _plan(sql: str) -> list[str]:
