@@ -15,14 +15,16 @@ from django.db import connection
 from accounts import lockout
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_URL = "redis://127.0.0.1:6379/6"
+# a Redis database of this suite's own (override with LOCKOUT_TEST_REDIS_URL)
+REDIS_URL = os.environ.get("LOCKOUT_TEST_REDIS_URL", "redis://127.0.0.1:6379/6")
 
 
 def _fail_five_times_elsewhere(user_id, ip, **env):
     code = (f"from accounts import lockout\n"
             f"for _ in range(5): lockout.record_failure({user_id!r}, {ip!r})\n")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "marine_center.settings_test", **env}
     done = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "DJANGO_SETTINGS_MODULE": "marine_center.settings_test", **env})
+                          text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
 
 
@@ -30,15 +32,21 @@ def _unique_ip():
     return f"2001:db8::{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"
 
 
+def _unique_id():
+    """A user id of this run's own: runs of the suite share the cache, and
+    would otherwise add up to the per-id ceiling."""
+    return f"LK{uuid.uuid4().hex[:8].upper()}"
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_failures_in_another_process_lock_here_through_the_database_cache(db):
     s = connection.settings_dict
     url = f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-    ip = _unique_ip()
-    assert lockout.locked_until("ST001", ip) is None
-    _fail_five_times_elsewhere("ST001", ip, DATABASE_URL=url, CACHE_URL="dbcache://django_cache")
-    assert lockout.locked_until("st001", ip) is not None
+    ip, user_id = _unique_ip(), _unique_id()
+    assert lockout.locked_until(user_id, ip) is None
+    _fail_five_times_elsewhere(user_id, ip, DATABASE_URL=url, CACHE_URL="dbcache://django_cache")
+    assert lockout.locked_until(user_id.lower(), ip) is not None
 
 
 def test_failures_in_another_process_lock_here_through_redis(settings):
@@ -48,9 +56,8 @@ def test_failures_in_another_process_lock_here_through_redis(settings):
     except redis.exceptions.ConnectionError:
         pytest.skip("no Redis at 127.0.0.1:6379")
     settings.CACHES = {"default": environ.Env.cache_url_config(REDIS_URL)}
-    # Redis keeps its counters across runs (and the per-id ceiling counts every IP): a user id of this run's own
-    user_id = f"ST{uuid.uuid4().hex[:8].upper()}"
-    ip = _unique_ip()
+    ip, user_id = _unique_ip(), _unique_id()
     assert lockout.locked_until(user_id, ip) is None
     _fail_five_times_elsewhere(user_id, ip, CACHE_URL=REDIS_URL)
     assert lockout.locked_until(user_id.lower(), ip) is not None
+    lockout.clear(user_id)
