@@ -47,7 +47,6 @@ FAILURES: Counter[str] = Counter()
 
 #: Default severities of domain events sent without one.
 DEFAULT_SEVERITY = {"emergency_created": "warning", "account_locked": "warning"}
-SEVERITIES = ("info", "warning", "error", "critical")
 
 
 def connect() -> None:

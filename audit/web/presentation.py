@@ -25,7 +25,7 @@ DETAIL_URLS = {
     "inventory_item": "inventory_detail",
     "user": "user_detail",
 }
-NOT_USERS = ("system", "anonymous")
+NOT_USERS = selectors.NOT_USERS  # actor ids that are not people (declared once, in selectors)
 
 
 @dataclass(frozen=True)
