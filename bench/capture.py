@@ -78,11 +78,11 @@ def sqlite_database():
 
 
 @contextlib.contextmanager
-def postgresql_database():
-    """Create ``bench_marine`` (``BENCH_PG_DB`` names another, so that two
-    benches on one server never drop each other's database), dropping a
-    leftover, and drop it afterwards. Yields None when the server cannot be
-    reached."""
+def postgresql_database(env_var: str = "BENCH_PG_DB", default: str = PG_DB_NAME):
+    """Create a scratch database, ``default`` unless ``env_var`` names another
+    (so that two benches on one server never drop each other's database),
+    dropping a leftover, and drop it afterwards; yields its URL, or None when
+    the server cannot be reached. Every bench section's database comes from here."""
     import psycopg
 
     admin_url = os.environ.get("BENCH_PG_ADMIN_URL", PG_ADMIN_URL)
@@ -92,9 +92,9 @@ def postgresql_database():
         print(f"bench: PostgreSQL unreachable at {admin_url} ({exc.__class__.__name__}); skipped", file=sys.stderr)
         yield None
         return
-    name = os.environ.get("BENCH_PG_DB", PG_DB_NAME)
+    name = os.environ.get(env_var, default)
     if not name.replace("_", "").isalnum():
-        raise SystemExit("BENCH_PG_DB must be letters, digits and underscores")
+        raise SystemExit(f"{env_var} must be letters, digits and underscores")
     try:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {name}")

@@ -25,7 +25,6 @@ Results go to ``bench/results/events.json``. An unreachable server is a skip.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -36,9 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.capture import setup_django
+from bench.capture import postgresql_database, setup_django
 
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_DB_NAME = "bench_events"
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "events.json"
@@ -52,28 +50,9 @@ def _env_int(name, default):
     return value
 
 
-@contextlib.contextmanager
 def database():
-    import psycopg
-
-    admin_url = os.environ.get("BENCH_PG_ADMIN_URL", PG_ADMIN_URL)
-    try:
-        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
-    except psycopg.Error as exc:
-        print(f"bench.events: PostgreSQL unreachable ({exc.__class__.__name__}); skipped", file=sys.stderr)
-        yield None
-        return
-    try:
-        admin.execute(f"DROP DATABASE IF EXISTS {PG_DB_NAME} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {PG_DB_NAME}")
-        yield f"{admin_url.rsplit('/', 1)[0]}/{PG_DB_NAME}"
-    finally:
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
-        admin.execute(f"DROP DATABASE IF EXISTS {PG_DB_NAME} WITH (FORCE)")
-        admin.close()
+    """This section's scratch PostgreSQL database (BENCH_EVENTS_DB), from :func:`bench.capture.postgresql_database`."""
+    return postgresql_database("BENCH_EVENTS_DB", PG_DB_NAME)
 
 
 def percentile(values: list[float], p: float) -> float:

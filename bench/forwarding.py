@@ -19,7 +19,6 @@ An unreachable server is a skip.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.server
 import json
 import os
@@ -32,9 +31,8 @@ import threading
 import time
 from pathlib import Path
 
-from bench.capture import setup_django
+from bench.capture import postgresql_database, setup_django
 
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "forwarding.json"
 TARGETS = {"rate_rows_per_s": 1000, "lag_p95_s": 5.0}
@@ -48,29 +46,9 @@ def _env_int(name, default):
     return value
 
 
-@contextlib.contextmanager
 def database():
-    import psycopg
-
-    name = os.environ.get("BENCH_FORWARDING_DB", "bench_forwarding")
-    admin_url = os.environ.get("BENCH_PG_ADMIN_URL", PG_ADMIN_URL)
-    try:
-        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
-    except psycopg.Error as exc:
-        print(f"bench.forwarding: PostgreSQL unreachable ({exc.__class__.__name__}); skipped", file=sys.stderr)
-        yield None
-        return
-    try:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {name}")
-        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+    """This section's scratch PostgreSQL database (BENCH_FORWARDING_DB), from :func:`bench.capture.postgresql_database`."""
+    return postgresql_database("BENCH_FORWARDING_DB", "bench_forwarding")
 
 
 class Collector:

@@ -26,7 +26,6 @@ under test here).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -38,11 +37,9 @@ import threading
 import time
 from pathlib import Path
 
-from bench.capture import setup_django
+from bench.capture import postgresql_database, setup_django
 
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # BENCH_OPS_DB names another database, so that two checkouts can run the bench on one server at once
-PG_DB_NAME = os.environ.get("BENCH_OPS_DB", "bench_operations")
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "operations.json"
 TARGETS = {"verify_rows_per_s": 100_000, "purge_writer_max_wait_ms": 100, "write_ratio_sealing": 0.90}
@@ -55,28 +52,9 @@ def _env_int(name, default):
     return value
 
 
-@contextlib.contextmanager
 def database():
-    import psycopg
-
-    admin_url = os.environ.get("BENCH_PG_ADMIN_URL", PG_ADMIN_URL)
-    try:
-        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
-    except psycopg.Error as exc:
-        print(f"bench.operations: PostgreSQL unreachable ({exc.__class__.__name__}); skipped", file=sys.stderr)
-        yield None
-        return
-    try:
-        admin.execute(f"DROP DATABASE IF EXISTS {PG_DB_NAME} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {PG_DB_NAME}")
-        yield f"{admin_url.rsplit('/', 1)[0]}/{PG_DB_NAME}"
-    finally:
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
-        admin.execute(f"DROP DATABASE IF EXISTS {PG_DB_NAME} WITH (FORCE)")
-        admin.close()
+    """This section's scratch PostgreSQL database (BENCH_OPS_DB), from :func:`bench.capture.postgresql_database`."""
+    return postgresql_database("BENCH_OPS_DB", "bench_operations")
 
 
 def fill(n: int) -> None:
