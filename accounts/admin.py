@@ -97,6 +97,10 @@ class UserChangeForm(forms.ModelForm):
             user=current, actor=self.actor, role=cleaned.get("role"), active=cleaned.get("is_active")
         ).items():
             self.add_error(field, message)
+        if services.deactivation_needs_reason(
+            user=current, active=cleaned.get("is_active"), reason=cleaned.get("change_reason")
+        ):
+            self.add_error("change_reason", services.DEACTIVATION_REASON_REQUIRED)
         return cleaned
 
 

@@ -118,5 +118,17 @@ class PasswordResetForm(forms.Form):
 
 
 class ActiveForm(forms.Form):
+    """Activate or deactivate; deactivating asks for a reason and a confirmation, like cancel and reject."""
+
     active = forms.TypedChoiceField(coerce=lambda v: v == "true", choices=[("true", "Active"), ("false", "Inactive")])
-    reason = ReasonField()
+    reason = ReasonField(help_text="Required to deactivate; recorded in the audit trail with the change.")
+    confirm = forms.BooleanField(required=False, label="Yes, deactivate this account (its sessions and tokens end)")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("active") is False:
+            if not (cleaned.get("reason") or "").strip():
+                self.add_error("reason", "A reason is required to deactivate an account.")
+            if not cleaned.get("confirm"):
+                self.add_error("confirm", "Tick the box to confirm the deactivation.")
+        return cleaned

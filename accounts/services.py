@@ -360,6 +360,15 @@ def account_change_problems(
     return problems
 
 
+DEACTIVATION_REASON_REQUIRED = "A reason is required to deactivate an account; it is kept in the audit trail."
+
+
+def deactivation_needs_reason(*, user: User, active: bool | None, reason: str | None) -> bool:
+    """Deactivating an active account is refused without a reason (SPEC "Four eyes": cancel, reject
+    and deactivate each say why); the portal, the admin and the API all ask through set_active."""
+    return active is False and user.is_active and not (reason or "").strip()
+
+
 def _raise_first(problems: dict[str, str]) -> None:
     for field, message in problems.items():
         raise DomainError(message, field=field)
@@ -399,6 +408,8 @@ def set_active(*, user: User, actor, active: bool, reason: str = "") -> User:
         if locked.is_active == active:
             return user
         _raise_first(account_change_problems(user=locked, actor=actor, active=active))
+        if deactivation_needs_reason(user=locked, active=active, reason=reason):
+            raise DomainError(DEACTIVATION_REASON_REQUIRED, field="change_reason")
         locked.is_active = active
         locked.save(update_fields=["is_active"])
         _copy(locked, user, ["is_active"])

@@ -304,7 +304,9 @@ def user_active(request, user_id):
     subject = _get_user(request, user_id)
     form = ActiveForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose active or inactive.")
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
         return _back_to_user(subject)
     return _apply(
         request, subject,

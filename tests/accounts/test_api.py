@@ -288,7 +288,7 @@ def test_role_change_is_for_admins_only(api, engineer, staff, admin_user):
 
 def test_admin_edits_profile_and_active_flag_but_not_approval_or_password(api, admin_user, staff):
     client = api(admin_user)
-    response = client.patch("/api/users/ST001/", {"department": "Engine room", "is_active": False}, format="json")
+    response = client.patch("/api/users/ST001/", {"department": "Engine room", "is_active": False, "change_reason": "Left the company"}, format="json")
     assert response.status_code == 200, response.content
     staff.refresh_from_db()
     assert staff.department == "Engine room" and staff.is_active is False
@@ -360,7 +360,7 @@ USER_MATRIX = [
     ("get", "/api/users/ST001/", None, (401, 200, 404, 200, 200)),
     ("patch", "/api/users/ST001/", {"department": "Deck"}, (401, 403, 403, 403, 200)),
     ("patch", "/api/users/ST001/", {"role": "port_engineer"}, (401, 403, 403, 403, 200)),
-    ("patch", "/api/users/ST001/", {"is_active": False}, (401, 403, 403, 403, 200)),
+    ("patch", "/api/users/ST001/", {"is_active": False, "change_reason": "Left the company"}, (401, 403, 403, 403, 200)),
     ("post", "/api/users/ST050/approve/", {}, (401, 403, 403, 200, 200)),
     ("post", "/api/users/ST050/reject/", {}, (401, 403, 403, 200, 200)),
     ("post", "/api/users/ST001/reset-password/", {"new_password": NEW_PASSWORD}, (401, 403, 403, 403, 200)),

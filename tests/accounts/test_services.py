@@ -210,7 +210,7 @@ def test_set_active_rules(staff, engineer, admin_user):
         services.set_active(user=staff, actor=engineer, active=False)
     with pytest.raises(DomainError, match="your own"):
         services.set_active(user=admin_user, actor=admin_user, active=False)
-    services.set_active(user=staff, actor=admin_user, active=False)
+    services.set_active(user=staff, actor=admin_user, active=False, reason="Left the company")
     assert User.objects.get(pk=staff.pk).is_active is False
     assert "inactive" in services.login_refusal("ST001")
 
