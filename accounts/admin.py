@@ -7,6 +7,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import password_validation, update_session_auth_hash
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
@@ -338,3 +340,38 @@ class UserAdmin(CsvExportMixin, SimpleHistoryAdmin):
             "original": user,
         }
         return TemplateResponse(request, "admin/accounts/user/reset_password.html", context)
+
+
+class GroupForm(forms.ModelForm):
+    change_reason = _reason_field()
+
+    class Meta:
+        model = Group
+        fields = ["name", "permissions"]
+
+
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin):
+    """Django's group page with a change reason: a group's permissions are
+    captured like a user's (a ``permission_change`` of the group, with the
+    admin as actor, the request's IP and this reason)."""
+
+    form = GroupForm
+    fieldsets = ((None, {"fields": ("name", "permissions")}), ("Change reason", {"fields": ("change_reason",)}))
+
+    def save_model(self, request, obj, form, change):
+        from audit.context import reason_context
+
+        with reason_context(form.cleaned_data.get("change_reason", "")):
+            super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        from audit.context import reason_context
+
+        with reason_context(form.cleaned_data.get("change_reason", "")):
+            super().save_related(request, form, formsets, change)
+

@@ -1,5 +1,5 @@
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
-from django.contrib.auth.models import PermissionsMixin
+from django.contrib.auth.models import Group, PermissionsMixin
 from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -125,6 +125,13 @@ class User(AuditedModelMixin, AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self):
         return self.user_id
+
+
+# A group's permissions are rights of every member: a group gaining or losing
+# one (the admin's group page, group.permissions.add/remove/set/clear) is a
+# permission_change of the group, recorded like a user's groups (SPEC "Group
+# permissions"). The group's name is its code in the record.
+track(Group, entity_type="group", code_field="name")
 
 
 # The app's system checks register on import; models are imported by every

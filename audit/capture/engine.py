@@ -547,7 +547,17 @@ def record_changes(changes: list[Change], *, using: str, extra=()) -> None:
 # -- many-to-many ----------------------------------------------------------------
 
 
-PERMISSION_FIELDS = frozenset({"groups", "user_permissions"})
+#: related models whose many-to-many rows are rights: a change to them is a
+#: ``permission_change`` (a user's groups and permissions, a group's permissions)
+PERMISSION_MODELS = frozenset({"auth.group", "auth.permission"})
+
+
+def _is_permission_field(model, field_name: str) -> bool:
+    try:
+        related = model._meta.get_field(field_name).related_model
+    except Exception:  # noqa: BLE001 - an unknown field is a plain update
+        return False
+    return related is not None and related._meta.label_lower in PERMISSION_MODELS
 
 
 def record_m2m(instance, field_name: str, old_labels: list[str], new_labels: list[str], *, using=None) -> None:
@@ -557,7 +567,7 @@ def record_m2m(instance, field_name: str, old_labels: list[str], new_labels: lis
     old, new = sorted(old_labels), sorted(new_labels)
     if old == new:
         return
-    action = "permission_change" if field_name in PERMISSION_FIELDS else "update"
+    action = "permission_change" if _is_permission_field(spec.model, field_name) else "update"
     diff = Diff("update", (FieldChange(field_name, old, new),))
     writer.write_change(action_type=action, entity_type=spec.config.entity_type,
                         entity_id=spec.config.entity_id(instance), changes=diff.as_dict(),
@@ -593,7 +603,7 @@ def _m2m_old(instance) -> dict:
 def m2m_changed(through, instance, action, reverse, model, pk_set, using) -> None:
     """Receiver body for ``m2m_changed``: read the related labels before
     and after (one query each) and record a ``permission_change`` (groups,
-    user_permissions) or ``update`` of the many-to-many field."""
+    user_permissions, a group's permissions) or ``update`` of the many-to-many field."""
     if reverse:  # group.user_set.add(user): record on each affected user
         m2m = _m2m_field(through, model)
         if m2m is None or spec_for(model) is None:

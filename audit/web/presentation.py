@@ -285,10 +285,70 @@ def _is_user_field(field) -> bool:
                 and getattr(field, "related_model", None) is get_user_model())
 
 
-def value_text(field, value, names: dict[str, str]) -> str | None:
-    """A recorded value in words: a choice's label, Yes/No, a person's display text, else the text."""
+def _is_permission_list(field) -> bool:
+    model = getattr(field, "related_model", None) if getattr(field, "many_to_many", False) else None
+    return model is not None and model._meta.label_lower == "auth.permission"
+
+
+def _as_list(value) -> list | None:
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str):
+        try:
+            loaded = json.loads(value)
+        except ValueError:
+            return None
+        return loaded if isinstance(loaded, list) else None
+    return None
+
+
+def permission_names(labels) -> dict[str, str]:
+    """``{"auth.change_group": "Can change group (Authentication and Authorization)"}``
+    for the recorded permission labels given (one query); an unknown label reads as itself."""
+    from django.apps import apps
+    from django.contrib.auth.models import Permission
+    from django.db.models import Q
+
+    pairs = {tuple(str(label).split(".", 1)) for label in labels if "." in str(label)}
+    if not pairs:
+        return {}
+    query = Q()
+    for app_label, codename in pairs:
+        query |= Q(content_type__app_label=app_label, codename=codename)
+    found = {}
+    for app_label, codename, name in Permission.objects.filter(query).values_list(
+            "content_type__app_label", "codename", "name"):
+        try:
+            app = str(apps.get_app_config(app_label).verbose_name)
+        except LookupError:
+            app = app_label
+        found[f"{app_label}.{codename}"] = f"{name} ({app})"
+    return found
+
+
+def _permission_labels_of(trails) -> set[str]:
+    labels: set[str] = set()
+    for t in trails:
+        model = _model_for(t.entity_type)
+        for row in field_rows(t):
+            if _is_permission_list(_field(model, row.name)):
+                for value in (row.old, row.new):
+                    labels.update(str(v) for v in _as_list(value) or ())
+    return labels
+
+
+def value_text(field, value, names: dict[str, str], permissions: dict[str, str] | None = None) -> str | None:
+    """A recorded value in words: a choice's label, Yes/No, a person's display text, a list of
+    groups or permissions as their names (``permissions``: from :func:`permission_names`), else the text."""
     if value is None or value == "":
         return None
+    if getattr(field, "many_to_many", False) and (items := _as_list(value)) is not None:
+        if not items:
+            return None
+        if _is_permission_list(field):
+            permissions = permissions if permissions is not None else permission_names(items)
+            items = [permissions.get(str(v), str(v)) for v in items]
+        return ", ".join(str(v) for v in items)
     if field is not None and getattr(field, "choices", None):
         labels = {str(k): str(v) for k, v in field.flatchoices}
         if str(value) in labels:
@@ -351,18 +411,20 @@ def change_texts(trails) -> list[ChangeText]:
     """Each audit_trail row of ``trails`` in words (people looked up once for all of them)."""
     trails = list(trails)
     names = people(_user_ids_of(trails))
-    return [change_text(t, names) for t in trails]
+    permissions = permission_names(_permission_labels_of(trails))
+    return [change_text(t, names, permissions) for t in trails]
 
 
-def change_text(trail, names: dict[str, str] | None = None) -> ChangeText:
+def change_text(trail, names: dict[str, str] | None = None, permissions: dict[str, str] | None = None) -> ChangeText:
     names = names if names is not None else people(_user_ids_of([trail]))
+    permissions = permissions if permissions is not None else permission_names(_permission_labels_of([trail]))
     model = _model_for(trail.entity_type)
     fields = []
     for row in field_rows(trail):
         field = _field(model, row.name)
         if _is_hidden(field, row.name):
             continue
-        old, new = value_text(field, row.old, names), value_text(field, row.new, names)
+        old, new = value_text(field, row.old, names, permissions), value_text(field, row.new, names, permissions)
         if old is None and new is None:
             continue  # "empty -> empty" says nothing
         fields.append(FieldChange(row.name, field_label(trail.entity_type, row.name, model), old, new,
