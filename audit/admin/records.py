@@ -26,6 +26,7 @@ scale"): every query a changelist runs can use an index or is bounded.
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -48,6 +49,38 @@ from audit.web import presentation
 from core.permissions import is_manager
 
 
+class WordsChangeList(ChangeList):
+    """A changelist whose page of rows is put in words once for the whole page
+    (``model_admin.put_in_words(rows)``: one lookup of the people on it, never one per row)."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        self.result_list = list(self.result_list)
+        self.model_admin.put_in_words(self.result_list)
+
+
+class InWords:
+    """Admin mixin: the changelist's rows carry their text in words (``obj.words``), computed per
+    page by :meth:`words` (a list of texts in the order of the rows)."""
+
+    def get_changelist(self, request, **kwargs):
+        return WordsChangeList
+
+    def words(self, rows) -> list:
+        raise NotImplementedError
+
+    def put_in_words(self, rows) -> None:
+        for obj, text in zip(rows, self.words(rows), strict=True):
+            obj.words = text
+
+    def words_of(self, obj):
+        text = getattr(obj, "words", None)
+        if text is None:  # outside a changelist page (the change page, one row): its own lookup
+            self.put_in_words([obj])
+            text = obj.words
+        return text
+
+
 @admin.register(ActivityLog)
 class ActivityLogAdmin(CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
     """Search: a user_id or a row id (``activity_user_ts_idx``, primary key).
@@ -63,7 +96,7 @@ class ActivityLogAdmin(CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
 
 
 @admin.register(AuditTrail)
-class AuditTrailAdmin(CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
+class AuditTrailAdmin(InWords, CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
     """Search: a user_id, an entity code or a row id. An entity code is
     looked up as ``entity_type IN (the registry's types) AND entity_id =
     code`` so that ``trail_entity_ts_idx`` (entity_type first) serves it.
@@ -74,7 +107,7 @@ class AuditTrailAdmin(CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
     # the entity by its code (its type on hover), the change itself in one column, the status only when
     # it is not "completed" and the source only when "manual" (inside that column): IP and old -> new
     # fit at 1366 px
-    list_display = ("when", "user_id", "action_type", "entity", "change_summary", "ip_address")
+    list_display = ("when", "who", "action_type", "entity", "change_summary", "ip_address")
     list_filter = (TimeWindowFilter, "action_type", EntityTypeFilter, "status", "source", UserIdFilter)
     search_fields = ("=user_id", "=entity_id", "=id")
     search_help_text = "Exact user_id (ST001), entity code (MR001) or row id."
@@ -100,10 +133,17 @@ class AuditTrailAdmin(CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
                   if f != "in_words" and f not in self.repeated_on_change_page]
         return ["in_words", *fields]
 
+    def words(self, rows):
+        return presentation.change_texts(rows)
+
     @admin.display(description="In words")
     def in_words(self, obj):
-        return render_to_string("audit/_change.html",
-                                {"c": presentation.change_text(obj), "open": True, "show_ip": True})
+        return render_to_string("audit/_change.html", {"c": self.words_of(obj), "open": True, "show_ip": True})
+
+    @admin.display(description="who", ordering="user_id")
+    def who(self, obj):
+        # the actor as captured when the change was written, the stored code on hover
+        return format_html('<span title="{}">{}</span>', obj.user_id, self.words_of(obj).actor)
 
     @admin.display(description="entity", ordering="entity_id")
     def entity(self, obj):
@@ -111,7 +151,7 @@ class AuditTrailAdmin(CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
 
     @admin.display(description="change (before → after)")
     def change_summary(self, obj):
-        text = change_summary(obj)
+        text = change_summary(self.words_of(obj))
         if obj.source == RecordSource.MANUAL:
             text = format_html('<strong class="audit-source">{}</strong> {}', "manual entry:", text)
         if obj.status == AuditStatus.COMPLETED:
@@ -216,13 +256,13 @@ class SystemEventAdmin(CsvExportMixin, ReadOnlyAdmin):
 
 
 @admin.register(UpdateHistory)
-class UpdateHistoryAdmin(CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
+class UpdateHistoryAdmin(InWords, CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
     """Search: a record's code (``table_name IN (the tracked tables) AND
     record_id = code``, on ``history_record_ts_idx``) or a row id. Filters:
     time window, table, user."""
 
     # the table is named by the record's code (MR001): old and new values and the IP of the change fit at 1366 px
-    list_display = ("when", "record_id", "field_name", "old_text", "new_text", "user_id", "trail_ip", "trail_link")
+    list_display = ("when", "record_id", "field", "old_text", "new_text", "user_id", "trail_ip", "trail_link")
     list_filter = (TimeWindowFilter, TableNameFilter, UserIdFilter)
     search_fields = ("=record_id", "=id")
     search_help_text = "Exact record code (MR001) or row id."
@@ -238,13 +278,21 @@ class UpdateHistoryAdmin(CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
     list_select_related = ("audit",)
     extra_readonly = ("trail_link",)
 
+    def words(self, rows):
+        return presentation.field_history_texts(rows)
+
+    @admin.display(description="field", ordering="field_name")
+    def field(self, obj):
+        # the field's label, its column name on hover
+        return format_html('<span title="{}">{}</span>', obj.field_name, self.words_of(obj).label)
+
     @admin.display(description="before", ordering="old_value")
     def old_text(self, obj):
-        return value_cell(obj.old_value)
+        return value_cell(self.words_of(obj).old)
 
     @admin.display(description="after", ordering="new_value")
     def new_text(self, obj):
-        return value_cell(obj.new_value)
+        return value_cell(self.words_of(obj).new)
 
     @admin.display(description="IP address")
     def trail_ip(self, obj):
@@ -269,21 +317,17 @@ def _short(value) -> str:
     return text if len(text) <= VALUE_CHARS else text[: VALUE_CHARS - 1] + "…"
 
 
-def change_summary(trail) -> str:
-    """One line for a changelist: "title: Pump → Pump 2; priority: low → high (+2 more)",
-    "created with 8 fields" or "deleted"."""
-    rows = presentation.field_rows(trail)
-    if trail.action_type == "create":
-        filled = [r for r in rows if r.new not in (None, "")]
-        return f"created with {len(filled)} field{'s' if len(filled) != 1 else ''}"
-    if trail.action_type == "delete":
-        return "deleted"
-    changed = [r for r in rows if r.changed]
-    if not changed:
+def change_summary(text: presentation.ChangeText) -> str:
+    """One line for a changelist from the row in words (:func:`audit.web.presentation.change_text`):
+    "Title: Pump → Pump 2; Priority: Low → High (+2 more)", "Created with 8 fields" or
+    "Deleted with 8 fields"."""
+    if text.summary:
+        return text.summary
+    if not text.fields:
         return "—"
-    text = "; ".join(f"{r.name}: {_short(r.old)} → {_short(r.new)}" for r in changed[:SUMMARY_FIELDS])
-    more = len(changed) - SUMMARY_FIELDS
-    return text + (f" (+{more} more)" if more > 0 else "")
+    line = "; ".join(f"{f.label}: {_short(f.old)} → {_short(f.new)}" for f in text.fields[:SUMMARY_FIELDS])
+    more = len(text.fields) - SUMMARY_FIELDS
+    return line + (f" (+{more} more)" if more > 0 else "")
 
 
 def value_cell(value):

@@ -459,6 +459,63 @@ def change_text(trail, names: dict[str, str] | None = None, permissions: dict[st
     return ChangeText(trail, sentence, actor, when(trail.timestamp), fields, summary)
 
 
+def _model_for_table(table_name: str):
+    from audit.capture import registry
+
+    for config in registry.tracked_models():
+        if config.model._meta.db_table == table_name:
+            return config.model
+    return None
+
+
+def _stored(field, text):
+    """An ``update_history`` value (text as is, anything else as JSON text) back as the value the
+    diff recorded, for the fields whose values are not text (Yes/No, numbers, lists)."""
+    if text is None or field is None or isinstance(field, (models.CharField, models.TextField)):
+        return text
+    if getattr(field, "is_relation", False) and not getattr(field, "many_to_many", False):
+        return text  # a related entity's code
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return text
+
+
+@dataclass(frozen=True)
+class FieldHistoryText:
+    """One ``update_history`` row in words: the field's label and its values as people read them."""
+    obj: object
+    label: str
+    old: str | None
+    new: str | None
+
+
+def field_history_texts(rows) -> list[FieldHistoryText]:
+    """Each ``update_history`` row of ``rows`` in words (people and permissions looked up once for all)."""
+    rows = list(rows)
+    resolved = []
+    ids: set[str] = set()
+    labels: set[str] = set()
+    for row in rows:
+        model = _model_for_table(row.table_name)
+        field = _field(model, row.field_name)
+        values = (_stored(field, row.old_value), _stored(field, row.new_value))
+        if _is_user_field(field):
+            ids.update(str(v) for v in values if v)
+        if _is_permission_list(field):
+            for v in values:
+                labels.update(str(x) for x in _as_list(v) or ())
+        resolved.append((row, model, field, values))
+    names = people(ids)
+    permissions = permission_names(labels)
+    texts = []
+    for row, model, field, (old, new) in resolved:
+        texts.append(FieldHistoryText(row, field_label("", row.field_name, model),
+                                      value_text(field, old, names, permissions),
+                                      value_text(field, new, names, permissions)))
+    return texts
+
+
 def _details_text(details) -> str:
     """An activity's or event's JSON details as "Label: value; ..." (text that is not JSON stays as is)."""
     if details in (None, ""):

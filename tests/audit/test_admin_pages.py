@@ -66,16 +66,20 @@ def test_trail_changelist_shows_the_change_and_the_ip(portal, admin_user, edited
     html = portal(admin_user).get("/admin/audit/audittrail/?action_type__exact=update").content.decode()
     assert '<span title="maintenance_request">MR001</span>' in html  # the code, its type on hover
     assert "field-entity_type" not in html and "field-entity_id" not in html and "field-status" not in html
-    assert "title: Pump → Pump &lt;b&gt;seal&lt;/b&gt;" in html  # escaped
-    assert "priority: medium → high" in html
+    # in words, as the portal says it: field labels and choice labels, not columns and stored codes
+    assert "Title: Pump → Pump &lt;b&gt;seal&lt;/b&gt;; Priority: Medium → High" in html  # escaped
+    assert "priority: medium" not in html
     assert f'<td class="field-ip_address">{IP}</td>' in html
+    # the actor as people read it, the stored code on hover
+    assert '<td class="field-who"><span title="PE001">PE001 · PE001 Person</span></td>' in html
     created = portal(admin_user).get("/admin/audit/audittrail/?action_type__exact=create&q=MR001").content.decode()
-    assert re.search(r"created with \d+ fields", created)
+    assert re.search(r"Created with \d+ fields", created)
 
 
 def test_field_history_changelist_shows_before_after_and_ip(portal, admin_user, edited_request):
     html = portal(admin_user).get("/admin/audit/updatehistory/?q=MR001").content.decode()
     row = UpdateHistory.objects.get(record_id="MR001", field_name="title", audit__action_type="update")
+    assert '<td class="field-field"><span title="title">Title</span></td>' in html  # the label, the column on hover
     assert 'title="Pump">Pump</span>' in html
     assert "Pump &lt;b&gt;seal&lt;/b&gt;" in html and "<b>seal</b>" not in html
     assert f'<td class="field-trail_ip">{IP}</td>' in html
@@ -135,4 +139,4 @@ def test_a_hand_entry_says_so_in_the_change_column(portal, admin_user):
     with audit_context(actor=admin_user):
         log_entity_change("maintenance_request", "MR900", "priority", "low", "high", change_reason="phoned in")
     html = portal(admin_user).get("/admin/audit/audittrail/?source__exact=manual").content.decode()
-    assert '<strong class="audit-source">manual entry:</strong> priority: low → high' in html
+    assert '<strong class="audit-source">manual entry:</strong> Priority: Low → High' in html
