@@ -17,9 +17,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from knox import admin as knox_admin  # noqa: F401  (registers AuthToken first, whatever the app order)
 from knox.models import AuthToken
-from simple_history.admin import SimpleHistoryAdmin
 
 from audit.admin.export import CsvExportMixin
+from audit.admin.revert import RevertHistoryAdmin
 from core.errors import DomainError
 
 from . import selectors, services
@@ -129,7 +129,9 @@ class PasswordResetForm(forms.Form):
 
 
 @admin.register(User)
-class UserAdmin(CsvExportMixin, SimpleHistoryAdmin):
+class UserAdmin(CsvExportMixin, RevertHistoryAdmin):
+    """An account's history is shown, never reverted (see :meth:`revert_refusal`)."""
+
     form = UserChangeForm
     add_form = UserAddForm
     list_display = ("user_id", "full_name", "role", "approval_status", "is_active", "date_joined", "lookalike")
@@ -171,6 +173,11 @@ class UserAdmin(CsvExportMixin, SimpleHistoryAdmin):
 
     def get_fieldsets(self, request, obj=None):
         return self.add_fieldsets if obj is None else self.fieldsets
+
+    def revert_refusal(self, request, current, version):
+        return ("Accounts are not reverted from their history: it holds neither the password nor the groups "
+                "and permissions, and restoring a role, an activation or an approval from it would skip the checks "
+                "those changes need (a reason, four eyes). Change the account on its own page instead.")
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.readonly_fields

@@ -25,6 +25,9 @@ class AuditContext:
     path: str = ""
     request: object | None = None  # the HttpRequest, to resolve the actor late
     enabled: bool = True
+    #: the action type every update captured inside is recorded as, instead of the one its
+    #: changed fields suggest: ``revert`` while the admin restores an earlier version
+    action: str = ""
 
 
 _current: contextvars.ContextVar[AuditContext] = contextvars.ContextVar("audit_context", default=AuditContext())  # noqa: B039 - frozen

@@ -35,7 +35,7 @@ from audit.context import acting
 from core.errors import DomainError
 from core.signals import action_refused, activity
 
-__all__ = ["action"]
+__all__ = ["REFUSALS", "action", "refusal_message"]
 
 #: what refuses an action (and is recorded as a failed attempt); anything else is a bug, not a refusal
 REFUSALS = (DomainError, PermissionDenied)
@@ -64,7 +64,7 @@ def action(sentence: str, *, target: str | None = None, refused: str = "update")
                 subject = kwargs.get(target) if target else None
                 if subject is not None and getattr(subject, "pk", None) is not None:
                     action_refused.send(sender=func, target=subject, actor=kwargs.get("actor"),
-                                        action_type=refused, error=_message(exc), reason=kwargs.get("reason") or "")
+                                        action_type=refused, error=refusal_message(exc), reason=kwargs.get("reason") or "")
                 raise
 
         run.records_action = sentence  # introspection: which services are declared actions
@@ -78,7 +78,8 @@ def _reason_text(reason) -> str:
     return f"Reason: {reason}" if reason else ""
 
 
-def _message(exc: Exception) -> str:
+def refusal_message(exc: Exception) -> str:
+    """The words of a refusal (a DomainError, PermissionDenied or ValidationError-like)."""
     text = str(exc) or type(exc).__name__
     messages = getattr(exc, "messages", None)  # ValidationError-like
     return " ".join(messages) if isinstance(messages, list) and messages else text

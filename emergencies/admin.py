@@ -5,13 +5,14 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from simple_history.admin import SimpleHistoryAdmin
 
 from audit.admin.export import CsvExportMixin
+from audit.admin.revert import RevertHistoryAdmin
 from core.errors import DomainError
 
 from . import services
 from .models import Emergency
+from .permissions import can_edit_emergency
 
 
 class EmergencyAdminForm(forms.ModelForm):
@@ -35,8 +36,13 @@ class EmergencyAdminForm(forms.ModelForm):
 
 
 @admin.register(Emergency)
-class EmergencyAdmin(CsvExportMixin, SimpleHistoryAdmin):
+class EmergencyAdmin(CsvExportMixin, RevertHistoryAdmin):
+    """A revert restores the details through ``services.update_emergency`` (so only while
+    the emergency may be edited); the status and its stamps move only through the actions,
+    so a version with another status is not restored."""
+
     form = EmergencyAdminForm
+    revert_status_field = "status"
     list_display = (
         "code",
         "vessel",
@@ -87,6 +93,13 @@ class EmergencyAdmin(CsvExportMixin, SimpleHistoryAdmin):
         # Emergencies are closed, never deleted: the record must stay.
         return False
 
+    def revert_refusal(self, request, current, version):
+        refusal = super().revert_refusal(request, current, version)
+        if refusal is None and version is not None and not can_edit_emergency(request.user, current):
+            refusal = (f"{current.code} is {current.get_status_display().lower()} and can no longer be edited "
+                       "by you, so it cannot be reverted either.")
+        return refusal
+
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         reason = data.get("change_reason", "")
@@ -106,11 +119,13 @@ class EmergencyAdmin(CsvExportMixin, SimpleHistoryAdmin):
             obj._state.adding = False
             obj._state.db = created._state.db
             return
-        fields = {name: data[name] for name in form.changed_data if name in services.EDITABLE_FIELDS}
+        # compared with the stored row, not the form's initial values (the revert page's
+        # initial values are the old version's)
+        current = Emergency.objects.get(pk=obj.pk)
+        fields = {name: data[name] for name in services.EDITABLE_FIELDS
+                  if name in data and getattr(current, name) != data[name]}
         if fields:
-            services.update_emergency(
-                emergency=Emergency.objects.get(pk=obj.pk), actor=request.user, reason=reason, **fields
-            )
+            services.update_emergency(emergency=current, actor=request.user, reason=reason, **fields)
 
     def _run(self, request, queryset, service, verb):
         done = []

@@ -11,10 +11,10 @@ from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.models import ApprovalStatus, User
 from audit.admin.export import CsvExportMixin
+from audit.admin.revert import RevertHistoryAdmin
 from core.errors import DomainError
 from core.permissions import is_manager
 
@@ -132,20 +132,17 @@ def _adopt(obj, created):
     obj.refresh_from_db()
 
 
-class ServiceHistoryAdmin(SimpleHistoryAdmin):
-    """Shows each object's history; reverting to an old version is switched
-    off (it would write around the services)."""
-
-    def revert_disabled(self, request, obj=None):
-        return True
-
-
 EDITABLE_REQUEST_FIELDS = list(MaintenanceRequestAdminForm.Meta.fields)
 
 
 @admin.register(MaintenanceRequest)
-class MaintenanceRequestAdmin(CsvExportMixin, ServiceHistoryAdmin):
+class MaintenanceRequestAdmin(CsvExportMixin, RevertHistoryAdmin):
+    """A revert restores the editable fields through ``services.update_request`` (so only
+    while the request may be edited, by whom may edit it); the status and its stamps move
+    only through the actions, so a version with another status is not restored."""
+
     form = MaintenanceRequestAdminForm
+    revert_status_field = "status"
     action_form = ReasonActionForm
     list_display = (
         "code",
@@ -209,6 +206,13 @@ class MaintenanceRequestAdmin(CsvExportMixin, ServiceHistoryAdmin):
 
     def get_fieldsets(self, request, obj=None):
         return self.add_fieldsets if obj is None else self.fieldsets
+
+    def revert_refusal(self, request, current, version):
+        refusal = super().revert_refusal(request, current, version)
+        if refusal is None and version is not None and not permissions.can_edit_request(request.user, current):
+            refusal = (f"{current.code} is {current.get_status_display().lower()} and can no longer be edited "
+                       "by you, so it cannot be reverted either.")
+        return refusal
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -346,7 +350,11 @@ EDITABLE_ITEM_FIELDS = list(InventoryItemAdminForm.Meta.fields)
 
 
 @admin.register(InventoryItem)
-class InventoryItemAdmin(CsvExportMixin, ServiceHistoryAdmin):
+class InventoryItemAdmin(CsvExportMixin, RevertHistoryAdmin):
+    """A revert restores the item's description through ``services.update_item``; the
+    quantity on hand is not reverted (stock changes only by adjustments, which a revert
+    would otherwise invent)."""
+
     form = InventoryItemAdminForm
     list_display = ("code", "part_number", "name", "location", "quantity_on_hand", "minimum_stock", "below_minimum")
     list_filter = ("location",)
@@ -379,7 +387,9 @@ class InventoryItemAdmin(CsvExportMixin, ServiceHistoryAdmin):
         return self.fields
 
     def get_readonly_fields(self, request, obj=None):
-        return () if obj is None else self.readonly_fields
+        if obj is None:
+            return ()
+        return (*self.readonly_fields, "quantity_on_hand") if self.reverting(request) else self.readonly_fields
 
     def get_form(self, request, obj=None, **kwargs):
         return _with_actor(super().get_form(request, obj, **kwargs), request.user)

@@ -10,7 +10,6 @@ Nothing here imports from the rest of :mod:`audit.capture`.
 from __future__ import annotations
 
 import inspect
-import re
 
 from django.db.models import Model
 from django.db.models import sql as djsql
@@ -120,10 +119,11 @@ def live_receivers(signal, sender) -> list:
 # -- simple-history --------------------------------------------------------------------------------
 
 #: the revert view of simple-history's admin, ``<object id>/history/<version id>/``
-#: (``SimpleHistoryAdmin.get_urls`` registers ``^([^/]+)/history/([^/]+)/$``): a POST
-#: there is a revert to that version
+#: (``SimpleHistoryAdmin.get_urls`` registers ``^([^/]+)/history/([^/]+)/$`` for
+#: ``history_form_view``), which :class:`audit.admin.revert.RevertHistoryAdmin` overrides
+#: to refuse a revert or to run it with its reason and the ``revert`` action in the audit context
 SIMPLE_HISTORY_REVERT_URL = "^([^/]+)/history/([^/]+)/$"
-REVERT_PATH = re.compile(r"/history/([^/]+)/?$")
+HISTORY_FORM_VIEW = ("self", "request", "object_id", "version_id", "extra_context")
 
 #: the attributes of ``HistoricalRecords`` the capture reads to decide whether it can
 #: write simple-history's rows itself, and the methods it disconnects or calls
@@ -139,12 +139,6 @@ def default_get_user():
     from simple_history.models import _default_get_user
 
     return _default_get_user
-
-
-def revert_version(path: str | None) -> str | None:
-    """The version id when ``path`` is simple-history's revert view."""
-    match = REVERT_PATH.search(path or "")
-    return match.group(1) if match else None
 
 
 # -- psycopg -----------------------------------------------------------------------------------------
@@ -211,6 +205,8 @@ def problems() -> list[str]:
         missing = [a for a in HISTORICAL_RECORDS_ATTRIBUTES if not hasattr(HistoricalRecords(), a)]
         if missing:
             found.append(f"simple_history HistoricalRecords lost {', '.join(missing)}")
+        if _parameters(SimpleHistoryAdmin.history_form_view) != HISTORY_FORM_VIEW:
+            found.append(f"SimpleHistoryAdmin.history_form_view is no longer {HISTORY_FORM_VIEW}")
         source = inspect.getsource(SimpleHistoryAdmin.get_urls)
         if SIMPLE_HISTORY_REVERT_URL not in source:
             found.append(f"SimpleHistoryAdmin.get_urls no longer registers {SIMPLE_HISTORY_REVERT_URL}")

@@ -289,20 +289,10 @@ def prefetch_codes(spec: ModelSpec, rows: list[dict], db: str, attnames=None) ->
 # -- reverts ----------------------------------------------------------------------
 
 
-def revert_action() -> str | None:
-    """``revert`` when the current request is a simple-history admin revert
-    (POST to ``.../history/<version>/``)."""
-    ctx = get_context()
-    if ctx.method == "POST" and compat.revert_version(ctx.path) is not None:
-        return "revert"
-    return None
-
-
-def revert_reason() -> str | None:
-    ctx = get_context()
-    if ctx.reason:
-        return None
-    return f"Reverted to history version {compat.revert_version(ctx.path) or ''}"
+def context_action() -> str | None:
+    """The action type the audit context names for updates (``revert`` inside the admin's
+    revert, :class:`audit.admin.revert.RevertHistoryAdmin`), or None."""
+    return get_context().action or None
 
 
 # -- the one path --------------------------------------------------------------
@@ -376,11 +366,9 @@ def record_change(instance, *, old: dict | None, new: dict | None, action: str |
     if spec is None or not capture_enabled():
         return
     using = using or instance._state.db
-    ctx = get_context()
-    reason = None
-    revert = revert_action() if ctx.path else None
+    revert = context_action()
     if action is None and old is not None and new is not None and revert:
-        action, reason = "revert", revert_reason()
+        action = revert
     now = timezone.now()
     pending = _deletes.get() if new is None else None
     if pending is not None:
@@ -393,8 +381,8 @@ def record_change(instance, *, old: dict | None, new: dict | None, action: str |
     change = build_change(instance, spec, old=old, new=new, action=action, lookups=lookups)
     snapshot = None
     if history_type is not None:
-        snapshot = history_row(instance, history_type, using=using, now=now, revert=revert)
-    rows = [] if change is None else [writer.build_row(**change.as_writer_kwargs(), reason=reason, now=now)]
+        snapshot = history_row(instance, history_type, using=using, now=now)
+    rows = [] if change is None else [writer.build_row(**change.as_writer_kwargs(), now=now)]
     if rows or snapshot is not None:
         writer.write(using, rows, histories=[snapshot] if snapshot is not None else (),
                      subs=lookups.subs if lookups else ())
@@ -442,11 +430,6 @@ def one_statement_mode(instance, using, save_kwargs) -> str | None:
     return mode
 
 
-def _reason_and_action():
-    revert = revert_action() if get_context().path else None
-    return (revert, revert_reason()) if revert else (None, None)
-
-
 def update_in_one_statement(instance, base_qs, using, pk_val, values, update_fields) -> bool | None:
     """The UPDATE of a captured save() with its snapshot and audit rows in
     one statement. Returns whether the row was updated, or None when the
@@ -460,12 +443,12 @@ def update_in_one_statement(instance, base_qs, using, pk_val, values, update_fie
     update_sql, update_params = compiled
     new = current_values(instance, spec.attnames_for(update_fields))
     old = state.snapshot(instance) or {}
-    action, reason = _reason_and_action()
+    action = context_action()
     lookups = Lookups(connections[using])
     change = build_change(instance, spec, old=old, new=new, action=action, lookups=lookups)
     now = timezone.now()
-    snapshot = history_row(instance, "~", using=using, now=now, revert=action)
-    rows = [] if change is None else [writer.build_row(**change.as_writer_kwargs(), reason=reason, now=now)]
+    snapshot = history_row(instance, "~", using=using, now=now)
+    rows = [] if change is None else [writer.build_row(**change.as_writer_kwargs(), now=now)]
     head = writer.Head("u", f"{update_sql} RETURNING {'*' if snapshot is not None else '1'}", update_params)
     updated = writer.write(using, rows, head=head, histories=[snapshot] if snapshot is not None else (),
                            subs=lookups.subs)
@@ -513,14 +496,14 @@ def insert_in_one_statement(instance, using, fields, returning_fields, raw) -> l
     return compat.converted(compiler, model, returning_fields, [row])
 
 
-def history_row(instance, history_type: str, *, using, now, revert=None) -> dict | None:
+def history_row(instance, history_type: str, *, using, now) -> dict | None:
     """The simple-history row of this save/delete when the capture path
     writes it (None when simple-history does, or it is switched off)."""
     hspec = history.spec_for(type(instance))
     if hspec is None or not history.enabled_for(instance):
         return None
     ctx = get_context()
-    reason = ctx.reason or (revert_reason() if revert or revert_action() else "")
+    reason = ctx.reason
     user = history_user()
     if hspec.has_listeners():  # receivers of simple-history's signals: its own path
         history.write_with_simple_history(hspec, instance, history_type, using, user=user, reason=reason)

@@ -87,7 +87,7 @@ def _give_history_hints(instance):
             d["_history_user"] = user
             set_here.append("_history_user")
     if "_change_reason" not in d:
-        reason = ctx.reason or (engine.revert_reason() if engine.revert_action() else "")
+        reason = ctx.reason
         if reason:
             d["_change_reason"] = engine.history_reason(type(instance), reason)
             set_here.append("_change_reason")
