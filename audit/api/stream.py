@@ -42,9 +42,10 @@ cursor, rights and resume are the ones described here.
 Two alternatives were rejected: holding delivery back until every gap is
 old enough (simple cursor, but every rolled-back transaction would delay
 the stream by the grace period, against the 500 ms delivery target), and
-PostgreSQL ``LISTEN/NOTIFY`` (fast, but a notification sent while a client
-is disconnected is lost, so resume still needs an id query, and SQLite has
-no equivalent).
+PostgreSQL ``LISTEN/NOTIFY`` carrying the rows (a notification sent while a
+client is disconnected is lost, so resume still needs an id query, and
+SQLite has no equivalent). On PostgreSQL a notification only *wakes* the
+hub's poller early (:mod:`audit.api.stream_hub`); the rows are read by id.
 
 Visibility: administrators and port engineers see every row; staff see
 only their own activity rows (``user_id`` equal to theirs) and no

@@ -7,7 +7,7 @@ Now, under ASGI, a process has one :class:`Hub` per event loop:
 
 - **One reader.** The hub's poller runs the queries of :meth:`AuditStream.poll
   <audit.api.stream.AuditStream.poll>` for *all* rows (``id > high``, and
-  the late commits inside its open gaps), every :data:`POLL_SECONDS`, in one
+  the late commits inside its open gaps) in one
   worker thread, so on one database connection whatever the number of
   streams. Each row read is kept for :data:`RETAIN_SECONDS` in a buffer
   (per table, in the order the hub read them), with its JSON body encoded
@@ -25,8 +25,18 @@ Now, under ASGI, a process has one :class:`Hub` per event loop:
   tables for itself as before, on the hub's one thread and connection,
   until it is inside the buffer again; so is a client whose cursor has
   reached :data:`~audit.api.stream.MAX_DELIVERED_RANGES` ranges.
+- **Woken by commits.** On PostgreSQL the hub also holds one connection
+  of its own (psycopg's async connection, in the event loop) that
+  ``LISTEN`` s on :data:`CHANNEL`; the triggers of migration audit 0009
+  notify it when a transaction that inserted into a streamed table commits,
+  and the hub polls at once (at most every :data:`MIN_POLL_INTERVAL`, so a
+  burst of commits is read together). A notification only wakes: the rows
+  are still read by id, so one that is missed (not listening yet, a lost
+  connection) delays a row to the timed poll, every
+  :data:`LISTEN_POLL_SECONDS` while listening (:data:`POLL_SECONDS` while not,
+  and always on SQLite), and loses nothing. Two connections per process.
 
-The hub starts with its first stream and stops (closing its connection)
+The hub starts with its first stream and stops (closing its connections)
 :data:`IDLE_SECONDS` after its last one ends. A missed wake-up costs at most
 :data:`MAX_SLEEP_SECONDS`: clients also look at the buffer on their own
 that often (every poll interval while a gap of theirs is open), and the
@@ -53,7 +63,11 @@ from audit.operations import events
 
 logger = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.2  # the hub's pause between two polls of the tables
+POLL_SECONDS = 0.2  # the hub's pause between two polls of the tables, when not listening
+LISTEN_POLL_SECONDS = 1.0  # ...and while listening: the fallback for a notification that never came
+MIN_POLL_INTERVAL = 0.02  # at most this often, however many commits notify (they are read together)
+LISTEN_RETRY_SECONDS = 2.0  # a lost listening connection is made again after this pause
+CHANNEL = "audit_stream"  # notified on commit by the triggers of migration audit 0009
 BATCH = 1000  # rows read per table and poll by the hub
 RETAIN_SECONDS = 30.0  # rows stay in the buffer this long once settled...
 RETAIN_ROWS = 20_000  # ...and at most this many per table
@@ -95,9 +109,17 @@ class Feed:
 class Hub:
     """The poller of one event loop (see the module's docstring)."""
 
-    def __init__(self, *, poll_seconds: float = POLL_SECONDS, grace: float = st.GAP_GRACE_SECONDS):
+    def __init__(self, *, poll_seconds: float = POLL_SECONDS, listen_poll_seconds: float = LISTEN_POLL_SECONDS,
+                 grace: float = st.GAP_GRACE_SECONDS, listen: bool | None = None):
         self.poll_seconds = poll_seconds
+        self.listen_poll_seconds = listen_poll_seconds
         self.grace = grace
+        # PostgreSQL: a LISTEN connection wakes the poller as soon as a streamed row is committed
+        self.listen = _is_postgresql() if listen is None else listen
+        self.listening = False  # the LISTEN is in place (the timed poll is then only the fallback)
+        self.notifications = 0
+        self._notified = asyncio.Event()
+        self._listener: asyncio.Task | None = None
         # every database access of the streams of this loop runs on this one thread: one connection
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-stream-hub")
         self.feeds: dict[str, Feed] | None = None
@@ -184,10 +206,15 @@ class Hub:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         idle_since = None
+        if self.listen:
+            self._listener = loop.create_task(self._listen(), name="audit-stream-listener")
         try:
             self.feeds = await loop.run_in_executor(self.executor, self._start_sync)
             self._ready.set()
             while True:
+                polled_at = time.monotonic()
+                # cleared before the poll: a commit notified while it runs makes the next one at once
+                self._notified.clear()
                 try:
                     changed = await loop.run_in_executor(self.executor, self._poll_sync)
                     self.polls += 1
@@ -204,13 +231,55 @@ class Hub:
                         return
                 else:
                     idle_since = None
-                await asyncio.sleep(self.poll_seconds)
+                await self._until_next_poll(polled_at)
         finally:
+            if self._listener is not None:
+                self._listener.cancel()
+                await asyncio.gather(self._listener, return_exceptions=True)
+                self._listener = None
             self.feeds = None
             self._ready = asyncio.Event()
             self._task = None
             await loop.run_in_executor(self.executor, self._close_sync)
             self._wake()
+
+    async def _until_next_poll(self, polled_at: float) -> None:
+        """Until a commit is notified (not sooner than MIN_POLL_INTERVAL after the last poll) or
+        the timed poll is due: ``listen_poll_seconds`` while listening, else ``poll_seconds``."""
+        interval = self.listen_poll_seconds if self.listening else self.poll_seconds
+        try:
+            async with asyncio.timeout(max(0.0, polled_at + interval - time.monotonic())):
+                await self._notified.wait()
+        except TimeoutError:
+            return
+        pause = polled_at + MIN_POLL_INTERVAL - time.monotonic()
+        if pause > 0:
+            await asyncio.sleep(pause)
+
+    async def _listen(self) -> None:
+        """``LISTEN audit_stream`` on a connection of its own (psycopg's async notifications, in the
+        event loop) and set ``_notified`` on each notification; made again when lost. The rows
+        are read by the poll, so what was committed while not listening waits at most a timed poll."""
+        import psycopg
+
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(**_listen_params(), autocommit=True)
+                async with conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening = True
+                    self._notified.set()  # whatever was committed before the LISTEN: read it now
+                    async for _notify in conn.notifies():
+                        self.notifications += 1
+                        self._notified.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the database went away: the timed poll carries on
+                logger.warning("audit stream hub: listening for commits failed; polling every %.1f s",
+                               self.poll_seconds, exc_info=True)
+            finally:
+                self.listening = False
+            await asyncio.sleep(LISTEN_RETRY_SECONDS)
 
     def _wake(self) -> None:
         woken, self._woken = self._woken, asyncio.Event()
@@ -346,6 +415,23 @@ class _Client:
         tracker.settle_to(feed.tracker.low)
         tracker.settle(now=now, grace=stream.grace)
         return out
+
+
+def _is_postgresql() -> bool:
+    from django.db import connection
+
+    return connection.vendor == "postgresql"
+
+
+def _listen_params() -> dict:
+    """The default database's connection parameters (with its application_name and SSL options),
+    for a plain psycopg connection rather than Django's."""
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    for name in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(name, None)
+    return params
 
 
 _hubs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -1,8 +1,10 @@
 """One poller per server process for every open stream (issue 15.3,
 :mod:`audit.api.stream_hub`): many streams of one uvicorn process use at
-most two database connections, each client still gets only what it may see,
-a missed wake-up delays nothing for long, and a client whose cursor is
-older than the hub's buffer catches up by its own reads."""
+most two database connections (the poller's and, on PostgreSQL, the one
+listening for commits), each client still gets only what it may see, a
+commit's notification wakes the poller long before its timed poll, a missed
+notification or wake-up delays nothing for long, and a client whose cursor
+is older than the hub's buffer catches up by its own reads."""
 
 from __future__ import annotations
 
@@ -54,6 +56,7 @@ def test_many_streams_of_one_process_share_one_poller_and_connection(pg_url, tok
         readers = [StreamReader(port, tokens[w], seconds=12).start_and_wait() for w in who]
         time.sleep(1.0)  # every stream open and polled at least a few times
         idle = _server_connections(APP_NAME)
+        listening = _listening(APP_NAME)
         status, created = call(port, "POST", "/api/maintenance-requests/", tokens["staff"],
                                {"vessel": "MV Aurora", "title": "Bilge pump", "change_reason": "hub test"})
         assert status == 201, created
@@ -65,8 +68,9 @@ def test_many_streams_of_one_process_share_one_poller_and_connection(pg_url, tok
         busy = _server_connections(APP_NAME)
         for reader in readers:
             reader.finish()
-    # 16 open streams: the hub's one connection (and at most one more, a request being served)
+    # 16 open streams: the hub's poller and its LISTEN connection, nothing per stream
     assert idle <= 2 and busy <= 2, (idle, busy)
+    assert listening == 1
     for reader, w in zip(readers, who, strict=True):
         kinds = {m[2] for m in reader.messages}
         users = {m[3].get("user_id") for m in reader.messages}
@@ -76,6 +80,14 @@ def test_many_streams_of_one_process_share_one_poller_and_connection(pg_url, tok
             assert reader.messages == [] or users == {"ST002"}, reader.messages
         else:
             assert "audit" in kinds and "ST001" in users
+
+
+def _listening(name: str) -> int:
+    """Sessions of the server whose last statement was the hub's LISTEN."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND application_name = %s AND query = %s", [name, f"LISTEN {stream_hub.CHANNEL}"])
+        return cursor.fetchone()[0]
 
 
 def _run(coro):
@@ -146,3 +158,92 @@ def test_a_cursor_older_than_the_buffer_catches_up_by_its_own_reads(personas, mo
         assert f"while-away-{i}" not in staff_body  # another user's activity: not for staff
     assert "staff-own" in resumed_body and f'"id":{staff_row}' in staff_body
     assert resumed_body.count("while-away-0") == 1  # nothing twice
+
+
+@pytest.mark.postgres
+def test_a_commit_to_a_streamed_table_notifies_once_per_transaction(personas):
+    """Migration audit 0009's triggers: every streamed table notifies at commit, not before."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL-only: LISTEN/NOTIFY")
+    import psycopg
+    from django.db import transaction
+
+    from audit.models import AuditTrail, SystemEvent
+
+    params = stream_hub._listen_params()
+    with psycopg.connect(**params, autocommit=True) as listener:
+        listener.execute(f"LISTEN {stream_hub.CHANNEL}")
+        with transaction.atomic():
+            _write("notify-1")
+            _write("notify-2")
+            # inside the transaction: nothing yet
+            assert list(listener.notifies(timeout=0.2)) == []
+        got = list(listener.notifies(timeout=5, stop_after=1))
+        assert [n.channel for n in got] == [stream_hub.CHANNEL]
+        assert list(listener.notifies(timeout=0.2)) == []  # two rows, one transaction: one notification
+        AuditTrail.objects.create(user_id="PE001", action_type="update", entity_type="inventory",
+                                  entity_id="INV001", status="completed", source="test", user_display="PE001")
+        assert len(list(listener.notifies(timeout=5, stop_after=1))) == 1
+        SystemEvent.objects.create(event_type="notify_test", entity_type="vessel", entity_id="MV Aurora",
+                                   event_data={}, severity="info")
+        assert len(list(listener.notifies(timeout=5, stop_after=1))) == 1
+
+
+@pytest.mark.postgres
+def test_a_notified_commit_is_delivered_long_before_the_timed_poll(personas):
+    """With a 30 s timed poll, only the commit's notification can bring the row inside 10 s."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL-only: LISTEN/NOTIFY")
+    hub = stream_hub.Hub(poll_seconds=30, listen_poll_seconds=30)
+    watcher = st.AuditStream(audience=st.Audience(kinds=("activity",)), trackers=st.current_cursor())
+    staff = st.AuditStream(audience=st.Audience(kinds=("activity",), own_user_id="ST001"),
+                           trackers=st.current_cursor())
+
+    async def main():
+        first = asyncio.create_task(_first_message(watcher, hub, 10))
+        mine = asyncio.create_task(_first_message(staff, hub, 10))
+        for _ in range(200):  # the hub made its first poll and its LISTEN is in place
+            if hub.listening and hub.polls:
+                break
+            await asyncio.sleep(0.05)
+        assert hub.listening
+        polls = hub.polls
+        await asyncio.to_thread(_write, "someone-else", "PE001")
+        await asyncio.to_thread(_write, "staff-own", "ST001")
+        return await first, await mine, hub.polls - polls, hub.notifications
+
+    watcher_body, staff_body, polls, notifications = _run(main())
+    assert "someone-else" in watcher_body  # arrived: max_events=1 ended the stream before its 10 s
+    assert "staff-own" in staff_body and "someone-else" not in staff_body  # rights unchanged
+    assert polls >= 1 and notifications >= 1
+
+
+async def _first_message(feed: st.AuditStream, hub: stream_hub.Hub, seconds: float) -> str:
+    out = []
+    async for chunk in hub.messages(feed, max_events=1, timeout=seconds, keepalive=15):
+        out.append(chunk)
+    return "".join(out)
+
+
+@pytest.mark.postgres
+def test_a_missed_notification_still_delivers_by_the_timed_poll(personas, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL-only: LISTEN/NOTIFY")
+    # the hub listens on a channel nobody notifies: every commit's notification is missed
+    monkeypatch.setattr(stream_hub, "CHANNEL", "audit_stream_nobody")
+    hub = stream_hub.Hub(poll_seconds=0.05, listen_poll_seconds=0.3)
+    feed = st.AuditStream(audience=st.Audience(kinds=("activity",)), trackers=st.current_cursor())
+
+    async def main():
+        task = asyncio.create_task(_first_message(feed, hub, 10))
+        for _ in range(200):
+            if hub.listening and hub.polls:
+                break
+            await asyncio.sleep(0.05)
+        assert hub.listening
+        await asyncio.to_thread(_write, "not-notified")
+        return await task
+
+    body = _run(main())
+    assert "not-notified" in body
+    assert hub.notifications == 0
