@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.checks import Error, Warning, register
 
 from audit import conf
+from audit.models import AUDIT_TABLES
 
 
 @register("audit")
@@ -52,10 +53,10 @@ def check_integrity_settings(app_configs=None, **kwargs):
     problems.extend(_signing_key_problems())
     retention = getattr(settings, "AUDIT_RETENTION_DAYS", {}) or {}
     if not isinstance(retention, dict) or any(
-            table not in conf.AUDIT_TABLES or not isinstance(days, int) or days < 1
+            table not in AUDIT_TABLES or not isinstance(days, int) or days < 1
             for table, days in retention.items()):
         problems.append(Error("AUDIT_RETENTION_DAYS must map audit table names to a number of days >= 1.",
-                              hint=f"Tables: {', '.join(conf.AUDIT_TABLES)}.", id="audit.E004"))
+                              hint=f"Tables: {', '.join(AUDIT_TABLES)}.", id="audit.E004"))
     return problems
 
 

@@ -83,7 +83,6 @@ def audit_reads_prefix() -> str:
 
 # -- retention and sealing (audit.operations.retention, audit.operations.integrity) -------------------------------------
 
-AUDIT_TABLES = ("activity_logs", "system_events", "audit_trail", "update_history")
 DEFAULT_RETENTION_DAYS = {"activity_logs": 365, "system_events": 365, "audit_trail": 7 * 365,
                           "update_history": 7 * 365}
 DEV_SEAL_KEY = "dev-only-audit-seal-key-not-for-production"

@@ -312,3 +312,9 @@ class LegalHold(models.Model):
             end = self.ends_at.isoformat() if self.ends_at else "…"
             parts.append(f"from {start} to {end}")
         return ", ".join(parts) or "nothing"
+
+
+#: The four append-only audit tables by ``db_table``, in the order a seal lays out its rows
+#: (:mod:`audit.operations.integrity`). Every other list of them is this one or derived from it.
+AUDIT_MODELS = {model._meta.db_table: model for model in (ActivityLog, SystemEvent, AuditTrail, UpdateHistory)}
+AUDIT_TABLES = tuple(AUDIT_MODELS)

@@ -21,15 +21,14 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from audit.models import ActivityLog, AuditTrail, SystemEvent, UpdateHistory
+from audit.models import AUDIT_MODELS, SystemEvent
 from forwarding import conf, schema
 from forwarding.models import ForwardCursor
 from forwarding.sinks import Sink, SinkError
 
 logger = logging.getLogger("forwarding")
 
-MODELS = {"activity_logs": ActivityLog, "audit_trail": AuditTrail, "update_history": UpdateHistory,
-          "system_events": SystemEvent}
+MODELS = AUDIT_MODELS
 LAGGING_EVENT = "audit_forwarding_lagging"
 
 

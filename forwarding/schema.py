@@ -16,6 +16,8 @@ import json
 
 from django.conf import settings
 
+from audit.models import AUDIT_TABLES
+
 OCSF_VERSION = "1.1.0"
 
 AUTHENTICATION = (3002, "Authentication", 3)
@@ -42,7 +44,8 @@ ACCOUNT_ACTIONS = {"create": (1, "Create"), "delete": (6, "Delete"), "password_r
 ACCOUNT_EVENTS = {"account_locked": (9, "Lock")}
 OTHER = (99, "Other")
 
-TABLES = ("activity_logs", "audit_trail", "update_history", "system_events")
+#: The tables forwarded, one cursor each, in the audit tables' order.
+TABLES = AUDIT_TABLES
 
 
 def source() -> str:

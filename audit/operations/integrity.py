@@ -78,13 +78,12 @@ from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 from audit import conf, merkle
-from audit.models import ActivityLog, AuditSeal, AuditTrail, SealKind, SystemEvent, UpdateHistory
+from audit.models import AUDIT_MODELS, AUDIT_TABLES, AuditSeal, SealKind
 from audit.operations import signing
 
 #: Table order inside a seal (row_hashes are laid out table by table, then by id).
-TABLES = ("activity_logs", "system_events", "audit_trail", "update_history")
-MODELS = {"activity_logs": ActivityLog, "system_events": SystemEvent, "audit_trail": AuditTrail,
-          "update_history": UpdateHistory}
+TABLES = AUDIT_TABLES
+MODELS = AUDIT_MODELS
 XACT_COLUMN = "xact_id"
 ZERO_HASH = "0" * 64
 ROW_HASH_BYTES = 16  # seals before Merkle trees

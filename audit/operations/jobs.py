@@ -15,7 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from audit import conf
+from audit.models import AUDIT_TABLES
 from audit.operations import integrity, retention, verification
 from core.background import OPS_QUEUE, periodic, retry, task
 
@@ -54,7 +54,7 @@ def archive_path(now: dt.datetime | None = None) -> Path:
 @task(queue_name=OPS_QUEUE)
 def purge_audit() -> dict:
     """Delete audit records past their retention (legal holds kept), archived first."""
-    plan = retention.plan(tables=list(conf.AUDIT_TABLES))
+    plan = retention.plan(tables=list(AUDIT_TABLES))
     if plan.total == 0:
         return {"deleted": {}, "archive": ""}
     store = retention.Archive(archive_path())

@@ -33,7 +33,26 @@ from audit.models import AuditTrail, LegalHold, SealKind, UpdateHistory
 from audit.operations import integrity
 from core.errors import DomainError
 
-TABLES = ("update_history", "audit_trail", "activity_logs", "system_events")  # purge order (FK first)
+
+def _purge_order(models: dict) -> tuple[str, ...]:
+    """The seal's tables reordered for deleting: a table whose rows point at another audit table's
+    rows by a foreign key comes before that table (the database refuses to delete an
+    ``audit_trail`` row while its ``update_history`` rows remain); the tables with no such link
+    follow in the seal's order."""
+    parents = {table: {f.related_model._meta.db_table for f in model._meta.concrete_fields
+                       if f.many_to_one and f.related_model._meta.db_table in models} - {table}
+               for table, model in models.items()}
+    linked = [t for t in models if parents[t] or any(t in p for p in parents.values())]
+    order: list[str] = []
+    while linked:
+        child = next(t for t in linked if not any(t in parents[u] for u in linked if u != t))
+        order.append(child)
+        linked.remove(child)
+    return (*order, *(t for t in models if t not in order))
+
+
+#: The order the purge deletes in, derived from the seal's (integrity.TABLES): children first.
+PURGE_ORDER = _purge_order(integrity.MODELS)
 
 
 # -- legal holds ----------------------------------------------------------------------------------
@@ -154,7 +173,7 @@ class Plan:
 def plan(*, tables: list[str], older_than: int | None = None, using: str = "default") -> Plan:
     cuts = cutoffs(tables=tables, older_than=older_than)
     holds = active_holds(using)
-    counts = {t: purgeable(t, cuts[t], holds, using).count() for t in TABLES if t in cuts}
+    counts = {t: purgeable(t, cuts[t], holds, using).count() for t in PURGE_ORDER if t in cuts}
     return Plan(cuts, counts, holds)
 
 
@@ -230,7 +249,7 @@ def purge(*, plan: Plan, batch_size: int = 5000, archive: Archive | None = None,
     deleted = dict.fromkeys(plan.counts, 0)
     if "audit_trail" in plan.counts:
         deleted.setdefault("update_history", 0)
-    for table in TABLES:
+    for table in PURGE_ORDER:
         if table not in plan.counts:
             continue
         qs = purgeable(table, plan.cutoffs[table], plan.holds, using)

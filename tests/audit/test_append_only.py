@@ -4,14 +4,11 @@ import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
-from audit.models import ActivityLog, AuditSeal, AuditTrail, SystemEvent, UpdateHistory
+from audit.models import AUDIT_TABLES, ActivityLog, AuditSeal, AuditTrail, SystemEvent, UpdateHistory
 
 from .integrity_helpers import backdate, make_rows, raw
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-TABLES = ["activity_logs", "system_events", "audit_trail", "update_history"]
-
 
 @pytest.fixture(autouse=True)
 def seal_file(tmp_path, settings):
@@ -34,7 +31,7 @@ def refused(sql, params=()):
     return str(info.value)
 
 
-@pytest.mark.parametrize("table", TABLES)
+@pytest.mark.parametrize("table", AUDIT_TABLES)
 def test_raw_update_delete_and_truncate_are_refused(table, enforced):
     make_rows(1)
     before = connection.cursor()

@@ -8,7 +8,17 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from audit.models import ActivityLog, AuditSeal, AuditTrail, LegalHold, SealKind, SystemEvent, UpdateHistory
+from audit.models import (
+    AUDIT_MODELS,
+    AUDIT_TABLES,
+    ActivityLog,
+    AuditSeal,
+    AuditTrail,
+    LegalHold,
+    SealKind,
+    SystemEvent,
+    UpdateHistory,
+)
 from audit.operations import retention
 from core.errors import DomainError
 
@@ -37,7 +47,7 @@ def aged():
 
 
 def counts():
-    return {m._meta.db_table: m.objects.count() for m in (ActivityLog, SystemEvent, AuditTrail, UpdateHistory)}
+    return {table: model.objects.count() for table, model in AUDIT_MODELS.items()}
 
 
 def test_each_table_keeps_its_own_retention(aged, capsys):
@@ -60,6 +70,15 @@ def test_the_purge_records_itself_as_a_system_event_with_counts(aged):
     data = json.loads(event.event_data)
     assert data["deleted"] == {"activity_logs": 4}
     assert set(data["cutoffs"]) == {"activity_logs"}
+
+
+def test_the_purge_deletes_a_trails_history_before_the_trail_and_covers_every_audit_table():
+    order = retention.PURGE_ORDER
+    assert sorted(order) == sorted(AUDIT_TABLES) and len(order) == len(AUDIT_TABLES)
+    assert order.index("update_history") < order.index("audit_trail")
+    # the tables without a foreign key between them keep the seal's order
+    assert [t for t in order if t in ("activity_logs", "system_events")] == \
+        [t for t in AUDIT_TABLES if t in ("activity_logs", "system_events")]
 
 
 def test_dry_run_counts_and_deletes_nothing(aged, capsys):

@@ -7,20 +7,17 @@ import time
 
 import pytest
 
-from audit.models import ActivityLog, AuditTrail, SystemEvent, UpdateHistory
+from audit.models import AUDIT_MODELS, ActivityLog
 from forwarding import engine, sinks
 from forwarding.models import ForwardCursor
 from tests.forwarding.servers import parse_syslog
 
 pytestmark = pytest.mark.django_db
 
-TABLE_MODELS = {"activity_logs": ActivityLog, "audit_trail": AuditTrail, "update_history": UpdateHistory,
-                "system_events": SystemEvent}
-
 
 def all_ids():
     return {table: list(model.objects.order_by("pk").values_list("pk", flat=True))
-            for table, model in TABLE_MODELS.items()}
+            for table, model in AUDIT_MODELS.items()}
 
 
 def uids_by_table(records):

@@ -20,10 +20,11 @@ import re
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections, transaction
 
-from audit.models import EVENT_STATE_COLUMNS
+from audit.models import AUDIT_MODELS, EVENT_STATE_COLUMNS, AuditSeal, AuditSigningKey
 
-AUDIT_TABLES = ("activity_logs", "system_events", "audit_trail", "update_history", "audit_seals",
-                "audit_signing_keys")
+#: The tables the application role may only read and append to: the four audit tables, the seals
+#: and the signing keys.
+APPEND_ONLY_TABLES = (*AUDIT_MODELS, AuditSeal._meta.db_table, AuditSigningKey._meta.db_table)
 ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -106,7 +107,7 @@ class Command(BaseCommand):
         cursor.execute(f"ALTER DEFAULT PRIVILEGES FOR ROLE {o} IN SCHEMA public "
                        f"GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {a}, {p}")
         cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename = ANY(%s)",
-                       [list(AUDIT_TABLES)])
+                       [list(APPEND_ONLY_TABLES)])
         audit_tables = [row[0] for row in cursor.fetchall()]
         for table in audit_tables:
             cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON public.{_ident(table)} FROM {a}")

@@ -8,10 +8,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from audit import conf
+from audit.models import AUDIT_TABLES
 from audit.operations import retention
 
-TABLE_CHOICES = conf.AUDIT_TABLES
+TABLE_CHOICES = AUDIT_TABLES
 
 
 def _positive_int(name: str, value: str, low: int, high: int) -> int:
