@@ -23,8 +23,9 @@ from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from audit import looks
 from audit.api.filters import PackFilter
-from audit.api.views import _ERRORS, _AuditReadView, _trail_filters, record_read
+from audit.api.views import _ERRORS, _AuditReadView, _trail_filters
 from audit.models import AuditSigningKey
 from audit.operations import packs, signing
 from core.fields import iso_ms
@@ -61,7 +62,7 @@ class SealPublicKeyView(_AuditReadView):
     )
     def get(self, request):
         key = _current_key()
-        record_read(request, "Viewed seal public key", {"key_id": key.key_id})
+        looks.record_read(request, "Viewed seal public key", {"key_id": key.key_id})
         response = HttpResponse(key.pem, content_type=f"{PEM_TYPE}; charset=us-ascii")
         response["X-Key-Id"] = key.key_id
         response["Content-Disposition"] = f'inline; filename="audit-seal-{key.key_id[:12]}.pem"'
@@ -83,7 +84,7 @@ class SealPublicKeysView(_AuditReadView):
             current = signing.current_public_key().key_id
         except (signing.SigningKeyMissing, signing.SigningKeyInvalid):
             current = None
-        record_read(request, "Viewed seal public keys", {"keys": len(rows)})
+        looks.record_read(request, "Viewed seal public keys", {"keys": len(rows)})
         return Response({
             "success": True,
             "current_key_id": current,
@@ -117,7 +118,7 @@ class ExportPackView(_AuditReadView):
         filterset.cleaned()
         selection = filterset.selection()
         _current_key()
-        record_read(request, "Exported audit pack", {**filterset.describe(), "format": "pack"})
+        looks.record_read(request, "Exported audit pack", {**filterset.describe(), "format": "pack"})
         name = f"audit-pack_{timezone.now():%Y%m%dT%H%M%SZ}.zip"
         body = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
         try:

@@ -34,7 +34,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 
 from audit import looks, selectors
 from audit.api import stream, stream_hub
-from audit.api.views import _ERRORS, _AuditReadView, look_param, record_read
+from audit.api.views import _ERRORS, _AuditReadView, look_param
 from core.permissions import is_manager
 
 DEFAULT_TIMEOUT = 1800.0
@@ -177,9 +177,9 @@ class AuditStreamView(_AuditReadView):
             severities=params["severity"],
         )
         if not looks.is_known(request, page="dashboard"):  # the open dashboard reconnecting
-            record_read(request, "Opened audit stream", {
-            "kinds": ",".join(kinds),
-            "severity": ",".join(params["severity"] or ()),
+            looks.record_read(request, "Opened audit stream", {
+                "kinds": ",".join(kinds),
+                "severity": ",".join(params["severity"] or ()),
                 "resume": last_event_id or "",
             })
         trackers = params["trackers"] or stream.current_cursor()

@@ -67,20 +67,12 @@ logger = logging.getLogger(__name__)
 
 
 class AuditUnavailable(exceptions.APIException):
+    """The API's answer to :class:`audit.looks.ReadNotRecorded`."""
+
     status_code = 503
-    default_detail = "This read of audit data could not be recorded in the audit log, so it was refused."
+    default_detail = looks.REFUSED
     default_code = "audit_unavailable"
 
-
-def record_read(request, activity: str, details: dict) -> None:
-    """Record a read of audit data before answering; refuse it (503) if the
-    record cannot be written."""
-    try:
-        with audit_context(actor=request.user):
-            services.log_activity(activity, json.dumps(details, sort_keys=True, default=str))
-    except Exception as exc:  # any failure to record refuses the read
-        logger.exception("audit read not recorded: %s", activity)
-        raise AuditUnavailable() from exc
 
 
 def _with_exact(details: dict, params: dict) -> dict:
@@ -172,6 +164,11 @@ class _AuditReadView(APIView):
                 print(f"audit: denied read of {request.path} not recorded", file=sys.stderr)
         super().permission_denied(request, message=message, code=code)
 
+    def handle_exception(self, exc):
+        if isinstance(exc, looks.ReadNotRecorded):
+            exc = AuditUnavailable()
+        return super().handle_exception(exc)
+
 
 class UserActivityView(_AuditReadView):
     """The activity timeline of one user, newest first."""
@@ -194,7 +191,7 @@ class UserActivityView(_AuditReadView):
         qs = selectors.activities_since(hours=params["hours"], user_id=params["user_id"])
         total, relation = selectors.capped_total(qs, exact=params["exact_total"])
         rows = list(qs.values_list("id", "activity", "details", "timestamp", "ip_address")[: params["limit"]])
-        record_read(request, "Viewed user activity",
+        looks.record_read(request, "Viewed user activity",
                     _with_exact({"user_id": params["user_id"], "hours": params["hours"], "limit": params["limit"]},
                                 params))
         return Response({
@@ -241,7 +238,7 @@ class EntityHistoryView(_AuditReadView):
                 "audit__source",
             )[: params["limit"]]
         )
-        record_read(request, "Viewed entity history",
+        looks.record_read(request, "Viewed entity history",
                     _with_exact({"entity_type": params["entity_type"], "entity_id": params["entity_id"],
                                  "limit": params["limit"]}, params))
         return Response({
@@ -294,7 +291,7 @@ class SystemEventsView(_AuditReadView):
         rows = [event_row(row) for row in qs.values(*EVENT_FIELDS)[: params["limit"]]]
         described = {"hours": params["hours"], "severity": params["severity"], "limit": params["limit"]}
         described.update({k: params[k] for k in ("processed", "acknowledged") if params[k] is not None})
-        record_read(request, "Viewed system events", _with_exact(described, params))
+        looks.record_read(request, "Viewed system events", _with_exact(described, params))
         return Response({
             "success": True,
             "events": rows,
@@ -365,7 +362,7 @@ class AuditTrailView(_AuditReadView):
         rows = list(qs.values(*fields)[: params["limit"]])
         for row in rows:
             row["timestamp"] = iso_ms(row["timestamp"])
-        record_read(request, "Viewed audit trail", _with_exact({**filterset.describe(), "limit": params["limit"]}, params))
+        looks.record_read(request, "Viewed audit trail", _with_exact({**filterset.describe(), "limit": params["limit"]}, params))
         return Response({"success": True, "records": rows, "count": len(rows), "total": total,
                          "total_relation": relation})
 
@@ -384,7 +381,7 @@ class DashboardView(_AuditReadView):
         metrics = selectors.dashboard_metrics(now=now)
         latest = list(selectors.latest_activities(limit=10).values_list("user_id", "activity", "details", "timestamp"))
         if not looks.is_known(request, page="dashboard"):  # a refresh of an open dashboard is no new read
-            record_read(request, "Viewed audit dashboard", {})
+            looks.record_read(request, "Viewed audit dashboard", {})
         return Response({
             "success": True,
             "timestamp": iso_ms(now),
@@ -429,7 +426,7 @@ class ExportAuditView(_AuditReadView):
         end = range_end or timezone.now()
         start = range_start or end - timedelta(hours=params["hours"])
         qs = filterset.qs
-        record_read(request, "Exported audit trail", {**filterset.describe(), "format": "csv"})
+        looks.record_read(request, "Exported audit trail", {**filterset.describe(), "format": "csv"})
         if isinstance(request._request, ASGIRequest):
             body = exports.acsv_chunks(qs)
         else:

@@ -12,7 +12,6 @@ timelines page by ``?page=`` and fetch one row more than they show.
 
 from __future__ import annotations
 
-import json
 import logging
 from urllib.parse import urlencode
 
@@ -29,10 +28,9 @@ from django.utils.timesince import timesince
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from audit import looks, selectors, services
+from audit import looks, selectors
 from audit.api.filters import AuditTrailFilter
 from audit.api.serializers import iso_ms
-from audit.context import audit_context
 from audit.operations import events
 from audit.web import presentation
 from core.permissions import is_manager
@@ -53,26 +51,9 @@ FILTER_LABELS = {"hours": "Hours back", "from": "From (UTC)", "to": "To (UTC)", 
                  "status": "Status"}
 
 
-class AuditReadRefused(Exception):
-    """The read could not be recorded, so it is refused."""
-
-
-def _record_read(request, activity: str, details: dict) -> None:
-    """Record a read of audit data before answering (RELIABILITY: refused if
-    it cannot be recorded)."""
-    try:
-        with audit_context(actor=request.user):
-            services.log_activity(activity, json.dumps(details, sort_keys=True, default=str))
-    except Exception as exc:
-        logger.exception("audit read not recorded: %s", activity)
-        raise AuditReadRefused from exc
-
-
 def _refused() -> HttpResponse:
-    return HttpResponse(
-        "This read of audit data could not be recorded in the audit log, so it was refused.",
-        status=503, content_type="text/plain; charset=utf-8",
-    )
+    """The page's answer to :class:`audit.looks.ReadNotRecorded`."""
+    return HttpResponse(looks.REFUSED, status=503, content_type="text/plain; charset=utf-8")
 
 
 def _manager_or_refuse(request):
@@ -194,8 +175,8 @@ def audit_log(request):
         for name, value in (("page", page), ("before", before), ("after", after)):
             if value is not None:
                 read[name] = value
-        _record_read(request, "Viewed audit log", read)
-    except AuditReadRefused:
+        looks.record_read(request, "Viewed audit log", read)
+    except looks.ReadNotRecorded:
         return _refused()
     texts = presentation.change_texts(trail)
     rows = [
@@ -337,8 +318,8 @@ def dashboard(request):
     latest = list(selectors.latest_activities(limit=10))
     per_minute, per_hour = _charts(now)
     try:  # the opening of the look; its refreshes carry the look token and are not recorded again
-        _record_read(request, "Viewed audit dashboard", {"page": "dashboard"})
-    except AuditReadRefused:
+        looks.record_read(request, "Viewed audit dashboard", {"page": "dashboard"})
+    except looks.ReadNotRecorded:
         return _refused()
     look = looks.issue(user=request.user, page="dashboard")
     context = {
@@ -409,8 +390,8 @@ def _timeline(request, user_id: str, *, own: bool):
         )
         if not own:
             try:
-                _record_read(request, "Viewed user activity", {"user_id": user_id, "hours": hours, "page": page})
-            except AuditReadRefused:
+                looks.record_read(request, "Viewed user activity", {"user_id": user_id, "hours": hours, "page": page})
+            except looks.ReadNotRecorded:
                 return _refused()
     context = {
         "subject_id": user_id,

@@ -99,3 +99,43 @@ def test_a_look_at_another_page_or_an_expired_one_is_recorded(api, personas, mon
 def test_a_stream_opened_without_a_look_is_recorded(api, personas):
     drain(api(personas["engineer"]).get("/api/realtime/stream?timeout=0.05"))
     assert ActivityLog.objects.filter(user_id="PE001", activity="Opened audit stream").count() == 1
+
+
+@pytest.mark.parametrize(("surface", "url"), [
+    ("api", "/api/realtime/audit-trail"),
+    ("api", "/api/realtime/user-activity/ST002"),
+    ("api", "/api/realtime/stream?timeout=0.05"),
+    ("page", "/admin/audit-log/"),
+    ("page", "/dashboard/"),
+    ("page", "/users/ST002/activity/"),
+])
+def test_a_read_that_cannot_be_recorded_is_refused_alike_by_the_api_and_the_pages(
+        api, portal, personas, monkeypatch, caplog, surface, url):
+    from audit import services
+
+    client = (api if surface == "api" else portal)(personas["engineer"])
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("audit database down")
+
+    monkeypatch.setattr(services, "log_activity", broken)
+    with caplog.at_level("ERROR", logger="audit.looks"):
+        response = client.get(url)
+    assert response.status_code == 503
+    if surface == "api":
+        assert response.json()["error"] == {"code": "audit_unavailable", "message": looks.REFUSED}
+    else:
+        assert response["Content-Type"] == "text/plain; charset=utf-8"
+        assert response.content.decode() == looks.REFUSED
+    [record] = [r for r in caplog.records if r.name == "audit.looks"]
+    assert record.getMessage().startswith("audit read not recorded: ")
+    assert isinstance(record.exc_info[1], RuntimeError)
+
+
+def test_record_read_writes_the_activity_with_its_details_as_sorted_json(rf, personas):
+    request = rf.get("/")
+    request.user = personas["engineer"]
+    looks.record_read(request, "Viewed audit log", {"page": 2, "entity_type": "vessel"})
+    row = ActivityLog.objects.latest("pk")
+    assert (row.user_id, row.activity, row.details) == (
+        personas["engineer"].user_id, "Viewed audit log", '{"entity_type": "vessel", "page": 2}')
