@@ -20,6 +20,7 @@ from knox.models import AuthToken
 
 from audit.admin.export import CsvExportMixin
 from audit.admin.revert import RevertHistoryAdmin
+from core.admin_base import RecordedAdmin
 from core.errors import DomainError
 
 from . import selectors, services
@@ -129,7 +130,7 @@ class PasswordResetForm(forms.Form):
 
 
 @admin.register(User)
-class UserAdmin(CsvExportMixin, RevertHistoryAdmin):
+class UserAdmin(RecordedAdmin, CsvExportMixin, RevertHistoryAdmin):
     """An account's history is shown, never reverted (see :meth:`revert_refusal`)."""
 
     form = UserChangeForm
@@ -278,7 +279,7 @@ class UserAdmin(CsvExportMixin, RevertHistoryAdmin):
                 skipped.append(user.user_id)
                 continue
             try:
-                service(user=user, actor=request.user, reason=f"{verb} in the admin")
+                service(user=user, actor=request.user, reason=self.action_reason(request))
                 done.append(user.user_id)
             except (DomainError, PermissionDenied) as exc:
                 self.message_user(request, f"{user.user_id}: {exc}", messages.ERROR)
@@ -362,7 +363,7 @@ if admin.site.is_registered(Group):
 
 
 @admin.register(Group)
-class GroupAdmin(DjangoGroupAdmin):
+class GroupAdmin(RecordedAdmin, DjangoGroupAdmin):
     """Django's group page with a change reason: a group's permissions are
     captured like a user's (a ``permission_change`` of the group, with the
     admin as actor, the request's IP and this reason)."""

@@ -19,9 +19,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.context import acting, audit_context
+from core.actions import record
 from core.errors import DomainError, TransitionError
 from core.permissions import is_admin, is_manager
-from core.signals import activity, domain_event
+from core.signals import domain_event
 
 from . import conf, lockout, tokens
 from .models import ApprovalStatus, Role, User
@@ -31,6 +32,7 @@ USER_ID_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,19}$")
 RESERVED_USER_IDS = frozenset({"ME", "SYSTEM", "ANONYMOUS"})
 
 _LIMITS = {"full_name": 150, "phone": 40, "department": 100}
+_FIELD_WORDS = {"full_name": "full name", "email": "e-mail", "phone": "phone", "department": "department"}
 
 
 # --- helpers -----------------------------------------------------------------
@@ -83,8 +85,14 @@ def _changed(user: User, values: dict) -> dict:
     return {k: v for k, v in values.items() if getattr(user, k) != v}
 
 
-def _send_activity(text: str, details: str) -> None:
-    activity.send(sender=User, activity=text, details=details, request=None)
+def _send_activity(text: str, reason: str = "") -> None:
+    """The person's action in words (actor: the audit context's), its details the reason given;
+    through core.actions.record, so the admin knows the service said what it did."""
+    record(text, reason=reason)
+
+
+def _role_label(role: str) -> str:
+    return str(Role(role).label) if role in Role.values else role
 
 
 def _send_event(event_type: str, user: User, data: dict, severity: str = "info", request=None) -> None:
@@ -140,7 +148,7 @@ def register_user(
         )
         user.save()
         _send_event("user_registered", user, {"user_id": user.user_id, "approval_status": user.approval_status})
-        _send_activity("Registration", f"Account {user.user_id} registered, awaiting approval")
+        _send_activity(f"Registered account {user.user_id} (awaiting approval)", reason)
         return user
 
 
@@ -188,7 +196,7 @@ def create_user(
         user.approved_by = actor
         user.approved_at = timezone.now()
         user.save()
-        _send_activity("Account created", f"{user.user_id} created with role {role}")
+        _send_activity(f"Created account {user.user_id} ({_role_label(role)})", reason)
         return user
 
 
@@ -246,7 +254,7 @@ def _decide(*, user: User, actor, reason: str, to: str, verb: str) -> User:
         locked.save(update_fields=["approval_status", "approved_by", "approved_at"])
         _copy(locked, user, ["approval_status", "approved_by", "approved_at"])
         _send_event(f"user_{past}", locked, {"user_id": locked.user_id, "by": actor.user_id, "reason": reason})
-        _send_activity(f"Account {past}", f"{actor.user_id} {past} account {locked.user_id}")
+        _send_activity(f"{past.capitalize()} account {locked.user_id}", reason)
         return user
 
 
@@ -291,7 +299,7 @@ def change_password(
         locked.save(update_fields=["password"])
         _copy(locked, user, ["password"])
         tokens.revoke_tokens(user=locked, keep=keep_token, reason="Password changed")
-        _send_activity("Password changed", f"{locked.user_id} changed their password")
+        _send_activity("Changed their password", reason)
         return user
 
 
@@ -311,7 +319,7 @@ def reset_password(*, user: User, actor, new_password: str, reason: str = "") ->
         _copy(locked, user, ["password", "failed_login_count", "locked_until"])
         lockout.clear(locked.user_id)
         tokens.revoke_tokens(user=locked, actor=actor, reason="Password reset")
-        _send_activity("Password reset", f"{actor.user_id} reset the password of {locked.user_id}")
+        _send_activity(f"Reset the password of {locked.user_id}", reason)
         return user
 
 
@@ -334,7 +342,7 @@ def change_role(*, user: User, actor, role: str, reason: str = "") -> User:
         locked.save(update_fields=["role"])
         _copy(locked, user, ["role"])
         _send_event("role_changed", locked, {"user_id": locked.user_id, "old": old, "new": role, "by": actor.user_id})
-        _send_activity("Role changed", f"{actor.user_id} changed the role of {locked.user_id} from {old} to {role}")
+        _send_activity(f"Changed the role of {locked.user_id} from {_role_label(old)} to {_role_label(role)}", reason)
         return user
 
 
@@ -391,7 +399,7 @@ def update_profile(*, user: User, actor, reason: str = "", **fields) -> User:
         locked.save(update_fields=list(changes))
         _copy(locked, user, list(changes))
         whose = "their profile" if actor.pk == locked.pk else f"the profile of {locked.user_id}"
-        _send_activity("Profile updated", f"{actor.user_id} updated {whose}: {', '.join(sorted(changes))}")
+        _send_activity(f"Updated {whose} ({', '.join(_FIELD_WORDS[name] for name in sorted(changes))})", reason)
         return user
 
 
@@ -418,7 +426,7 @@ def set_active(*, user: User, actor, active: bool, reason: str = "") -> User:
             tokens.end_sessions(user=locked)
         word = "activated" if active else "deactivated"
         _send_event(f"user_{word}", locked, {"user_id": locked.user_id, "by": actor.user_id})
-        _send_activity(f"Account {word}", f"{actor.user_id} {word} account {locked.user_id}")
+        _send_activity(f"{word.capitalize()} account {locked.user_id}", reason)
         return user
 
 

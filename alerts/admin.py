@@ -13,6 +13,7 @@ from alerts.models import AlertRule, Delivery, GroupBy, RecipientRole, Trigger, 
 from audit.admin.base import NoWrites
 from audit.admin.records import SystemEventAdmin
 from audit.models import SystemEvent
+from core.admin_base import RecordedAdmin
 from core.permissions import is_admin
 
 
@@ -91,7 +92,7 @@ class AlertRuleForm(forms.ModelForm):
 
 
 @admin.register(AlertRule)
-class AlertRuleAdmin(_AdminsOnly, admin.ModelAdmin):
+class AlertRuleAdmin(RecordedAdmin, _AdminsOnly, admin.ModelAdmin):
     """Rules are settings: added, changed and deleted by administrators, each change
     captured in the audit trail (the URLs masked)."""
 

@@ -20,13 +20,18 @@ its own) and
   ``audit.activity.on_action_refused``), then the exception goes on to the caller.
 
 Every caller (API, portal, admin, shell, management commands) goes through the services, so
-every surface is covered without a line per view.
+every surface is covered without a line per view. A person's write that no service declares (the
+admin's add, change and delete of a model without services, such as a group or an alert rule)
+is recorded with :func:`record`, the same row; the admin base (``core.admin_base``) does so when
+the services it called said nothing, which it learns with :func:`collecting`.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -35,10 +40,39 @@ from audit.context import acting
 from core.errors import DomainError
 from core.signals import action_refused, activity
 
-__all__ = ["REFUSALS", "action", "refusal_message"]
+__all__ = ["REFUSALS", "action", "collecting", "record", "refusal_message"]
 
 #: what refuses an action (and is recorded as a failed attempt); anything else is a bug, not a refusal
 REFUSALS = (DomainError, PermissionDenied)
+
+#: the sentences recorded since the innermost :func:`collecting` began (None: nobody is collecting)
+_said: ContextVar[list[str] | None] = ContextVar("core_actions_said", default=None)
+
+
+@contextmanager
+def collecting() -> Iterator[list[str]]:
+    """Collect the sentences recorded inside the block (by declared actions and :func:`record`).
+
+    The admin asks whether the services behind a save said what was done, and records a
+    sentence of its own only when they did not."""
+    said: list[str] = []
+    token = _said.set(said)
+    try:
+        yield said
+    finally:
+        _said.reset(token)
+
+
+def record(sentence: str, *, actor=None, reason: str = "", details: str | None = None) -> None:
+    """Record ``sentence`` as ``actor``'s action (None: the actor of the surrounding audit
+    context): the activity row a declared action writes, in the caller's transaction.
+    ``details`` defaults to the reason given ("Reason: ...")."""
+    with acting(actor, reason or ""):  # the row names the actor given
+        activity.send(sender=record, activity=sentence,
+                      details=_reason_text(reason) if details is None else details)
+    said = _said.get()
+    if said is not None:
+        said.append(sentence)
 
 
 def action(sentence: str, *, target: str | None = None, refused: str = "update") -> Callable:
@@ -56,9 +90,8 @@ def action(sentence: str, *, target: str | None = None, refused: str = "update")
             try:
                 with transaction.atomic():
                     result = func(*args, **kwargs)
-                    with acting(kwargs.get("actor"), kwargs.get("reason") or ""):  # the row names the actor given
-                        activity.send(sender=func, activity=sentence.format(obj=result, **kwargs),
-                                      details=_reason_text(kwargs.get("reason")))
+                    record(sentence.format(obj=result, **kwargs), actor=kwargs.get("actor"),
+                           reason=kwargs.get("reason"))
                     return result
             except REFUSALS as exc:
                 subject = kwargs.get(target) if target else None

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 
 from audit.admin.export import CsvExportMixin
 from audit.admin.revert import RevertHistoryAdmin
+from core.admin_base import RecordedAdmin
 from core.errors import DomainError
 
 from . import services
@@ -36,7 +37,7 @@ class EmergencyAdminForm(forms.ModelForm):
 
 
 @admin.register(Emergency)
-class EmergencyAdmin(CsvExportMixin, RevertHistoryAdmin):
+class EmergencyAdmin(RecordedAdmin, CsvExportMixin, RevertHistoryAdmin):
     """A revert restores the details through ``services.update_emergency`` (so only while
     the emergency may be edited); the status and its stamps move only through the actions,
     so a version with another status is not restored."""
@@ -128,10 +129,10 @@ class EmergencyAdmin(CsvExportMixin, RevertHistoryAdmin):
             services.update_emergency(emergency=current, actor=request.user, reason=reason, **fields)
 
     def _run(self, request, queryset, service, verb):
-        done = []
-        for emergency in queryset:
+        done, reason = [], self.action_reason(request)
+        for emergency in queryset.order_by("created_at", "id"):
             try:
-                service(emergency=emergency, actor=request.user, reason=f"{verb} in the admin")
+                service(emergency=emergency, actor=request.user, reason=reason)
                 done.append(emergency.code)
             except (DomainError, PermissionDenied) as exc:
                 self.message_user(request, f"{emergency.code}: {exc}", messages.WARNING)

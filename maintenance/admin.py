@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils.html import format_html
@@ -15,6 +14,7 @@ from django.utils.html import format_html
 from accounts.models import ApprovalStatus, User
 from audit.admin.export import CsvExportMixin
 from audit.admin.revert import RevertHistoryAdmin
+from core.admin_base import RecordedAdmin
 from core.errors import DomainError
 from core.permissions import is_manager
 
@@ -26,18 +26,6 @@ REASON_HELP = "Why this change is made (kept in the audit trail)."
 
 def _reason_field():
     return forms.CharField(label="Change reason", required=False, max_length=500, help_text=REASON_HELP)
-
-
-class ReasonActionForm(ActionForm):
-    """The changelist action bar with a reason box: required to reject, kept as
-    the change reason for the other actions."""
-
-    reason = forms.CharField(
-        label="Reason",
-        required=False,
-        max_length=2000,
-        widget=forms.TextInput(attrs={"size": 40, "placeholder": "Reason (required to reject)"}),
-    )
 
 
 class _ReadOnlyInline(admin.TabularInline):
@@ -136,14 +124,13 @@ EDITABLE_REQUEST_FIELDS = list(MaintenanceRequestAdminForm.Meta.fields)
 
 
 @admin.register(MaintenanceRequest)
-class MaintenanceRequestAdmin(CsvExportMixin, RevertHistoryAdmin):
+class MaintenanceRequestAdmin(RecordedAdmin, CsvExportMixin, RevertHistoryAdmin):
     """A revert restores the editable fields through ``services.update_request`` (so only
     while the request may be edited, by whom may edit it); the status and its stamps move
     only through the actions, so a version with another status is not restored."""
 
     form = MaintenanceRequestAdminForm
     revert_status_field = "status"
-    action_form = ReasonActionForm
     list_display = (
         "code",
         "title",
@@ -257,12 +244,9 @@ class MaintenanceRequestAdmin(CsvExportMixin, RevertHistoryAdmin):
         if done:
             self.message_user(request, f"{verb}: {', '.join(done)}.", messages.SUCCESS)
 
-    def _reason(self, request) -> str:
-        return (request.POST.get("reason") or "").strip()
-
     @admin.action(permissions=["approve"], description="Approve selected pending requests")
     def approve_selected(self, request, queryset):
-        reason = self._reason(request)
+        reason = self.action_reason(request)
         self._run(
             request,
             queryset,
@@ -272,7 +256,7 @@ class MaintenanceRequestAdmin(CsvExportMixin, RevertHistoryAdmin):
 
     @admin.action(permissions=["approve"], description="Reject selected pending requests (enter a reason)")
     def reject_selected(self, request, queryset):
-        reason = self._reason(request)
+        reason = self.action_reason(request)
         if not reason:
             self.message_user(request, "Enter a reason in the Reason box to reject requests.", messages.ERROR)
             return
@@ -285,7 +269,7 @@ class MaintenanceRequestAdmin(CsvExportMixin, RevertHistoryAdmin):
 
     @admin.action(permissions=["change"], description="Start work on selected approved requests")
     def start_selected(self, request, queryset):
-        reason = self._reason(request)
+        reason = self.action_reason(request)
         self._run(
             request,
             queryset,
@@ -295,7 +279,7 @@ class MaintenanceRequestAdmin(CsvExportMixin, RevertHistoryAdmin):
 
     @admin.action(permissions=["change"], description="Complete selected requests in progress")
     def complete_selected(self, request, queryset):
-        reason = self._reason(request)
+        reason = self.action_reason(request)
         self._run(
             request,
             queryset,
@@ -305,7 +289,7 @@ class MaintenanceRequestAdmin(CsvExportMixin, RevertHistoryAdmin):
 
     @admin.action(permissions=["change"], description="Cancel selected requests")
     def cancel_selected(self, request, queryset):
-        reason = self._reason(request)
+        reason = self.action_reason(request)
         self._run(
             request,
             queryset,
@@ -350,7 +334,7 @@ EDITABLE_ITEM_FIELDS = list(InventoryItemAdminForm.Meta.fields)
 
 
 @admin.register(InventoryItem)
-class InventoryItemAdmin(CsvExportMixin, RevertHistoryAdmin):
+class InventoryItemAdmin(RecordedAdmin, CsvExportMixin, RevertHistoryAdmin):
     """A revert restores the item's description through ``services.update_item``; the
     quantity on hand is not reverted (stock changes only by adjustments, which a revert
     would otherwise invent)."""
@@ -411,8 +395,9 @@ class InventoryItemAdmin(CsvExportMixin, RevertHistoryAdmin):
 # ---- read-only records ------------------------------------------------------------------
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    """Written through the services only (comments, uploads, adjustments)."""
+class _ReadOnlyAdmin(RecordedAdmin, admin.ModelAdmin):
+    """Written through the services only (comments, uploads, adjustments); an administrator may
+    delete a comment or an upload, with a reason (recorded)."""
 
     def has_add_permission(self, request):
         return False

@@ -67,7 +67,7 @@ def test_approve_sends_user_approved_with_the_reason(engineer, signals_seen):
     assert len(events) == 1
     kw, reason = events[0]
     assert kw["severity"] == "info" and kw["entity_id"] == "ST060" and reason == "Crew list checked"
-    assert any(kind == "activity" and kw["activity"] == "Account approved" for kind, kw, _ in signals_seen)
+    assert any(kind == "activity" and kw["activity"] == "Approved account ST060" for kind, kw, _ in signals_seen)
     assert not selectors.pending_users().exists()
 
 
@@ -168,7 +168,8 @@ def test_no_signal_or_error_ever_carries_a_password(staff, admin_user, signals_s
         assert secret not in text
     assert User.objects.get(pk=staff.pk).password not in text
     kinds = [kw.get("activity") for kind, kw, _ in signals_seen if kind == "activity"]
-    assert {"Registration", "Account approved", "Password changed", "Password reset"} <= set(kinds)
+    assert {f"Registered account {user.user_id} (awaiting approval)", f"Approved account {user.user_id}",
+            "Changed their password", f"Reset the password of {user.user_id}"} <= set(kinds)
 
 
 def test_reset_password_lifts_the_lock_and_is_for_admins(staff, engineer, admin_user):
