@@ -35,6 +35,7 @@ from audit import services
 from audit.context import audit_context
 from audit.models import ActivityLog, SystemEvent
 from audit.operations import events
+from core import signals as core_signals
 
 logger = logging.getLogger(__name__)
 
@@ -137,8 +138,19 @@ def attempt_delivery(delivery_id: int) -> str | None:
         logger.exception("alert delivery %s failed", delivery.pk)
         return _failed(delivery, f"Unexpected error: {exc.__class__.__name__}")
     now = timezone.now()
-    _finish(delivery, outcome=Outcome.SENT, sent_at=now, finished_at=now, last_error="")
+    if _finish(delivery, outcome=Outcome.SENT, sent_at=now, finished_at=now, last_error="") and delivery.recipient_user:
+        _tell_sent(delivery)
     return Outcome.SENT
+
+
+def _tell_sent(delivery: Delivery) -> None:
+    """``notification_sent`` for a delivery that reached a user (a comment's addressee, say);
+    what its receivers record cannot undo the sending, so their failures are only logged."""
+    for receiver, result in core_signals.notification_sent.send_robust(
+            sender=Delivery, event=delivery.event, recipient_user=delivery.recipient_user,
+            channel=delivery.get_channel_display().lower()):
+        if isinstance(result, Exception):
+            logger.error("notification_sent receiver %r failed: %s", receiver, result.__class__.__name__)
 
 
 def _failed(delivery: Delivery, error: str) -> str:

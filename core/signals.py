@@ -17,6 +17,9 @@ that domain apps never import the audit app's internals.
 - action_refused(target, actor, action_type, error, reason): a business rule refused a
   person's action on ``target`` (sent by ``core.actions`` after the refused transaction
   rolled back); the audit app records it as a ``failed`` audit_trail row.
+- notification_sent(event, recipient_user, channel): an alert delivery about ``event`` (a
+  SystemEvent) reached the user ``recipient_user`` (a user_id) on ``channel``; sent by
+  ``alerts.processing`` after the delivery is marked sent.
 """
 
 from django.dispatch import Signal
@@ -27,3 +30,4 @@ activity = Signal()
 system_event_committed = Signal()
 login_failure_recorded = Signal()
 action_refused = Signal()
+notification_sent = Signal()

@@ -32,6 +32,7 @@ from marine_center.api import ErrorEnvelopeSerializer
 
 from . import selectors, services
 from .filters import InventoryItemFilter, MaintenanceRequestFilter
+from .models import ReceiptChannel
 from .permissions import CanViewRequest, InventoryPermission
 from .serializers import (
     AssignSerializer,
@@ -234,7 +235,11 @@ class MaintenanceRequestViewSet(ServiceErrorsMixin, viewsets.GenericViewSet):
         """The request's messages, newest first; POST sends one."""
         obj = self.get_object()
         if request.method == "GET":
-            return self._page(selectors.comments_for(obj), CommentSerializer)
+            page = self.paginate_queryset(selectors.comments_for(obj))
+            data = CommentSerializer(page, many=True, context=self.get_serializer_context()).data
+            services.record_comments_received(request_obj=obj, recipient=request.user, comments=page,
+                                              channel=ReceiptChannel.API)
+            return self.get_paginated_response(data)
         data, reason = _validated(CommentCreateSerializer, request)
         comment = services.add_comment(request_obj=obj, actor=request.user, body=data["body"], reason=reason)
         return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)

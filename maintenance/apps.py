@@ -7,3 +7,9 @@ class MaintenanceConfig(AppConfig):
 
     name = "maintenance"
     verbose_name = "Maintenance"
+
+    def ready(self):
+        from core.signals import notification_sent
+        from maintenance import receivers
+
+        notification_sent.connect(receivers.on_notification_sent, dispatch_uid="maintenance.comment_notified")

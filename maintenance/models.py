@@ -105,6 +105,35 @@ class Comment(AuditedModelMixin, models.Model):
         return f"Comment {self.pk} on {self.request.code}"
 
 
+class ReceiptChannel(models.TextChoices):
+    PAGE = "page", "shown on the request page"
+    API = "api", "read through the API"
+    NOTIFIED = "notified", "notified"
+
+
+class CommentReceipt(models.Model):
+    """The first time a comment reached one of the parties it is addressed to (the
+    request's requester, assignee and approver, other than its author): shown on the
+    request page, read through the API or notified. One row per comment and party,
+    enforced by the database; written with that party's "Received comment ..." activity
+    row (``maintenance.services.record_comments_received``)."""
+
+    comment = models.ForeignKey(Comment, on_delete=models.CASCADE, related_name="receipts")
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=10, choices=ReceiptChannel.choices)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        constraints = [
+            # a comment reaches each party once, however many pages, reads or notifications race
+            models.UniqueConstraint(fields=["comment", "recipient"], name="comment_receipt_once"),
+        ]
+
+    def __str__(self):
+        return f"Comment {self.comment_id} received by {self.recipient_id} ({self.get_channel_display()})"
+
+
 def attachment_path(instance, filename):
     return f"attachments/{instance.request.code}/{filename}"
 

@@ -41,9 +41,11 @@ from .models import (
     Attachment,
     Category,
     Comment,
+    CommentReceipt,
     InventoryItem,
     MaintenanceRequest,
     Priority,
+    ReceiptChannel,
     RequestStatus,
     StockAdjustment,
 )
@@ -394,7 +396,75 @@ def add_comment(*, request_obj: MaintenanceRequest, actor, body: str, reason: st
     with acting(actor, reason):
         comment = Comment.objects.create(request=request_obj, author=actor, body=body)
         _send_activity("Sent message", f"Comment on {request_obj.code}")
+        # an alert rule on comment_added can notify people; a delivery to one of the comment's
+        # addressees is recorded as its receipt (comment_notified)
+        domain_event.send(
+            sender=Comment,
+            event_type="comment_added",
+            entity_type="maintenance_request",
+            entity_id=request_obj.code,
+            event_data={"code": request_obj.code, "comment_id": comment.pk, "author": actor.user_id,
+                        "addressed_to": [u.user_id for u in comment_addressees(request_obj, author=actor)]},
+            severity="info",
+        )
         return comment
+
+
+def comment_addressees(request_obj: MaintenanceRequest, *, author) -> list:
+    """Whom a comment on ``request_obj`` is addressed to: the request's parties (its requester,
+    assignee and approver), other than the comment's author."""
+    parties = []
+    for user in (request_obj.requested_by, request_obj.assigned_to, request_obj.approved_by):
+        if user is not None and user.pk != getattr(author, "pk", author) and user not in parties:
+            parties.append(user)
+    return parties
+
+
+def record_comments_received(*, request_obj: MaintenanceRequest, recipient, comments, channel: str,
+                             how: str = "") -> int:
+    """The first time each of ``comments`` (of ``request_obj``) reached ``recipient``: one
+    :class:`CommentReceipt` and one activity row of the recipient, "Received comment on MR004
+    from PE001 · Priya Eriksen", per comment addressed to them (see :func:`comment_addressees`)
+    and not received before. Once per comment and party: the receipt's unique constraint
+    decides, so two pages or a page and a notification at the same moment record it once.
+    Returns how many were recorded."""
+    if recipient is None or not getattr(recipient, "is_authenticated", False):
+        return 0
+    candidates = [c for c in comments if c.request_id == request_obj.pk and c.author_id != recipient.pk]
+    if not candidates or recipient not in comment_addressees(request_obj, author=None):
+        return 0
+    seen = set(CommentReceipt.objects.filter(recipient=recipient, comment__in=[c.pk for c in candidates])
+               .values_list("comment_id", flat=True))
+    recorded = 0
+    with acting(recipient):
+        for comment in candidates:
+            if comment.pk in seen:
+                continue
+            try:
+                with transaction.atomic():
+                    CommentReceipt.objects.create(comment=comment, recipient=recipient, channel=channel)
+                    author = comment.author
+                    sender = f"{author.user_id} · {author.full_name}" if author.full_name else author.user_id
+                    label = how or ReceiptChannel(channel).label
+                    activity.send(sender=Comment, activity=f"Received comment on {request_obj.code} from {sender}",
+                                  details=f"Comment {comment.pk}, {label}")
+            except IntegrityError:  # received at the same moment elsewhere: that one is recorded
+                continue
+            recorded += 1
+    return recorded
+
+
+def comment_notified(*, comment_id, recipient_user_id: str, channel: str) -> int:
+    """A notification about a comment (an alert delivery of its ``comment_added`` event)
+    reached ``recipient_user_id``: recorded as the comment's receipt when it is addressed to them."""
+    from accounts.models import User
+
+    comment = Comment.objects.select_related("request", "author").filter(pk=comment_id).first()
+    recipient = User.objects.filter(user_id=recipient_user_id).first()
+    if comment is None or recipient is None:
+        return 0
+    return record_comments_received(request_obj=comment.request, recipient=recipient, comments=[comment],
+                                    channel=ReceiptChannel.NOTIFIED, how=f"notified by {channel}")
 
 
 def _allowed_extensions() -> list[str]:
@@ -637,10 +707,13 @@ __all__ = [
     "approve_request",
     "assign_request",
     "cancel_request",
+    "comment_addressees",
+    "comment_notified",
     "complete_request",
     "create_item",
     "create_request",
     "download_attachment",
+    "record_comments_received",
     "reject_request",
     "start_request",
     "update_item",

@@ -33,6 +33,7 @@ from .forms import (
     RequestFilterForm,
     RequestForm,
 )
+from .models import ReceiptChannel
 
 # The status moves offered as buttons: action name -> (service, form class, past tense)
 REQUEST_ACTIONS = {
@@ -105,7 +106,12 @@ def _detail_context(request, obj, **extra):
 @login_required
 def request_detail(request, code):
     obj = selectors.get_request_for(request.user, code)
-    return render(request, "maintenance/request_detail.html", _detail_context(request, obj))
+    context = _detail_context(request, obj)
+    context["comments"] = list(context["comments"])
+    response = render(request, "maintenance/request_detail.html", context)
+    services.record_comments_received(request_obj=obj, recipient=request.user, comments=context["comments"],
+                                      channel=ReceiptChannel.PAGE)
+    return response
 
 
 @login_required
