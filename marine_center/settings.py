@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "simple_history",
     "django_tasks",
     "django_tasks_db",
@@ -68,6 +70,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below)
+    "csp.middleware.CSPMiddleware",
     # Last: a view's exception becomes its response in the request's own thread (ASGI leak, issue 12.10).
     "marine_center.middleware.ExceptionsInRequestThreadMiddleware",
 ]
@@ -174,6 +178,24 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): every page loads scripts, styles, images and data from this
+# site only; no inline script, inline style or eval is allowed anywhere (the templates keep theirs
+# in static files). The API documentation views relax it for what their vendored bundles need
+# (marine_center/api_docs.py). docs/production.md "Content-Security-Policy".
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+    },
+}
 # Transport security, for a site served over TLS (docs/production.md "Transport security"). Each is
 # off unless set, so development and the tests' plain-HTTP servers keep working; `check --deploy`
 # warns about every one left off in production.
@@ -206,10 +228,9 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
-    ],
+    # JSON only: the interactive documentation is Swagger UI at /api/docs/. DRF's browsable API is
+    # left out because its templates carry inline styles the Content-Security-Policy refuses.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "marine_center.parsers.StrictJSONParser",  # DRF's, refusing deep nesting and lone surrogates
         "rest_framework.parsers.FormParser",

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
-from marine_center import converters, health  # noqa: F401 - converters registers <key:...>
+from marine_center import api_docs, converters, health  # noqa: F401 - converters registers <key:...>
 
 admin.site.site_header = "Marine Service Center administration"
 admin.site.site_title = "Marine Service Center"
@@ -17,8 +17,8 @@ api_patterns = [
     path("", include("emergencies.api_urls")),
     path("", include("audit.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("docs/", api_docs.swagger_ui, name="swagger-ui"),
+    path("redoc/", api_docs.redoc, name="redoc"),
 ]
 
 urlpatterns = [
