@@ -15,6 +15,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(t
 def test_an_engineer_acknowledges_from_the_dashboard_and_sees_another_acknowledgement_live(
         live_server, browser_page, artifacts, make_user, api):
     """PostgreSQL only, like the live dashboard test (the SQLite live server shares one connection)."""
+    from playwright.sync_api import expect
+
     from audit.models import SystemEvent
 
     make_user("PE001", role="port_engineer")
@@ -33,16 +35,15 @@ def test_an_engineer_acknowledges_from_the_dashboard_and_sees_another_acknowledg
     item = page.locator(f'#critical-events li[data-event="{fire.pk}"]')
     item.locator("input[name=note]").fill("Fire team on board")
     item.locator("button", has_text="Acknowledge").click()
-    page.wait_for_function(f"!document.querySelector('#critical-events li[data-event=\"{fire.pk}\"]')",
-                           timeout=15_000)
+    # locator waits: the page's Content-Security-Policy refuses the eval behind wait_for_function's strings
+    expect(page.locator(f'#critical-events li[data-event="{fire.pk}"]')).to_have_count(0, timeout=15_000)
     fire.refresh_from_db()
     assert (fire.acknowledged_by, fire.acknowledgement_note) == ("PE001", "Fire team on board")
 
     # another session acknowledges the other one: the open dashboard drops it without a reload
     assert api(admin).post(f"/api/realtime/system-events/{flood.pk}/acknowledge", {"note": "Pumps running"},
                            format="json").status_code == 200
-    page.wait_for_function("document.querySelectorAll('#critical-events li[data-event]').length === 0",
-                           timeout=15_000)
+    expect(page.locator("#critical-events li[data-event]")).to_have_count(0, timeout=15_000)
     assert "No open critical event" in page.inner_text("#critical-events")
     assert page.evaluate("window.__marker") == "same page"
     page.screenshot(path=str(artifacts / "acknowledge_dashboard.png"), full_page=True)

@@ -123,6 +123,8 @@ def test_dashboard_updates_live_when_another_session_changes_something(live_serv
     event stream polling on it can deadlock the other requests (seen once in
     CI: a session lookup waiting forever). Production SQLite (a file, one
     connection per thread) does not share connections."""
+    from playwright.sync_api import expect
+
     from audit.models import ActivityLog
 
     make_user("PE001", role="port_engineer")
@@ -139,11 +141,9 @@ def test_dashboard_updates_live_when_another_session_changes_something(live_serv
     assert response.status_code == 201
     ActivityLog.objects.create(user_id="ST001", activity=XSS, details=XSS)
 
-    page.wait_for_function(
-        "document.querySelector('[data-metric=\"pending_maintenance\"]').textContent === '1'", timeout=15_000)
-    page.wait_for_function(
-        "document.getElementById('latest-activities').textContent.includes('<script>alert(1)</script>')",
-        timeout=15_000)
+    # locator waits: the page's Content-Security-Policy refuses the eval behind wait_for_function's strings
+    expect(page.locator('[data-metric="pending_maintenance"]')).to_have_text("1", timeout=15_000)
+    expect(page.locator("#latest-activities")).to_contain_text("<script>alert(1)</script>", timeout=15_000)
     assert page.evaluate("window.__marker") == "same page"  # no reload
     assert page.get_attribute("#live-status", "data-mode") == "stream"  # pushed by /api/realtime/stream
     assert page.locator("#latest-activities script").count() == 0
@@ -156,13 +156,14 @@ def test_dashboard_updates_live_when_another_session_changes_something(live_serv
 def test_an_idle_dashboard_left_open_30_seconds_adds_no_activity_row(live_server, browser_page, make_user):
     """SPEC: reads are logged once per look. The page is opened (one row), then left alone for 30 s
     while its script polls every 2 s and its stream reconnects every 5 s: no row is added."""
+    from playwright.sync_api import expect
+
     from audit.models import ActivityLog
 
     make_user("PE001", role="port_engineer")
     page = browser_page
     login(page, live_server.url, "PE001", "/dashboard/")
-    page.wait_for_function("document.getElementById('live-status').getAttribute('data-mode') === 'stream'",
-                           timeout=15_000)
+    expect(page.locator("#live-status")).to_have_attribute("data-mode", "stream", timeout=15_000)
     page.wait_for_timeout(1_000)  # the refresh that the opening's own row announced
     before = ActivityLog.objects.count()
     opened = ActivityLog.objects.filter(user_id="PE001", activity="Viewed audit dashboard").count()
