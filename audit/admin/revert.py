@@ -7,8 +7,9 @@ tracked model whose history the admin shows. A revert either
   the model's services, with their rules), with a required "Reason for this revert"; the
   changes are captured as a ``revert`` audit_trail row with that reason (the audit
   context carries the reason and the ``revert`` action, see
-  :attr:`audit.context.AuditContext.action`), and the message says what was restored, or
-  that nothing differed; or
+  :attr:`audit.context.AuditContext.action`), the person's activity says "Reverted
+  maintenance request MR001 to its version of ..." beside the service's own sentence, and
+  the message says what was restored, or that nothing differed; or
 - is refused: the page shows why and has no Revert button, and a POST is refused with
   the same sentence, changes nothing and leaves one ``failed`` audit_trail row (a
   refused attempt, SPEC "What is recorded").
@@ -25,6 +26,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db import router, transaction
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -35,6 +37,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from audit.capture import registry
 from audit.context import audit_context
+from core import actions
 from core.actions import REFUSALS, refusal_message
 from core.signals import action_refused
 
@@ -149,12 +152,16 @@ class RevertHistoryAdmin(SimpleHistoryAdmin):
             self._refused(request, revert, revert.refusal, reason)
             return HttpResponseRedirect(request.get_full_path())
         request._audit_revert_before = self._restorable_values(current)
-        try:
-            with audit_context(reason=reason, action="revert"):
-                return super().history_form_view(request, object_id, version_id, context)
-        except REFUSALS as exc:  # the service refused it, and recorded the refusal itself
-            messages.error(request, f"{_named(current)} was not reverted: {refusal_message(exc)} Nothing was changed.")
-            return HttpResponseRedirect(request.get_full_path())
+        # one transaction for the change and the revert's sentence; a refusal by the services is
+        # caught inside it (their own savepoint has rolled back), so the failed row they left stays
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            try:
+                with audit_context(reason=reason, action="revert"):
+                    return super().history_form_view(request, object_id, version_id, context)
+            except REFUSALS as exc:
+                messages.error(request, f"{_named(current)} was not reverted: {refusal_message(exc)} "
+                                        "Nothing was changed.")
+                return HttpResponseRedirect(request.get_full_path())
 
     def response_change(self, request, obj):
         revert = _reverting(request)
@@ -164,8 +171,11 @@ class RevertHistoryAdmin(SimpleHistoryAdmin):
         after = self._restorable_values(self.model._default_manager.get(pk=obj.pk))
         restored = [self.model._meta.get_field(name).verbose_name for name in before if before[name] != after[name]]
         if restored:
+            reason = request.POST[REASON_FIELD].strip()
+            actions.record(f"Reverted {obj._meta.verbose_name} {_code(obj)} to its version of {revert.when} "
+                           f"({_sentence_list(restored).lower()})", actor=request.user, reason=reason)
             messages.success(request, f"{_named(obj)} was reverted to its version of {revert.when}: "
-                                      f"{_sentence_list(restored)} restored. Reason: {request.POST[REASON_FIELD].strip()}")
+                                      f"{_sentence_list(restored)} restored. Reason: {reason}")
         else:
             messages.info(request, f"{_named(obj)} already matched its version of {revert.when}: nothing was changed.")
         opts = self.model._meta

@@ -8,7 +8,7 @@ from django.contrib import admin
 
 from audit.admin.revert import RevertHistoryAdmin
 from audit.capture import registry
-from audit.models import AuditTrail, UpdateHistory
+from audit.models import ActivityLog, AuditTrail, UpdateHistory
 from emergencies import services as emergency_services
 from emergencies.models import Emergency
 from maintenance import services
@@ -84,6 +84,9 @@ def test_a_request_reverts_through_its_service_and_is_recorded_as_a_revert_with_
                       ("priority", "high", "medium", "ADM001", "The shaft is fine after all")}
     latest = mr.history.latest("history_date")
     assert (latest.history_change_reason, latest.history_user_id) == ("The shaft is fine after all", admin_user.pk)
+    [said] = ActivityLog.objects.filter(user_id="ADM001", activity__startswith="Reverted ")
+    assert said.activity.startswith("Reverted maintenance request MR001 to its version of ")
+    assert said.activity.endswith(" (title and priority)") and said.details == "Reason: The shaft is fine after all"
 
 
 def test_a_revert_needs_its_reason(portal, admin_user, edited_request):
@@ -128,6 +131,7 @@ def test_a_version_with_another_status_is_refused_on_the_page_and_on_the_post(
     assert (failed.status, failed.error_message, failed.user_id, failed.change_reason, failed.changes) == (
         "failed", sentence, "ADM001", "Undo everything", {})
     assert not UpdateHistory.objects.filter(audit=failed).exists()
+    assert not ActivityLog.objects.filter(activity__startswith="Reverted ").exists()
 
 
 def test_a_request_that_can_no_longer_be_edited_is_not_reverted(portal, admin_user, engineer, staff):
