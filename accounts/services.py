@@ -4,8 +4,11 @@ Every write is keyword-only, atomic and accepts the change ``reason``. Role
 rules are enforced here, so the API, the portal and the admin behave alike:
 refusals are ``django.core.exceptions.PermissionDenied`` (403), bad input a
 :class:`core.errors.DomainError` (400), an illegal approval move a
-:class:`core.errors.TransitionError` (409). No password, hash or token ever
-leaves this module in a signal, an exception or a message.
+:class:`core.errors.TransitionError` (409). The writes on an existing account are declared
+with ``core.actions.action``: a refusal is a ``failed`` audit_trail row of the account with the
+error message; each says what it did in words itself (``_send_activity``), and nothing when it
+changed nothing. No password, hash or token ever leaves this module in a signal, an exception
+or a message.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.context import acting, audit_context
-from core.actions import record
+from core.actions import action, record
 from core.errors import DomainError, TransitionError
 from core.permissions import is_admin, is_manager
 from core.signals import domain_event
@@ -264,13 +267,13 @@ def _copy(src: User, dst: User, names) -> None:
             setattr(dst, name, getattr(src, name))
 
 
-@transaction.atomic
+@action(None, target="user", refused="approve")
 def approve_user(*, user: User, actor, reason: str = "") -> User:
     """pending -> approved (managers only)."""
     return _decide(user=user, actor=actor, reason=reason, to=ApprovalStatus.APPROVED, verb="approve")
 
 
-@transaction.atomic
+@action(None, target="user", refused="reject")
 def reject_user(*, user: User, actor, reason: str = "") -> User:
     """pending -> rejected (managers only)."""
     return _decide(user=user, actor=actor, reason=reason, to=ApprovalStatus.REJECTED, verb="reject")
@@ -303,7 +306,7 @@ def change_password(
         return user
 
 
-@transaction.atomic
+@action(None, target="user", refused="password_reset")
 def reset_password(*, user: User, actor, new_password: str, reason: str = "") -> User:
     """An administrator sets a new password; the lock-out is lifted and all
     the user's API tokens are revoked (whoever held them no longer should);
@@ -326,7 +329,7 @@ def reset_password(*, user: User, actor, new_password: str, reason: str = "") ->
 # --- role, profile, active flag ------------------------------------------------------
 
 
-@transaction.atomic
+@action(None, target="user", refused="role_change")
 def change_role(*, user: User, actor, role: str, reason: str = "") -> User:
     """Administrators only. The last active administrator keeps the role."""
     _require_admin(actor, "change roles")
@@ -382,7 +385,7 @@ def _raise_first(problems: dict[str, str]) -> None:
         raise DomainError(message, field=field)
 
 
-@transaction.atomic
+@action(None, target="user", refused="update")
 def update_profile(*, user: User, actor, reason: str = "", **fields) -> User:
     """Change profile fields (full_name, email, phone, department): the user
     themself or an administrator."""
@@ -403,7 +406,7 @@ def update_profile(*, user: User, actor, reason: str = "", **fields) -> User:
         return user
 
 
-@transaction.atomic
+@action(None, target="user", refused="update")
 def set_active(*, user: User, actor, active: bool, reason: str = "") -> User:
     """Administrators (de)activate accounts; nobody deactivates themself.
     Deactivation deletes the account's tokens and sessions, so a later

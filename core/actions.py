@@ -75,11 +75,14 @@ def record(sentence: str, *, actor=None, reason: str = "", details: str | None =
         said.append(sentence)
 
 
-def action(sentence: str, *, target: str | None = None, refused: str = "update") -> Callable:
+def action(sentence: str | None, *, target: str | None = None, refused: str = "update") -> Callable:
     """Declare a service function as a person's action (see the module docstring).
 
     ``sentence``: ``str.format`` template with ``obj`` (the result) and the call's keyword
-    arguments, e.g. ``"Reported emergency {obj.code} ({obj.emergency_type}, {obj.severity})"``.
+    arguments, e.g. ``"Reported emergency {obj.code} ({obj.emergency_type}, {obj.severity})"``;
+    None when the service says what it did itself with :func:`record` (what it says depends on
+    what it did, or it may do nothing), the decorator then giving it only its transaction and
+    the record of a refusal.
     ``target``: the keyword argument holding the object acted on (none for a create).
     ``refused``: the audit action type of a refused attempt (``approve``, ``status_change``...).
     """
@@ -90,8 +93,9 @@ def action(sentence: str, *, target: str | None = None, refused: str = "update")
             try:
                 with transaction.atomic():
                     result = func(*args, **kwargs)
-                    record(sentence.format(obj=result, **kwargs), actor=kwargs.get("actor"),
-                           reason=kwargs.get("reason"))
+                    if sentence is not None:
+                        record(sentence.format(obj=result, **kwargs), actor=kwargs.get("actor"),
+                               reason=kwargs.get("reason"))
                     return result
             except REFUSALS as exc:
                 subject = kwargs.get(target) if target else None

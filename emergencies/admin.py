@@ -135,7 +135,7 @@ class EmergencyAdmin(RecordedAdmin, CsvExportMixin, RevertHistoryAdmin):
                 service(emergency=emergency, actor=request.user, reason=reason)
                 done.append(emergency.code)
             except (DomainError, PermissionDenied) as exc:
-                self.message_user(request, f"{emergency.code}: {exc}", messages.WARNING)
+                self.message_user(request, f"{emergency.code}: {exc}", messages.ERROR)
         if done:
             self.message_user(request, f"{verb}: {', '.join(done)}.", messages.SUCCESS)
 

@@ -23,6 +23,7 @@ from accounts import services as account_services
 from accounts.models import User
 from alerts.models import AlertRule
 from audit.models import ActivityLog, AuditTrail, LegalHold, SystemEvent, UpdateHistory
+from core.errors import DomainError
 from emergencies.models import Emergency
 from maintenance import services as maintenance
 from maintenance.models import InventoryItem, MaintenanceRequest
@@ -408,15 +409,65 @@ def my_activity_pages(client) -> str:
     raise AssertionError("My activity has more pages than expected")
 
 
-def test_an_admin_action_a_service_refuses_is_a_failed_row_with_the_message_shown(as_, admin_world):
-    mr = admin_world["request"]
-    response = changelist_action(as_("admin"), MR, "start_selected", [mr], reason="Crew on board")
-    error = f"Cannot start maintenance request {mr.code}: it is pending."
-    assert f"{mr.code}: {error}" in shown_messages(response)
-    mr.refresh_from_db()
-    assert mr.status == "pending"
-    failed = AuditTrail.objects.get(entity_id=mr.code, status="failed")
+def _own_request(w):
+    return maintenance.create_request(actor=w["admin"], vessel="MV Own", title="Own job")
+
+
+#: changelist actions a service refuses: (url, action, the object, its entity type, the refused action type,
+#: the error message)
+REFUSED = [
+    (MR, "start_selected", lambda w: w["request"], "maintenance_request", "status_change",
+     lambda o: f"Cannot start maintenance request {o.code}: it is pending."),
+    (MR, "complete_selected", lambda w: w["request"], "maintenance_request", "status_change",
+     lambda o: f"Cannot complete maintenance request {o.code}: it is pending."),
+    (MR, "approve_selected", _own_request, "maintenance_request", "approve",
+     lambda o: f"You may not approve your own maintenance request {o.code}: another manager must approve it"
+               " (an administrator may override this with a reason)."),
+    (EMG, "resolve_selected", lambda w: w["emergency"], "emergency", "status_change",
+     lambda o: f"Cannot resolve emergency {o.code}: it is reported; only acknowledged or dispatched emergencies"
+               " can be resolved."),
+    (EMG, "close_selected", lambda w: w["emergency"], "emergency", "status_change",
+     lambda o: f"Cannot close emergency {o.code}: it is reported; only resolved emergencies can be closed."),
+]
+
+
+@pytest.mark.parametrize(("url", "action", "target", "entity_type", "action_type", "error"), REFUSED,
+                         ids=[f"{url.split('/')[-2]}-{action}" for url, action, *_ in REFUSED])
+def test_an_admin_action_a_service_refuses_is_a_failed_row_with_the_message_shown(
+        as_, admin_world, url, action, target, entity_type, action_type, error):
+    obj = target(admin_world)
+    status = obj.status
+    reason = "" if action == "approve_selected" else "Tried anyway"  # approving one's own needs a reason
+    response = changelist_action(as_("admin"), url, action, [obj], reason=reason)
+    message = error(obj)
+    assert f"{obj.code}: {message}" in shown_messages(response)
+    assert "error" in {m.level_tag for m in response.context["messages"]}
+    obj.refresh_from_db()
+    assert obj.status == status
+    failed = AuditTrail.objects.get(entity_type=entity_type, entity_id=obj.code, status="failed")
     assert (failed.user_id, failed.action_type, failed.error_message, failed.change_reason) == (
-        "ADM001", "status_change", error, "Crew on board")
+        "ADM001", action_type, message, reason)
     assert not UpdateHistory.objects.filter(audit=failed).exists()
-    assert not ActivityLog.objects.filter(activity=f"Started work on maintenance request {mr.code}").exists()
+    assert not ActivityLog.objects.filter(user_id="ADM001", activity__endswith=f" {obj.code}").exclude(
+        activity__startswith="Created").exists()
+
+
+@pytest.mark.django_db
+def test_account_writes_refused_by_a_service_are_failed_rows_of_the_account(api, personas):
+    """The account services are declared actions too: a 409 or a refused change leaves a failed row."""
+    account_services.register_user(user_id="ST070", password="Newbie-Pass-2025", full_name="Pia Pending",
+                                   email="pia@example.com")
+    client = api(personas["admin"])
+    assert client.post("/api/users/ST070/approve/", {"change_reason": "Known"}, format="json").status_code == 200
+    assert client.post("/api/users/ST070/reject/", {"change_reason": "Twice"}, format="json").status_code == 409
+    with pytest.raises(DomainError):  # the shell: the last administrator keeps the role
+        account_services.change_role(user=personas["admin"], actor=personas["admin"], role="staff", reason="Leaving")
+    failed = list(AuditTrail.objects.filter(entity_type="user", status="failed").order_by("id")
+                  .values_list("entity_id", "user_id", "action_type", "error_message", "change_reason"))
+    assert failed == [
+        ("ST070", "ADM001", "reject", "Cannot reject account ST070: it is approved; only pending accounts can be "
+                                      "rejected.", "Twice"),
+        ("ADM001", "ADM001", "role_change", "At least one active administrator must remain.", "Leaving"),
+    ]
+    assert not UpdateHistory.objects.filter(audit__status="failed").exists()
+    assert User.objects.get(user_id="ADM001").role == "admin"
