@@ -3,9 +3,10 @@
     python -m bench.stream            # BENCH_ONLY=stream make bench
     BENCH_STREAM_CLIENTS=1000 BENCH_STREAM_RATE=50 BENCH_STREAM_SECONDS=20
 
-1. Creates the database ``bench_stream`` (``BENCH_STREAM_DB`` names another;
-   127.0.0.1:5432, user postgres), migrates it, makes 10 administrators, 10
-   port engineers and 100 staff with API tokens.
+1. Creates the database ``bench_stream`` (``BENCH_STREAM_DB`` names another)
+   with :func:`bench.capture.postgresql_database`, like the other sections,
+   migrates it, makes 10 administrators, 10 port engineers and 100 staff
+   with API tokens.
 2. Starts one uvicorn worker on a free port of 127.0.0.1 whose database
    connections carry the application name ``bench-stream-server``.
 3. Opens ``BENCH_STREAM_CLIENTS`` SSE clients (a third administrators, a
@@ -43,11 +44,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.capture import PG_ADMIN_URL, postgresql_database, setup_django  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "stream.json"
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-DB_NAME = os.environ.get("BENCH_STREAM_DB", "bench_stream")
-if not DB_NAME.replace("_", "").isalnum():
-    raise SystemExit("BENCH_STREAM_DB must be letters, digits and underscores")
+DB_ENV, DB_DEFAULT = "BENCH_STREAM_DB", "bench_stream"
 APP_NAME = "bench-stream-server"
 CONNECT_AT_ONCE = 50
 
@@ -78,21 +80,6 @@ def admin_connection():
     return psycopg.connect(os.environ.get("BENCH_PG_ADMIN_URL", PG_ADMIN_URL), autocommit=True, connect_timeout=5)
 
 
-def database_url() -> str:
-    return os.environ.get("BENCH_PG_ADMIN_URL", PG_ADMIN_URL).rsplit("/", 1)[0] + f"/{DB_NAME}"
-
-
-def setup_django() -> None:
-    os.environ["DATABASE_URL"] = database_url()
-    os.environ["DJANGO_SETTINGS_MODULE"] = "marine_center.settings_test"  # a throwaway SECRET_KEY
-    os.environ["DEBUG"] = "0"
-    os.environ.setdefault("LOG_LEVEL", "ERROR")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
 def make_users() -> list[dict]:
     from knox.models import AuthToken
 
@@ -114,16 +101,24 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def rss_kb(pid: int) -> int:
+def _status(pid: int, name: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{name}:"):
             return int(line.split()[1])
     return 0
 
 
-def server_connections(admin) -> int:
+def rss_kb(pid: int) -> int:
+    return _status(pid, "VmRSS")
+
+
+def threads(pid: int) -> int:
+    return _status(pid, "Threads")
+
+
+def server_connections(admin, db_name: str) -> int:
     return admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
-                         [DB_NAME, APP_NAME]).fetchone()[0]
+                         [db_name, APP_NAME]).fetchone()[0]
 
 
 class Client:
@@ -213,7 +208,7 @@ def write_rows(rate: float, seconds: float, staff_ids: list[str]) -> list[dict]:
 
 
 async def measure(port: int, people: list[dict], clients_n: int, rate: float, seconds: float, pid: int,
-                  admin) -> dict:
+                  admin, db_name: str) -> dict:
     managers = [p for p in people if p["role"] != "staff"]
     staff = [p for p in people if p["role"] == "staff"]
     clients = []
@@ -234,32 +229,48 @@ async def measure(port: int, people: list[dict], clients_n: int, rate: float, se
     open_seconds = time.monotonic() - started
     await asyncio.sleep(3)
     rss_after = rss_kb(pid)
-    idle_connections = server_connections(admin)
+    threads_after = threads(pid)
+    idle_connections = server_connections(admin, db_name)
     log(f"{clients_n} streams open in {open_seconds:.1f} s; server connections {idle_connections}; "
-        f"RSS {rss_before} -> {rss_after} KB")
+        f"RSS {rss_before} -> {rss_after} KB; server threads {threads_after}")
     samples = []
     stop = asyncio.Event()
 
     async def sample():
         while not stop.is_set():
-            samples.append(await asyncio.to_thread(server_connections, admin))
+            samples.append(await asyncio.to_thread(server_connections, admin, db_name))
             await asyncio.sleep(0.5)
 
     sampler = asyncio.create_task(sample())
     staff_ids = [p["user_id"] for p in staff]
     written = await asyncio.to_thread(write_rows, rate, seconds, staff_ids)
-    await asyncio.sleep(3)  # the last rows' delivery
+    # the last rows' delivery: until every row reached every client that may see it, or nothing
+    # more arrived for 5 s (bounded at 30 s); a row still not there is missing
+    expected = sum(c.may_see(r["kind"], r["user_id"]) for c in clients for r in written)
+    settle_until = time.monotonic() + 30
+    last_count, last_change = -1, time.monotonic()
+    while time.monotonic() < settle_until:
+        count = sum(len(c.received) for c in clients)
+        if count >= expected:
+            break
+        if count != last_count:
+            last_count, last_change = count, time.monotonic()
+        elif time.monotonic() - last_change > 5:
+            break
+        await asyncio.sleep(0.5)
     stop.set()
     await sampler
     latencies = []
     missing = 0
-    for client in clients:
+    clients_missing = set()
+    for n, client in enumerate(clients):
         for row in written:
             if not client.may_see(row["kind"], row["user_id"]):
                 continue
             got = client.received.get(row["marker"])
             if got is None:
                 missing += 1
+                clients_missing.add(n)
             else:
                 latencies.append((got - row["at"]) * 1000)
     for task in tasks:
@@ -271,72 +282,69 @@ async def measure(port: int, people: list[dict], clients_n: int, rate: float, se
                             "port_engineer": sum(c.person["role"] == "port_engineer" for c in clients),
                             "staff": sum(c.person["role"] == "staff" for c in clients)},
         "open_seconds": round(open_seconds, 1),
-        "rss_kb_before": rss_before, "rss_kb_after": rss_after,
+        "rss_kb_before": rss_before, "rss_kb_after": rss_after, "server_threads_idle": threads_after,
         "kb_per_idle_client": round((rss_after - rss_before) / max(1, clients_n - 10), 1),
         "connections_idle": idle_connections,
         "connections_max_during_writes": max(samples, default=idle_connections),
         "rows_written": len(written), "write_rate_per_s": rate, "write_seconds": seconds,
-        "deliveries": len(latencies), "missing": missing,
+        "deliveries": len(latencies), "missing": missing, "clients_missing_rows": len(clients_missing),
         "forbidden_rows_received": sum(c.forbidden for c in clients),
         "p50_ms": round(percentile(latencies, 0.5), 1), "p95_ms": round(percentile(latencies, 0.95), 1),
         "max_ms": round(max(latencies, default=math.nan), 1),
     }
 
 
-def run(clients_n: int, rate: float, seconds: float) -> dict:
-    admin = admin_connection()
-    admin.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    admin.execute(f"CREATE DATABASE {DB_NAME}")
-    setup_django()
-    from django.core.management import call_command
-    from django.db import connection
+def run(clients_n: int, rate: float, seconds: float) -> dict | None:
+    with postgresql_database(DB_ENV, DB_DEFAULT) as url:
+        if url is None:
+            return None
+        setup_django(url)  # migrates
+        from django.db import connection
 
-    call_command("migrate", verbosity=0, interactive=False)
-    people = make_users()
-    connection.close()
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url() + f"?application_name={APP_NAME}"}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "marine_center.asgi:application", "--host",
-                             "127.0.0.1", "--port", str(port), "--log-level", "warning", "--workers", "1",
-                             "--backlog", "4096"], cwd=ROOT, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit("bench.stream: the server did not start") from None
-                time.sleep(0.2)
-        result = asyncio.run(measure(port, people, clients_n, rate, seconds, proc.pid, admin))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        people = make_users()
         connection.close()
-        admin.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        admin.close()
-    return result
+        db_name = url.rsplit("/", 1)[1]
+        port = _free_port()
+        env = {**os.environ, "DATABASE_URL": url + f"?application_name={APP_NAME}"}
+        # BENCH_STREAM_PROFILE=out.html: the server runs under pyinstrument (its event loop's time, async-aware)
+        profile = os.environ.get("BENCH_STREAM_PROFILE")
+        runner = ["-m", "pyinstrument", "-r", "html", "-o", profile] if profile else []
+        proc = subprocess.Popen([sys.executable, *runner, "-m", "uvicorn", "marine_center.asgi:application",
+                                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                                 "--workers", "1", "--backlog", "4096"], cwd=ROOT, env=env)
+        admin = admin_connection()
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise SystemExit("bench.stream: the server did not start") from None
+                    time.sleep(0.2)
+            return asyncio.run(measure(port, people, clients_n, rate, seconds, proc.pid, admin, db_name))
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            admin.close()
 
 
 def main(argv=None) -> int:
     clients_n = int(os.environ.get("BENCH_STREAM_CLIENTS", 1000))
     rate = float(os.environ.get("BENCH_STREAM_RATE", 50))
     seconds = float(os.environ.get("BENCH_STREAM_SECONDS", 20))
-    try:
-        admin_connection().close()
-    except Exception as exc:  # noqa: BLE001
-        print(f"bench.stream: PostgreSQL unreachable ({exc.__class__.__name__}); skipped", file=sys.stderr)
-        return 0
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * clients_n + 256)), hard))
     load_start = os.getloadavg()[0]
     result = run(clients_n, rate, seconds)
+    if result is None:  # PostgreSQL unreachable (said on stderr)
+        return 0
     result["meta"] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "python": platform.python_version(),
                       "cpus": os.cpu_count(), "load_average_1m_start": round(load_start, 2),
                       "load_average_1m_end": round(os.getloadavg()[0], 2), "server": "one uvicorn worker"}

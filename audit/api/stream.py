@@ -68,7 +68,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from audit.api.serializers import iso_ms
 from audit.models import ActivityLog, AuditTrail, SystemEvent
@@ -336,29 +336,62 @@ class AuditStream:
         return out
 
     def messages(self, *, max_events: int | None = None, timeout: float | None = None,
-                 poll_seconds: float = POLL_SECONDS, keepalive: float = KEEPALIVE_SECONDS) -> Iterator[str]:
-        """SSE text for a sync server (WSGI, the test client)."""
-        yield from _frames(self, max_events=max_events, timeout=timeout, keepalive=keepalive,
-                           poll=self.poll, sleep=lambda: time.sleep(poll_seconds))
-
-
-def _frames(stream: AuditStream, *, max_events, timeout, keepalive, poll, sleep) -> Iterator[str]:
-    clock = stream.clock
-    deadline = None if timeout is None else clock() + timeout
-    sent = 0
-    last = clock()
-    yield f"retry: {RETRY_MS}\n: stream open\n\n"
-    while True:
-        for message in poll():
-            yield message.encode()
-            sent += 1
-            last = clock()
-            if max_events is not None and sent >= max_events:
+                 poll_seconds: float = POLL_SECONDS, keepalive: float = KEEPALIVE_SECONDS,
+                 sleep: Callable[[float], None] = time.sleep) -> Iterator[str]:
+        """SSE text for a sync server (WSGI, the test client): poll, frame, sleep ``poll_seconds``."""
+        frames = Frames.open(self.clock(), max_events=max_events, timeout=timeout, keepalive=keepalive)
+        yield OPENING
+        while True:
+            out, frames = frames.after([m.encode() for m in self.poll()], self.clock())
+            yield from out
+            if frames.done:
                 return
-        now = clock()
-        if deadline is not None and now >= deadline:
-            return
-        if now - last >= keepalive:
-            yield ": keep-alive\n\n"
-            last = now
-        sleep()
+            sleep(poll_seconds)
+
+
+# --- what is sent when: shared by the sync loop above and the hub's async one -------------
+
+OPENING = f"retry: {RETRY_MS}\n: stream open\n\n"  # the client's reconnection delay, and "open"
+KEEPALIVE = ": keep-alive\n\n"
+
+
+@dataclass(frozen=True)
+class Frames:
+    """The frame policy of one stream (the ``retry:`` line is :data:`OPENING`): stop after
+    ``max_events`` messages or at ``deadline``, a :data:`KEEPALIVE` comment once nothing was
+    sent for ``keepalive`` seconds. Immutable: :meth:`after` returns the next state, so the two
+    loops (:meth:`AuditStream.messages`, :meth:`Hub.messages <audit.api.stream_hub.Hub.messages>`)
+    differ only in how they wait for messages."""
+
+    keepalive: float
+    max_events: int | None
+    deadline: float | None
+    last: float  # when something was last sent
+    sent: int = 0
+    done: bool = False
+
+    @classmethod
+    def open(cls, now: float, *, max_events: int | None, timeout: float | None, keepalive: float) -> Frames:
+        return cls(keepalive=keepalive, max_events=max_events,
+                   deadline=None if timeout is None else now + timeout, last=now)
+
+    def after(self, messages: list[str], now: float) -> tuple[list[str], Frames]:
+        """The frames to send once a wait gave ``messages`` (SSE text) at ``now``, and the next state
+        (``done``: the stream ends after these frames)."""
+        if self.max_events is not None:
+            messages = messages[: self.max_events - self.sent]
+        sent = self.sent + len(messages)
+        last = now if messages else self.last
+        if (self.max_events is not None and sent >= self.max_events) or (
+                self.deadline is not None and now >= self.deadline):
+            return messages, replace(self, sent=sent, last=last, done=True)
+        if now - last >= self.keepalive:
+            return [*messages, KEEPALIVE], replace(self, sent=sent, last=now)
+        return messages, replace(self, sent=sent, last=last)
+
+    def wait(self, now: float) -> float:
+        """Seconds until the next keep-alive or the deadline, whichever comes first."""
+        due = self.last + self.keepalive
+        if self.deadline is not None:
+            due = min(due, self.deadline)
+        return max(due - now, 0.0)

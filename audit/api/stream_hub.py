@@ -225,6 +225,10 @@ class Hub:
                     changed = False
                 if changed:
                     self._wake()
+                    # the woken streams run before the hub goes on (each runs its step in one go), so
+                    # the next poll waits for them: under load, rows committed meanwhile are read
+                    # and sent together instead of waking every stream for each commit
+                    await asyncio.sleep(0)
                 if self.clients == 0:
                     idle_since = idle_since or time.monotonic()
                     if time.monotonic() - idle_since > IDLE_SECONDS:
@@ -302,34 +306,21 @@ class Hub:
         self.clients += 1
         client = _Client(feed)
         clock = feed.clock
-        deadline = None if timeout is None else clock() + timeout
-        sent = 0
-        last = clock()
+        frames = st.Frames.open(clock(), max_events=max_events, timeout=timeout, keepalive=keepalive)
         try:
             await self._ensure_running()
-            yield f"retry: {st.RETRY_MS}\n: stream open\n\n"
+            yield st.OPENING
             while True:
                 woken = self._woken
                 if self.feeds is None:  # the hub stopped under us (cannot while we count as a client)
                     await self._ensure_running()
                     continue
-                out = await client.step(self)
-                if max_events is not None and sent + len(out) >= max_events:
-                    out = out[: max_events - sent]
+                out, frames = frames.after(await client.step(self), clock())
                 if out:
                     yield "".join(out)
-                    sent += len(out)
-                    last = clock()
-                    if max_events is not None and sent >= max_events:
-                        return
-                now = clock()
-                if deadline is not None and now >= deadline:
+                if frames.done:
                     return
-                if now - last >= keepalive:
-                    yield ": keep-alive\n\n"
-                    last = now
-                wait = min(keepalive - (now - last), deadline - now if deadline is not None else keepalive,
-                           MAX_SLEEP_SECONDS)
+                wait = min(frames.wait(clock()), MAX_SLEEP_SECONDS)
                 if client.needs_polling():
                     wait = min(wait, self.poll_seconds)
                 try:
@@ -446,8 +437,34 @@ def hub() -> Hub:
     return found
 
 
+def _release_request_thread() -> None:
+    """Let the thread Django's ASGI handler gave this request go now rather than when the stream ends.
+
+    The handler runs each request in an asgiref ``ThreadSensitiveContext``, whose one-thread
+    executor runs the request's sync code (middleware, the view) and is shut down only when the
+    response has been sent: an open stream would keep an idle thread (its stack and state) for
+    hours. Called from the stream's first step, after every middleware has run: the body needs
+    no thread (its database reads go through the hub's). Sync code the handler runs at the end
+    (``response.close()``) gets a new executor for that moment, shut down as before. Depends on
+    asgiref's ``SyncToAsync.thread_sensitive_context`` and ``context_to_thread_executor``; when
+    they are not there, nothing is released and the stream works as before."""
+    from asgiref.sync import SyncToAsync
+
+    context_var = getattr(SyncToAsync, "thread_sensitive_context", None)
+    executors = getattr(SyncToAsync, "context_to_thread_executor", None)
+    if context_var is None or executors is None:
+        return
+    context = context_var.get(None)
+    if context is None or getattr(context, "_executor", None) is not None:
+        return  # not in a request, or an executor its owner gave (and will shut down) itself
+    executor = executors.pop(context, None)
+    if executor is not None:
+        executor.shutdown(wait=False)
+
+
 async def hub_messages(feed: st.AuditStream, *, max_events: int | None = None, timeout: float | None = None,
                        keepalive: float = st.KEEPALIVE_SECONDS) -> AsyncIterator[str]:
     """SSE text of one stream under ASGI, fed by the running loop's hub."""
+    _release_request_thread()
     async for chunk in hub().messages(feed, max_events=max_events, timeout=timeout, keepalive=keepalive):
         yield chunk

@@ -72,6 +72,13 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def server(database_url: str):
     """A uvicorn process on a free port; yields its port."""
+    with server_process(database_url) as (port, _proc):
+        yield port
+
+
+@contextlib.contextmanager
+def server_process(database_url: str):
+    """A uvicorn process on a free port; yields its port and its ``Popen``."""
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "marine_center.settings_test"}
     log = tempfile.TemporaryFile()
@@ -93,7 +100,7 @@ def server(database_url: str):
                 if time.monotonic() > deadline:
                     pytest.fail("server did not start in time")
                 time.sleep(0.2)
-        yield port
+        yield port, proc
     finally:
         proc.terminate()
         try:

@@ -149,12 +149,30 @@ def test_keep_alive_comment_when_nothing_happens():
     clock = FakeClock()
     feed = _feed(clock=clock)
 
-    def sleep():
+    def sleep(seconds):
         clock.now += 5.0
 
-    frames = list(stream._frames(feed, max_events=None, timeout=31.0, keepalive=15.0, poll=feed.poll, sleep=sleep))
+    frames = list(feed.messages(timeout=31.0, keepalive=15.0, sleep=sleep))
     assert frames[0].startswith("retry: ")
     assert frames.count(": keep-alive\n\n") == 2
+
+
+def test_the_frame_policy_cuts_at_max_events_ends_at_the_deadline_and_keeps_alive():
+    """stream.Frames: the one policy of both loops (the sync poll and the hub)."""
+    frames = stream.Frames.open(100.0, max_events=3, timeout=60.0, keepalive=15.0)
+    assert frames.wait(100.0) == 15.0  # the keep-alive comes before the deadline
+    out, frames = frames.after(["m1", "m2"], 101.0)
+    assert out == ["m1", "m2"] and not frames.done and frames.sent == 2
+    out, frames = frames.after([], 110.0)
+    assert out == [] and frames.wait(110.0) == 6.0  # 15 s after the last message at 101
+    out, frames = frames.after([], 116.0)
+    assert out == [stream.KEEPALIVE] and frames.wait(116.0) == 15.0
+    out, frames = frames.after(["m3", "m4", "m5"], 117.0)
+    assert out == ["m3"] and frames.done  # the batch is cut at max_events
+    late = stream.Frames.open(0.0, max_events=None, timeout=20.0, keepalive=15.0)
+    assert late.wait(10.0) == 5.0  # ...then 10 s to the deadline
+    out, late = late.after(["last"], 20.0)
+    assert out == ["last"] and late.done  # what was read is still sent at the deadline
 
 
 # --- the endpoint's parameters (in process) ------------------------------------

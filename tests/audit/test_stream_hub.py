@@ -4,12 +4,14 @@ most two database connections (the poller's and, on PostgreSQL, the one
 listening for commits), each client still gets only what it may see, a
 commit's notification wakes the poller long before its timed poll, a missed
 notification or wake-up delays nothing for long, and a client whose cursor
-is older than the hub's buffer catches up by its own reads."""
+is older than the hub's buffer catches up by its own reads; an open stream
+keeps no thread of its own."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -18,7 +20,7 @@ from audit.api import stream as st
 from audit.api import stream_hub
 from audit.context import audit_context
 from audit.services import log_activity
-from tests.audit.test_stream import StreamReader, call, server
+from tests.audit.test_stream import StreamReader, call, database_url, server, server_process  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -247,3 +249,32 @@ def test_a_missed_notification_still_delivers_by_the_timed_poll(personas, monkey
     body = _run(main())
     assert "not-notified" in body
     assert hub.notifications == 0
+
+
+def _threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError("no Threads: line")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the server's thread count in /proc")
+def test_an_open_stream_keeps_no_thread_of_its_own(database_url, tokens):  # noqa: F811 - the fixture
+    """Django's ASGI handler gives each request a thread until its response ends; a stream lets it go."""
+    with server_process(database_url) as (port, proc):
+        first = StreamReader(port, tokens["engineer"], seconds=10).start_and_wait()
+        time.sleep(0.5)
+        before = _threads(proc.pid)
+        readers = [StreamReader(port, tokens[w], seconds=10).start_and_wait()
+                   for w in ["admin", "engineer", "staff", "other_staff"] * 3]
+        time.sleep(0.5)
+        during = _threads(proc.pid)
+        status, created = call(port, "POST", "/api/maintenance-requests/", tokens["staff"],
+                               {"vessel": "MV Aurora", "title": "Thread test", "change_reason": "threads"})
+        assert status == 201, created
+        assert readers[1].wait_for(lambda m: m[2] == "audit" and m[3]["entity_id"] == created["code"])
+        assert readers[2].wait_for(lambda m: m[3].get("activity") == "API POST /api/maintenance-requests/")
+        for reader in [first, *readers]:
+            reader.finish()
+    # 12 more open streams, and at most a thread or two more (a request's being served)
+    assert during - before <= 2, (before, during)
