@@ -19,7 +19,7 @@ from core.errors import DomainError
 from core.permissions import is_manager
 
 from . import permissions, selectors, services
-from .models import Attachment, Comment, InventoryItem, MaintenanceRequest, StockAdjustment
+from .models import Attachment, Comment, InventoryItem, MaintenanceRequest, ReceiptChannel, StockAdjustment
 
 REASON_HELP = "Why this change is made (kept in the audit trail)."
 
@@ -193,6 +193,15 @@ class MaintenanceRequestAdmin(RecordedAdmin, CsvExportMixin, RevertHistoryAdmin)
 
     def get_fieldsets(self, request, obj=None):
         return self.add_fieldsets if obj is None else self.fieldsets
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        obj = getattr(response, "context_data", {}).get("original") if request.method == "GET" else None
+        if obj is not None and response.status_code == 200:  # its comments are shown inline: messages received
+            services.record_comments_received(request_obj=obj, recipient=request.user,
+                                              comments=list(obj.comments.select_related("author")),
+                                              channel=ReceiptChannel.PAGE, how="shown on the admin page")
+        return response
 
     def revert_refusal(self, request, current, version):
         refusal = super().revert_refusal(request, current, version)

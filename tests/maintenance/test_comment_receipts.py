@@ -87,6 +87,19 @@ def test_each_party_receives_each_comment_once(approved, staff, engineer, make_u
     assert _received(staff) == [(RECEIVED, f"Comment {first.pk}, shown on the request page")]
 
 
+def test_the_admin_page_of_the_request_shows_its_comments_to_a_party_who_is_an_administrator(staff, make_user):
+    boss = make_user("ADM001", role="admin")
+    mr = services.create_request(actor=staff, vessel="MV Wren", title="Davit", description="")
+    services.approve_request(request_obj=mr, actor=boss)
+    comment = services.add_comment(request_obj=mr, actor=staff, body="Davit is seized.")
+    c = _client(boss)
+    page = c.get(f"/admin/maintenance/maintenancerequest/{mr.pk}/change/")
+    assert page.status_code == 200 and "Davit is seized." in page.content.decode()
+    c.get(f"/admin/maintenance/maintenancerequest/{mr.pk}/change/")
+    assert _received(boss) == [("Received comment on MR001 from ST001 · ST001 Person",
+                                f"Comment {comment.pk}, shown on the admin page")]
+
+
 def test_a_comment_reaches_a_party_once_whatever_the_database_sees(approved, staff):
     """The unique constraint, not a read before the write, keeps it once."""
     _, comment = approved

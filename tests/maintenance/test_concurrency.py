@@ -69,3 +69,26 @@ def test_simultaneous_withdrawals_never_go_below_zero(make_user):
     item.refresh_from_db()
     assert item.quantity_on_hand == 0
     assert sorted(a.resulting_quantity for a in done) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_views_of_a_comment_record_its_receipt_once(make_user):
+    """Messages received: the unique constraint, not the read before it, keeps one row per comment and party."""
+    from audit.models import ActivityLog
+    from maintenance.models import CommentReceipt, ReceiptChannel
+
+    staff, engineer = make_user("ST001"), make_user("PE001", role="port_engineer")
+    mr = services.create_request(actor=staff, vessel="MV Aurora", title="Radar")
+    services.approve_request(request_obj=mr, actor=engineer)
+    comment = services.add_comment(request_obj=mr, actor=engineer, body="On order")
+
+    def view(i):
+        obj = MaintenanceRequest.objects.get(pk=mr.pk)
+        return services.record_comments_received(request_obj=obj, recipient=staff, comments=[comment],
+                                                 channel=ReceiptChannel.PAGE)
+
+    results = _run_together(THREADS, view)
+    assert sorted(results) == [0] * (THREADS - 1) + [1], results
+    assert CommentReceipt.objects.filter(comment=comment, recipient=staff).count() == 1
+    assert ActivityLog.objects.filter(user_id="ST001", activity__startswith="Received comment").count() == 1
