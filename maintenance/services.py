@@ -36,7 +36,7 @@ from core.errors import DomainError, TransitionError
 from core.permissions import is_admin, is_manager
 from core.signals import activity, domain_event
 
-from . import permissions, selectors
+from . import file_types, permissions, selectors
 from .models import (
     Attachment,
     Category,
@@ -497,8 +497,9 @@ def add_attachment(*, request_obj: MaintenanceRequest, actor, uploaded_file, rea
     """Store an uploaded file on the request.
 
     Refused (DomainError on ``file``) when empty, larger than
-    ``settings.ATTACHMENT_MAX_BYTES`` or with an extension outside
-    ``settings.ATTACHMENT_ALLOWED_EXTENSIONS``. The stored name is sanitized,
+    ``settings.ATTACHMENT_MAX_BYTES``, with an extension outside
+    ``settings.ATTACHMENT_ALLOWED_EXTENSIONS``, or when its content is not of the
+    type its extension names (maintenance.file_types). The stored name is sanitized,
     the original name kept for downloads; the content type is derived from the
     extension, never taken from the client."""
     _check("upload", actor, request_obj)
@@ -519,6 +520,19 @@ def add_attachment(*, request_obj: MaintenanceRequest, actor, uploaded_file, rea
     if size > limit:
         raise DomainError(
             f"The file is too large ({size} bytes; the limit is {limit} bytes).", field="file", code="file_too_large"
+        )
+    if not file_types.checkable(extension):
+        raise DomainError(
+            f"Files .{extension} cannot be checked by their content, so they are not accepted.",
+            field="file",
+            code="file_type",
+        )
+    if not file_types.content_matches(extension, uploaded_file):
+        raise DomainError(
+            f"The content of {original} is not {file_types.label(extension)}, so it was not uploaded. "
+            f"Upload the file in the format its name says (allowed types: {', '.join(allowed)}).",
+            field="file",
+            code="file_content",
         )
     storage_name = safe_storage_name(original, extension)
     content_type = mimetypes.guess_type(storage_name)[0] or "application/octet-stream"

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from maintenance import services
 from maintenance.models import Attachment, Comment, InventoryItem, MaintenanceRequest, StockAdjustment
+from tests.files import HTML_PAGE, WINDOWS_EXE, pdf_bytes, png_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -158,7 +159,7 @@ def test_permission_matrix(personas, clients, make_request, make_item, who, labe
     url = url.format(att=attachment.pk)
     client = clients[who]
     if method == "upload":
-        response = client.post(url, {"file": _upload("photo.png", b"\x89PNG data")}, format="multipart")
+        response = client.post(url, {"file": _upload("photo.png", png_bytes())}, format="multipart")
     elif body is None:
         response = getattr(client, method)(url)
     else:
@@ -594,6 +595,64 @@ def test_upload_refusals_are_400(personas, clients, make_request, name, content,
     )
     assert_envelope(response, 400, code=code, fields=["file"])
     assert Attachment.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "sentence"),
+    [
+        ("invoice.pdf", WINDOWS_EXE, "The content of invoice.pdf is not a PDF document"),
+        ("hull.png", HTML_PAGE, "The content of hull.png is not a PNG image"),
+        ("notes.txt", WINDOWS_EXE, "The content of notes.txt is not plain text"),
+        ("photo.jpg", png_bytes(), "The content of photo.jpg is not a JPEG image"),
+    ],
+    ids=["exe-as-pdf", "html-as-png", "exe-as-txt", "png-as-jpg"],
+)
+def test_upload_whose_content_is_not_its_extension_is_400_and_stores_nothing(
+    personas, clients, make_request, signals_log, settings, name, content, sentence
+):
+    """Issue 11.9: the type is checked from the bytes, not the name (nor the client's Content-Type)."""
+    from audit.models import AuditTrail
+
+    obj = make_request(personas["staff"])
+    response = clients["staff"].post(
+        f"/api/maintenance-requests/{obj.code}/attachments/",
+        {"file": SimpleUploadedFile(name, content, content_type="application/pdf")},
+        format="multipart",
+    )
+    body = assert_envelope(response, 400, code="file_content", fields=["file"])
+    assert body["error"]["message"].startswith(sentence)
+    assert Attachment.objects.count() == 0
+    assert not AuditTrail.objects.filter(entity_type="attachment").exists()
+    assert "Uploaded attachment" not in [a["activity"] for a in signals_log["activity"]]
+    stored = settings.MEDIA_ROOT / "attachments"
+    assert not stored.exists() or not any(p.is_file() for p in stored.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "content_type"),
+    [("survey.pdf", pdf_bytes(), "application/pdf"), ("hull.png", png_bytes(), "image/png")],
+    ids=["pdf", "png"],
+)
+def test_real_pdf_and_png_are_accepted_and_downloaded_as_attachments(
+    personas, clients, make_request, name, content, content_type
+):
+    from audit.models import AuditTrail
+
+    obj = make_request(personas["staff"])
+    response = clients["staff"].post(
+        f"/api/maintenance-requests/{obj.code}/attachments/",
+        {"file": SimpleUploadedFile(name, content, content_type="application/octet-stream")},
+        format="multipart",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["content_type"] == content_type
+    assert AuditTrail.objects.filter(entity_type="attachment", action_type="create").count() == 1
+    download = clients["engineer"].get(response.json()["download_url"])
+    assert download.status_code == 200
+    assert download["Content-Type"] == content_type
+    assert download["Content-Disposition"] == f'attachment; filename="{name}"'
+    assert download["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(download.streaming_content) == content
 
 
 def test_upload_without_file_or_as_json_is_4xx(personas, clients, make_request):

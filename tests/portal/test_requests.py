@@ -8,6 +8,7 @@ from django.db.models.signals import pre_save
 
 from audit.context import get_context
 from maintenance.models import Attachment, MaintenanceRequest
+from tests.files import HTML_PAGE, WINDOWS_EXE, pdf_bytes, png_bytes
 
 
 def _html(response):
@@ -185,6 +186,44 @@ def test_refused_upload_is_a_message(name, content, message, as_, world):
     assert response.status_code == 200
     assert message in _html(response)
     assert not Attachment.objects.filter(original_name=name).exists()
+
+
+@pytest.mark.parametrize(
+    "name,content,sentence",
+    [("invoice.pdf", WINDOWS_EXE, "The content of invoice.pdf is not a PDF document, so it was not uploaded."),
+     ("hull.png", HTML_PAGE, "The content of hull.png is not a PNG image, so it was not uploaded.")],
+    ids=["exe-as-pdf", "html-as-png"],
+)
+def test_upload_whose_content_is_not_its_extension_is_refused_in_words(name, content, sentence, as_, world):
+    """Issue 11.9 in the portal: the form's page says why, and nothing is stored or recorded."""
+    from audit.models import AuditTrail
+
+    obj = world["request"]
+    recorded = AuditTrail.objects.filter(entity_type="attachment").count()
+    response = as_("staff").post(f"/requests/{obj.code}/attachments/",
+                                 {"file": SimpleUploadedFile(name, content, content_type="application/pdf")},
+                                 follow=True)
+    assert response.status_code == 200
+    assert sentence in _html(response)
+    assert not Attachment.objects.filter(original_name=name).exists()
+    assert AuditTrail.objects.filter(entity_type="attachment").count() == recorded
+
+
+@pytest.mark.parametrize("name,content,content_type",
+                         [("survey.pdf", pdf_bytes(), "application/pdf"), ("hull.png", png_bytes(), "image/png")],
+                         ids=["pdf", "png"])
+def test_real_pdf_and_png_upload_and_download_as_attachments(name, content, content_type, as_, world):
+    obj = world["request"]
+    response = as_("staff").post(f"/requests/{obj.code}/attachments/", {"file": SimpleUploadedFile(name, content)},
+                                 follow=True)
+    assert f"{name} was uploaded." in _html(response)
+    attachment = Attachment.objects.get(request=obj, original_name=name)
+    download = as_("engineer").get(f"/requests/{obj.code}/attachments/{attachment.pk}/download/")
+    assert download.status_code == 200
+    assert download["Content-Type"] == content_type
+    assert download["Content-Disposition"] == f'attachment; filename="{name}"'
+    assert download["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(download.streaming_content) == content
 
 
 def test_script_in_title_is_escaped_everywhere(as_, world):
