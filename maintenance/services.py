@@ -30,7 +30,7 @@ from django.utils.dateparse import parse_date
 from django.utils.text import get_valid_filename
 
 from audit.context import acting
-from core.actions import action
+from core.actions import action, record
 from core.codes import next_code
 from core.errors import DomainError, TransitionError
 from core.permissions import is_admin, is_manager
@@ -641,10 +641,13 @@ _ITEM_CLEANERS = {
 }
 
 
-@action("Edited inventory item {obj.code} ({obj.part_number})", target="item", refused="update")
+@action(None, target="item", refused="update")
 def update_item(*, item: InventoryItem, actor, reason: str = "", **fields) -> InventoryItem:
     """Edit a spare part (managers). A new ``quantity_on_hand`` is booked as a
-    stock adjustment of the difference, so the ledger always adds up."""
+    stock adjustment of the difference, so the ledger always adds up.
+
+    What was done is said in words: "Edited inventory item INV001 (P-100)" when its description
+    changed, "Adjusted stock of P-100 by +5 to 6" when its quantity did; nothing when nothing did."""
     _require_inventory_manager(actor)
     unknown = sorted(set(fields) - EDITABLE_ITEM_FIELDS)
     if unknown:
@@ -668,6 +671,11 @@ def update_item(*, item: InventoryItem, actor, reason: str = "", **fields) -> In
                 reason=(reason or "Stock count corrected")[:255],
                 adjusted_by=actor,
             )
+        if set(changed) - {"quantity_on_hand"}:
+            record(f"Edited inventory item {obj.code} ({obj.part_number})", actor=actor, reason=reason)
+        if delta:
+            record(f"Adjusted stock of {obj.part_number} by {delta:+d} to {obj.quantity_on_hand}", actor=actor,
+                   reason=reason)
         return obj
 
 
