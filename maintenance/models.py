@@ -118,7 +118,11 @@ class CommentReceipt(models.Model):
     enforced by the database; written with that party's "Received comment ..." activity
     row (``maintenance.services.record_comments_received``)."""
 
-    comment = models.ForeignKey(Comment, on_delete=models.CASCADE, related_name="receipts")
+    # A receipt is evidence that a party received a message: it outlives the comment (no
+    # cascade, no database constraint), and deleting a request with its comments costs no
+    # query for it (the captured delete's statement count is pinned).
+    comment = models.ForeignKey(Comment, on_delete=models.DO_NOTHING, db_constraint=False,
+                                related_name="receipts")
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     channel = models.CharField(max_length=10, choices=ReceiptChannel.choices)
     received_at = models.DateTimeField(auto_now_add=True)

@@ -132,3 +132,14 @@ def test_a_notification_of_the_comment_is_a_receipt(approved, staff, engineer, d
     assert sorted(d for _, d in _received(staff)) == sorted([f"Comment {comment.pk}, notified by e-mail",
                                                             f"Comment {first.pk}, shown on the request page"])
     assert CommentReceipt.objects.filter(comment=comment, recipient=staff).get().channel == "notified"
+
+
+def test_a_receipt_outlives_its_deleted_request_and_comment(approved, staff):
+    """A receipt is evidence of what a party received: deleting the request (and with it
+    the comment) keeps it, and the delete does not query the receipts (no cascade)."""
+    mr, comment = approved
+    _client(staff).get(PAGE)
+    mr.delete()
+    receipt = CommentReceipt.objects.get()
+    assert (receipt.comment_id, receipt.recipient_id, receipt.channel) == (comment.pk, staff.pk, "page")
+    assert len(_received(staff)) == 1

@@ -21,10 +21,19 @@ def test_tracked_models_are_declared_on_their_classes_with_their_options():
     assert registry.config_for_entity_type("emergency").model._meta.label == "emergencies.Emergency"
 
 
-def test_the_domain_apps_connect_nothing_themselves():
+def test_the_domain_apps_connect_no_model_signal_themselves():
+    """The capture is declared on the models and connected by the audit app alone: no
+    receiver of a tracked model's signals comes from a domain app (a domain app may still
+    listen to a core signal in its ready(), e.g. maintenance's notification_sent)."""
+    domain = ("accounts", "maintenance", "emergencies")
+    for config in registry.tracked_models():
+        for signal in (signals.post_init, signals.pre_save, signals.post_save, signals.pre_delete,
+                       signals.post_delete, signals.m2m_changed):
+            modules = {r.__module__ for r in signal._live_receivers(config.model)[0]}
+            assert not {m for m in modules if m.split(".")[0] in domain}, (config.model, signal, modules)
     from django.apps import apps
 
-    for label in ("accounts", "maintenance", "emergencies"):
+    for label in ("accounts", "emergencies"):
         assert "ready" not in vars(type(apps.get_app_config(label)))
 
 
