@@ -102,6 +102,12 @@ class AuditTrail(models.Model):
     source = models.CharField(max_length=10, choices=RecordSource.choices, default=RecordSource.CAPTURED,
                               help_text="captured (a change the capture saw happen) or manual "
                                         "(written by hand through log_entity_change).")
+    # the related entities of the change as people read them when it was written, so that a later
+    # rename does not rewrite history; changes/old_value/new_value keep the raw codes
+    displays = models.JSONField(
+        "values as shown", default=dict, blank=True,
+        help_text='Related entities as named when the change was written: '
+                  '{"assigned_to": {"old": "PE001 · Priya Eriksen", "new": "ST001 · Sam Staff"}}.')
 
     class Meta:
         db_table = "audit_trail"

@@ -208,7 +208,7 @@ class Generator:
             changes = {f: {"old": old[f], "new": new[f]} for f in changed}
             trail.write("\t".join((
                 str(i), ts, user, action, etype, eid, _esc(json.dumps(old)), _esc(json.dumps(new)),
-                _esc(json.dumps(changes)), self._ip(), status, "", "routine work", "", "captured", user,
+                _esc(json.dumps(changes)), self._ip(), status, "", "routine work", "", "captured", user, "{}",
             )) + "\n")
             table = {"maintenance_request": "maintenance_maintenancerequest", "emergency": "emergencies_emergency",
                      "inventory_item": "maintenance_inventoryitem", "user": "accounts_user"}[etype]
@@ -249,7 +249,8 @@ COPY_SQL = {
     "activity_logs": "COPY activity_logs (id, user_id, activity, details, timestamp, ip_address, request_id,"
                      " user_agent, method, path, status_code) FROM STDIN",
     "audit_trail": "COPY audit_trail (id, timestamp, user_id, action_type, entity_type, entity_id, old_value,"
-                   " new_value, changes, ip_address, status, error_message, change_reason, request_id, source, user_display)"
+                   " new_value, changes, ip_address, status, error_message, change_reason, request_id, source, user_display,"
+                   " displays)"
                    " FROM STDIN",
     "update_history": "COPY update_history (id, timestamp, table_name, record_id, field_name, old_value, new_value,"
                       " user_id, change_reason, audit_id) FROM STDIN",

@@ -64,11 +64,12 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO audit_trail (timestamp, user_id, user_display, action_type, entity_type, entity_id,"
-            " old_value, new_value, changes, ip_address, status, error_message, change_reason, request_id, source)"
+            " old_value, new_value, changes, ip_address, status, error_message, change_reason, request_id, source,"
+            " displays)"
             " SELECT now() - (i * interval '30 days' / %s), 'ST' || lpad((i %% 50)::text, 3, '0'), '', 'update',"
             " 'maintenance_request', 'MR' || lpad((i %% 5000)::text, 4, '0'), '{\"priority\": \"low\"}',"
             " '{\"priority\": \"high\"}', '{\"priority\": {\"old\": \"low\", \"new\": \"high\"}}'::jsonb,"
-            " '10.0.0.7', 'completed', '', '', '', 'captured' FROM generate_series(1, %s) AS i", [ROWS, ROWS])
+            " '10.0.0.7', 'completed', '', '', '', 'captured', '{}' FROM generate_series(1, %s) AS i", [ROWS, ROWS])
         cursor.execute("ANALYZE audit_trail")
     client = Client()
     client.force_login(engineer)

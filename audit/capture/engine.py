@@ -18,7 +18,8 @@ How a save is captured (entry points in :mod:`audit.capture.receivers` and
 A changed foreign key is recorded as the related entity's code (``PE001``):
 from the related object cached on the instance, else, on PostgreSQL, looked
 up by the statement itself (a :class:`audit.capture.writer.Substitution`),
-else one query. Fields with ``auto_now`` (``updated_at``) are recorded on
+else one query; its display text ("PE001 · Priya Eriksen", ``audit_trail.displays``)
+is read in the same step. Fields with ``auto_now`` (``updated_at``) are recorded on
 create but never count as a change on update, so a save that changes
 nothing writes no audit row.
 """
@@ -149,6 +150,8 @@ class Change:
     entity_id: str
     diff: Diff
     table_name: str
+    #: the related entities as named now: ``{field: {"old": text, "new": text}}`` (audit_trail.displays)
+    displays: dict | None = None
 
     def as_writer_kwargs(self) -> dict:
         return {
@@ -159,6 +162,7 @@ class Change:
             "table_name": self.table_name,
             "old_value": self.diff.old_values(),
             "new_value": self.diff.new_values(),
+            "displays": self.displays or {},
         }
 
 
@@ -190,6 +194,22 @@ class Lookups:
                        f"WHERE {qn(meta.pk.column)} = %s", (pk,), fallback=str(pk)))
         return found
 
+    def display_token_for(self, related, attr: str, shown: str, pk) -> str:
+        """The related row's display text ("PE001 · Priya Eriksen", as :func:`display_text`
+        builds it), read by the same statement as its code; ``""`` when the row is gone."""
+        key = (related, pk, "display")
+        found = self._tokens.get(key)
+        if found is None:
+            qn = self.connection.ops.quote_name
+            meta = related._meta
+            code, name = qn(meta.get_field(attr).column), qn(meta.get_field(shown).column)
+            found = self._tokens[key] = writer.token(len(self.subs))
+            self.subs.append(writer.Substitution(
+                found, f"SELECT CASE WHEN COALESCE({name}, '') = '' THEN {code}::text "
+                       f"ELSE {code}::text || ' · ' || {name} END FROM {qn(meta.db_table)} "
+                       f"WHERE {qn(meta.pk.column)} = %s", (pk,), fallback=""))
+        return found
+
 
 def build_change(instance, spec: ModelSpec, *, old: dict | None, new: dict | None, action: str | None = None,
                  code_cache: dict | None = None, lookups: Lookups | None = None) -> Change | None:
@@ -200,13 +220,15 @@ def build_change(instance, spec: ModelSpec, *, old: dict | None, new: dict | Non
                        excluded=spec.config.exclude, ignored=spec.auto_now, normalize=spec.normalize)
     if not diff:
         return None
-    diff = resolve_fk_codes(instance, spec, diff, code_cache, lookups)
+    displays: dict = {}
+    diff = resolve_fk_codes(instance, spec, diff, code_cache, lookups, displays=displays)
     return Change(
         action_type=action or classify(diff),
         entity_type=spec.config.entity_type,
         entity_id=spec.config.entity_id(instance),
         diff=diff,
         table_name=spec.table_name,
+        displays=displays,
     )
 
 
@@ -218,13 +240,33 @@ def code_attname(model) -> str | None:
     return config.code_field
 
 
+def display_attname(model) -> str | None:
+    """The field that names a related model's rows after their code (``full_name``), or None."""
+    config = registry.get_config(model)
+    if config is None or code_attname(model) is None:
+        return None
+    return config.display_field
+
+
+def display_text(code, name) -> str:
+    """How a related entity is named in a history: "PE001 · Priya Eriksen", the code alone
+    when it has no name."""
+    name = "" if name is None else str(name).strip()
+    return f"{code} · {name}" if name else str(code)
+
+
 def resolve_fk_codes(instance, spec: ModelSpec, diff: Diff, code_cache: dict | None = None,
-                     lookups: Lookups | None = None) -> Diff:
+                     lookups: Lookups | None = None, displays: dict | None = None) -> Diff:
     """Replace foreign-key pks in ``diff`` by the related entity's code
     (``PE001``, ``MR001``): from the related object when it is cached on the
-    instance or in ``code_cache`` (the bulk paths' one query per field), else
-    looked up by the statement (``lookups``), else one query per changed
-    foreign key."""
+    instance or in ``code_cache`` (the bulk paths' one query per field:
+    ``{model: {pk: (code, display)}}``), else looked up by the statement
+    (``lookups``), else one query per changed foreign key.
+
+    In the same step, for a related model with a display field, its display
+    text ("PE001 · Priya Eriksen") goes into ``displays`` (``{field: {"old":
+    ..., "new": ...}}``): read from the same object, the same statement or
+    the same query as the code, never one more."""
     fks = spec.fk_fields
     if not fks or not any(c.field in fks for c in diff.changes):
         return diff
@@ -239,22 +281,43 @@ def resolve_fk_codes(instance, spec: ModelSpec, diff: Diff, code_cache: dict | N
         if attr is None:
             changes.append(FieldChange(change.field, _s(change.old), _s(change.new)))
             continue
+        shown = display_attname(related) if displays is not None else None
         known: dict[Any, str] = {}
+        names: dict[Any, str] = {}
         if code_cache is not None:
-            known.update(code_cache.get(related, {}))
+            for pk, (code, display) in code_cache.get(related, {}).items():
+                known[pk] = code
+                if display is not None:
+                    names[pk] = display
         if fk.is_cached(instance):
             obj = fk.get_cached_value(instance)
             if obj is not None and obj.pk is not None:
                 known[obj.pk] = getattr(obj, attr)
-        wanted = {v for v in (change.old, change.new) if v is not None and v not in known}
+                if shown and shown in obj.__dict__:  # a deferred name is read by the statement instead
+                    names[obj.pk] = display_text(known[obj.pk], obj.__dict__[shown])
+        wanted = {v for v in (change.old, change.new) if v is not None and (v not in known or (shown and v not in names))}
         if wanted and lookups is not None:
             for pk in wanted:
-                known[pk] = lookups.token_for(related, attr, pk)
+                if pk not in known:
+                    known[pk] = lookups.token_for(related, attr, pk)
+                if shown and pk not in names:
+                    names[pk] = lookups.display_token_for(related, attr, shown, pk)
         elif wanted:
             db = instance._state.db or "default"
-            known.update(related._base_manager.using(db).filter(pk__in=wanted).values_list("pk", attr))
+            if shown:
+                for pk, code, name in related._base_manager.using(db).filter(pk__in=wanted).values_list(
+                        "pk", attr, shown):
+                    known[pk], names[pk] = code, display_text(code, name)
+            else:
+                known.update(related._base_manager.using(db).filter(pk__in=wanted).values_list("pk", attr))
         changes.append(FieldChange(change.field, _code(change.old, known), _code(change.new, known)))
+        if shown and (change.old is not None or change.new is not None):
+            displays[change.field] = {"old": _name(change.old, names), "new": _name(change.new, names)}
     return Diff(diff.mode, tuple(changes))
+
+
+def _name(pk, names):
+    return None if pk is None else names.get(pk)
 
 
 def _s(value):
@@ -270,8 +333,8 @@ def _code(pk, known):
 
 def prefetch_codes(spec: ModelSpec, rows: list[dict], db: str, attnames=None) -> dict:
     """For the bulk paths: one query per foreign key field (among
-    ``attnames``) for the codes of every related pk in ``rows``
-    (attname-keyed dicts)."""
+    ``attnames``) for the codes and display texts of every related pk in
+    ``rows`` (attname-keyed dicts): ``{model: {pk: (code, display or None)}}``."""
     cache: dict = {}
     for fk in spec.fk_fields.values():
         if attnames is not None and fk.attname not in attnames:
@@ -279,10 +342,15 @@ def prefetch_codes(spec: ModelSpec, rows: list[dict], db: str, attnames=None) ->
         attr = code_attname(fk.related_model)
         if attr is None:
             continue
+        shown = display_attname(fk.related_model)
         pks = {row.get(fk.attname) for row in rows} - {None}
         if pks:
-            found = dict(fk.related_model._base_manager.using(db).filter(pk__in=pks).values_list("pk", attr))
-            cache.setdefault(fk.related_model, {}).update(found)
+            found = fk.related_model._base_manager.using(db).filter(pk__in=pks)
+            if shown:
+                entries = {pk: (code, display_text(code, name)) for pk, code, name in found.values_list("pk", attr, shown)}
+            else:
+                entries = {pk: (code, None) for pk, code in found.values_list("pk", attr)}
+            cache.setdefault(fk.related_model, {}).update(entries)
     return cache
 
 
@@ -342,9 +410,12 @@ def note_deleting(instance) -> None:
     pending = _deletes.get()
     if pending is None:
         return
-    attr = code_attname(type(instance)._meta.concrete_model)
+    model = type(instance)._meta.concrete_model
+    attr = code_attname(model)
     if attr is not None and instance.pk is not None:
-        pending.codes.setdefault(type(instance)._meta.concrete_model, {})[instance.pk] = getattr(instance, attr)
+        code, shown = getattr(instance, attr), display_attname(model)
+        display = display_text(code, instance.__dict__[shown]) if shown and shown in instance.__dict__ else None
+        pending.codes.setdefault(model, {})[instance.pk] = (code, display)
 
 
 def _postgresql(using) -> bool:

@@ -27,6 +27,9 @@ class TrackedModel:
     code_field: str = "code"
     exclude: frozenset[str] = field(default_factory=frozenset)
     mask: frozenset[str] = field(default_factory=frozenset)
+    #: the field read after the code where the entity is named in a history ("PE001 · Priya Eriksen");
+    #: None: the code alone
+    display_field: str | None = None
 
     def entity_id(self, instance) -> str:
         value = getattr(instance, self.code_field, None)
@@ -37,7 +40,12 @@ _registry: dict[type[models.Model], TrackedModel] = {}
 _listeners: list[Callable[[type[models.Model]], None]] = []
 
 
-def track(model=None, /, *, entity_type: str | None = None, code_field: str = "code", exclude=(), mask=()):
+#: where ``display_field`` is not given: the first of these fields the model has
+DISPLAY_FIELDS = ("full_name", "name", "title")
+
+
+def track(model=None, /, *, entity_type: str | None = None, code_field: str = "code", exclude=(), mask=(),
+          display_field: str | None = None):
     """Register a model for automatic audit capture: ``@track(...)`` on the
     class (returns the class) or ``track(Model, ...)`` (returns its
     :class:`TrackedModel`).
@@ -45,18 +53,24 @@ def track(model=None, /, *, entity_type: str | None = None, code_field: str = "c
     ``entity_type`` defaults to the snake_case model name; ``code_field`` names
     the field holding the entity's code (``MR001``; ``"pk"`` when it has
     none); ``exclude`` lists fields never recorded; ``mask`` lists secret
-    fields recorded only as ``[changed]``.
+    fields recorded only as ``[changed]``; ``display_field`` names the field
+    that follows the code where another row's history names this entity
+    ("PE001 · Priya Eriksen"; default: the first of :data:`DISPLAY_FIELDS`
+    the model has, else the code alone).
     """
 
     def register(cls):
         from django.utils.text import camel_case_to_spaces
 
+        names = {f.name for f in cls._meta.concrete_fields}
+        shown = display_field or next((name for name in DISPLAY_FIELDS if name in names), None)
         _registry[cls] = TrackedModel(
             model=cls,
             entity_type=entity_type or camel_case_to_spaces(cls.__name__).replace(" ", "_"),
             code_field=code_field,
             exclude=frozenset(exclude),
             mask=frozenset(mask),
+            display_field=shown,
         )
         for listener in _listeners:
             listener(cls)

@@ -218,8 +218,10 @@ _TRAIL_ATTNAMES = tuple(f.attname for f in _TRAIL_COLUMNS)
 _TRAIL_DEFAULTS = {f.attname: f.get_default() for f in _TRAIL_COLUMNS}
 _LIMITS = {name: _limit(AuditTrail, name) for name in ("action_type", "entity_type", "entity_id", "request_id")}
 _FIELD_LIMITS = (_limit(UpdateHistory, "table_name"), _limit(UpdateHistory, "field_name"))
-#: trail columns whose text a Substitution may appear in (as JSON text for old/new/changes)
-_SUBSTITUTED = {"entity_id": "c", "old_value": "j", "new_value": "j", "changes": "j"}
+#: trail columns whose text a Substitution may appear in (as JSON text for old/new/changes/displays)
+_SUBSTITUTED = {"entity_id": "c", "old_value": "j", "new_value": "j", "changes": "j", "displays": "j"}
+#: trail columns that travel as JSON values (not text) in the rows parameter
+_JSON_ATTNAMES = frozenset(f.attname for f in _TRAIL_COLUMNS if f.get_internal_type() == "JSONField")
 _MAX_PARAMS = 30_000
 
 
@@ -313,6 +315,7 @@ def build_row(*, action_type, entity_type, entity_id, changes, table_name, statu
         "old_value": json_text(old_value),
         "new_value": json_text(new_value),
         "changes": changes,
+        "displays": clean_json(dict(columns.get("displays") or {})),
         "status": status,
         "error_message": clean_text(error_message),
         "change_reason": why,
@@ -470,7 +473,7 @@ def _trail_insert_parts(connection) -> tuple[str, str]:
     parts = _trail_parts.get(connection.vendor)
     if parts is None:
         qn = connection.ops.quote_name
-        selected = [f"r->{i}" if f.attname == "changes" else f"(r->>{i})::{_column_type(f, connection)}"
+        selected = [f"r->{i}" if f.attname in _JSON_ATTNAMES else f"(r->>{i})::{_column_type(f, connection)}"
                     for i, f in enumerate(_TRAIL_COLUMNS)]
         parts = _trail_parts[connection.vendor] = (", ".join(qn(f.column) for f in _TRAIL_COLUMNS), ", ".join(selected))
     return parts
@@ -526,7 +529,7 @@ def _pg_statement(connection, rows, *, head, histories, extra, subs) -> tuple[st
             selected = []
             for i, f in enumerate(_TRAIL_COLUMNS):
                 form = _SUBSTITUTED.get(f.attname)
-                if f.attname == "changes":
+                if f.attname in _JSON_ATTNAMES:
                     selected.append(f"{subbed(f'(r->{i})::text', form)}::jsonb" if form else f"r->{i}")
                 else:
                     value = subbed(f"r->>{i}", form) if form else f"r->>{i}"
@@ -535,7 +538,7 @@ def _pg_statement(connection, rows, *, head, histories, extra, subs) -> tuple[st
         else:
             selected = plain
         gate = " WHERE EXISTS (SELECT 1 FROM u)" if head is not None and head.name == "u" else ""
-        params.append(json.dumps([[t[a] if a == "changes" or t[a] is None or type(t[a]) is str else _json_value(t[a])
+        params.append(json.dumps([[t[a] if a in _JSON_ATTNAMES or t[a] is None or type(t[a]) is str else _json_value(t[a])
                                    for a in _TRAIL_ATTNAMES] for t in (row.trail for row in rows)]))
         ctes.append(f"t AS (INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) "
                     f"SELECT {selected} FROM jsonb_array_elements(%s::jsonb) AS r{joined}{gate} "

@@ -157,6 +157,11 @@ CANONICAL_FORMS[4] = {
     **CANONICAL_FORMS[3],
     "audit_trail": (*CANONICAL_FORMS[3]["audit_trail"], "user_display"),
 }
+#: v5: audit_trail's displays (the related entities of a change as named when it was written, issue 13.1)
+CANONICAL_FORMS[5] = {
+    **CANONICAL_FORMS[4],
+    "audit_trail": (*CANONICAL_FORMS[4]["audit_trail"], "displays"),
+}
 CURRENT_FORM = max(CANONICAL_FORMS)
 #: Columns whose value may change once after sealing (v1 hashed ``processed`` as it was then).
 EVENT_STATE = {"system_events": {"processed": False}}

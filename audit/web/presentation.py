@@ -385,16 +385,33 @@ class ChangeText:
     summary: str | None
 
 
+def captured_displays(trail) -> dict[str, dict]:
+    """``{field: {"old": text, "new": text}}``: the related entities of a change as they were named
+    when it was written (``audit_trail.displays``; empty for rows written before it existed)."""
+    displays = getattr(trail, "displays", None)
+    return displays if isinstance(displays, dict) else {}
+
+
+def _captured(displays: dict, name: str, side: str) -> str | None:
+    entry = displays.get(name)
+    text = entry.get(side) if isinstance(entry, dict) else None
+    return text if isinstance(text, str) and text else None
+
+
 def _user_ids_of(trails) -> set[str]:
+    """The people a page must look up: those whose name was not captured with the change."""
     ids: set[str] = set()
     for t in trails:
-        ids.add(t.user_id)
+        if not getattr(t, "user_display", ""):
+            ids.add(t.user_id)
         model = _model_for(t.entity_type)
         if t.entity_type == "user":
             ids.add(t.entity_id)
+        displays = captured_displays(t)
         for row in field_rows(t):
             if _is_user_field(_field(model, row.name)):
-                ids.update(v for v in (row.old, row.new) if v)
+                ids.update(v for v, side in ((row.old, "old"), (row.new, "new"))
+                           if v and not _captured(displays, row.name, side))
     return {i for i in ids if i}
 
 
@@ -419,12 +436,17 @@ def change_text(trail, names: dict[str, str] | None = None, permissions: dict[st
     names = names if names is not None else people(_user_ids_of([trail]))
     permissions = permissions if permissions is not None else permission_names(_permission_labels_of([trail]))
     model = _model_for(trail.entity_type)
+    displays = captured_displays(trail)
     fields = []
     for row in field_rows(trail):
         field = _field(model, row.name)
         if _is_hidden(field, row.name):
             continue
-        old, new = value_text(field, row.old, names, permissions), value_text(field, row.new, names, permissions)
+        # a related entity as named when the change was written wins over today's name
+        old = _captured(displays, row.name, "old") if row.old is not None else None
+        new = _captured(displays, row.name, "new") if row.new is not None else None
+        old = old or value_text(field, row.old, names, permissions)
+        new = new or value_text(field, row.new, names, permissions)
         if old is None and new is None:
             continue  # "empty -> empty" says nothing
         fields.append(FieldChange(row.name, field_label(trail.entity_type, row.name, model), old, new,
@@ -500,19 +522,24 @@ def field_history_texts(rows) -> list[FieldHistoryText]:
         model = _model_for_table(row.table_name)
         field = _field(model, row.field_name)
         values = (_stored(field, row.old_value), _stored(field, row.new_value))
+        # the names captured with the change, when its trail row came with it (select_related)
+        trail = row._state.fields_cache.get("audit") if row.audit_id else None
+        displays = captured_displays(trail) if trail is not None else {}
+        shown = tuple(_captured(displays, row.field_name, side) if v is not None else None
+                      for v, side in zip(values, ("old", "new"), strict=True))
         if _is_user_field(field):
-            ids.update(str(v) for v in values if v)
+            ids.update(str(v) for v, text in zip(values, shown, strict=True) if v and not text)
         if _is_permission_list(field):
             for v in values:
                 labels.update(str(x) for x in _as_list(v) or ())
-        resolved.append((row, model, field, values))
+        resolved.append((row, model, field, values, shown))
     names = people(ids)
     permissions = permission_names(labels)
     texts = []
-    for row, model, field, (old, new) in resolved:
+    for row, model, field, (old, new), (old_shown, new_shown) in resolved:
         texts.append(FieldHistoryText(row, field_label("", row.field_name, model),
-                                      value_text(field, old, names, permissions),
-                                      value_text(field, new, names, permissions)))
+                                      old_shown or value_text(field, old, names, permissions),
+                                      new_shown or value_text(field, new, names, permissions)))
     return texts
 
 

@@ -79,3 +79,148 @@ def test_people_of_a_page_are_looked_up_once_not_per_row(portal, admin_user, per
         obj = services.create_request(actor=personas["other_staff"], vessel="MV B", title=f"Valve {n}")
         services.assign_request(request_obj=obj, actor=personas["engineer"], assignee=personas["engineer"])
     assert queries() == few
+
+
+# --- people captured at write time (item 1) -------------------------------------------------------
+
+
+@pytest.fixture
+def reassigned(personas):
+    """MR001 assigned to PE001 "Priya Eriksen", then reassigned to ST002 "Sam Staff" from an instance
+    on which neither account is loaded (both are resolved by the capture itself), then both renamed."""
+    from audit.context import audit_context
+    from maintenance import services
+    from maintenance.models import MaintenanceRequest
+
+    engineer, other = personas["engineer"], personas["other_staff"]
+    User = type(engineer)  # noqa: N806
+    User.objects.filter(pk=engineer.pk).update(full_name="Priya Eriksen")
+    User.objects.filter(pk=other.pk).update(full_name="Sam Staff")
+    engineer.refresh_from_db()
+    obj = services.create_request(actor=personas["staff"], vessel="MV A", title="Winch")
+    services.approve_request(request_obj=obj, actor=engineer, reason="Budget confirmed")
+    services.assign_request(request_obj=obj, actor=engineer, assignee=engineer)
+    fresh = MaintenanceRequest.objects.get(pk=obj.pk)
+    with audit_context(actor=engineer, reason="crew change"):
+        fresh.assigned_to_id = other.pk
+        fresh.save()
+    with audit_context(actor=personas["admin"], reason="married"):
+        User.objects.filter(pk=engineer.pk).update(full_name="Priya Renamed")
+        User.objects.filter(pk=other.pk).update(full_name="Sam Renamed")
+    return obj
+
+
+def _reassignment(obj):
+    from audit.models import AuditTrail
+
+    return AuditTrail.objects.filter(entity_id=obj.code, action_type="assign").latest("id")
+
+
+def test_the_names_of_both_assignees_are_captured_with_the_change(reassigned):
+    trail = _reassignment(reassigned)
+    assert trail.displays == {"assigned_to": {"old": "PE001 · Priya Eriksen", "new": "ST002 · Sam Staff"}}
+    # the raw codes stay what the API and the exports give
+    assert trail.changes["assigned_to"] == {"old": "PE001", "new": "ST002"}
+    assert trail.field_changes.get(field_name="assigned_to").new_value == "ST002"
+
+
+DIFF_CELLS = ('<td class="before"><del>PE001 · Priya Eriksen</del></td>'
+              '<td class="after"><ins>ST002 · Sam Staff</ins></td>')
+
+
+@pytest.mark.parametrize("url", ["/requests/MR001/", "/admin/audit-log?entity_id=MR001&hours=24"])
+def test_a_rename_does_not_rewrite_history_on_the_portal_pages(portal, personas, reassigned, url):
+    html = _page(portal(personas["admin"]), url)
+    assert DIFF_CELLS in html
+    # the approval's actor and approver as they were named then
+    assert ("PE001 · Priya Eriksen approved maintenance request MR001: Status, approved by, approved at"
+            " — &#x27;Budget confirmed&#x27;") in html
+    assert "<del>PE001 · Priya Renamed</del>" not in html and "<ins>ST002 · Sam Renamed</ins>" not in html
+
+
+def test_a_rename_does_not_rewrite_history_in_the_admin(portal, personas, reassigned):
+    client = portal(personas["admin"])
+    trail = _reassignment(reassigned)
+    assert DIFF_CELLS in _page(client, f"/admin/audit/audittrail/{trail.pk}/change/")
+    changelist = _page(client, "/admin/audit/audittrail/?q=MR001")
+    assert "Assigned to: PE001 · Priya Eriksen → ST002 · Sam Staff" in changelist
+    assert "Approved by: empty → PE001 · Priya Eriksen" in changelist
+    assert "Renamed" not in changelist.split("<tbody>")[1]
+    history = _page(client, "/admin/audit/updatehistory/?q=MR001")
+    assert 'title="PE001 · Priya Eriksen">PE001 · Priya Eriksen</span>' in history
+    assert 'title="ST002 · Sam Staff">ST002 · Sam Staff</span>' in history
+    assert "Renamed" not in history.split("<tbody>")[1]
+
+
+def test_an_emergency_keeps_its_reporter_and_assignee_as_named_then(portal, personas):
+    from audit.context import audit_context
+    from emergencies import services
+
+    engineer = personas["engineer"]
+    emergency = services.report_emergency(actor=personas["staff"], vessel="MV B", emergency_type="fire",
+                                          description="Smoke in the engine room")
+    services.assign_emergency(emergency=emergency, actor=engineer, assignee=engineer)
+    with audit_context(actor=personas["admin"]):
+        type(engineer).objects.filter(pk=engineer.pk).update(full_name="Someone Else")
+        type(engineer).objects.filter(user_id="ST001").update(full_name="Nobody")
+    html = _page(portal(personas["admin"]), f"/emergencies/{emergency.code}/")
+    assert '<td class="after"><ins>PE001 · PE001 Person</ins></td>' in html  # assigned to
+    assert "<td>ST001 · ST001 Person</td>" in html  # reported by, inside "Created with N fields"
+
+
+def test_an_account_keeps_its_approver_as_named_then(portal, personas, make_user):
+    from accounts import services
+
+    newcomer = make_user("ST010", approval_status="pending")
+    services.approve_user(user=newcomer, actor=personas["admin"], reason="known crew")
+    type(newcomer).objects.filter(user_id="ADM001").update(full_name="Admin Renamed")
+    html = _page(portal(personas["admin"]), "/users/ST010/")
+    assert '<td class="after"><ins>ADM001 · ADM001 Person</ins></td>' in html
+
+
+def test_a_delete_and_its_cascade_keep_the_names_of_what_they_referred_to(personas):
+    from audit.models import AuditTrail
+    from maintenance import services
+
+    obj = services.create_request(actor=personas["staff"], vessel="MV A", title="Winch")
+    services.add_comment(request_obj=obj, actor=personas["staff"], body="first")
+    obj.refresh_from_db()
+    obj.delete()
+    comment = AuditTrail.objects.get(entity_type="comment", action_type="delete")
+    assert comment.displays == {"request": {"old": "MR001 · Winch", "new": None},
+                                "author": {"old": "ST001 · ST001 Person", "new": None}}
+
+
+def test_a_queryset_update_captures_the_names_with_its_one_lookup(personas):
+    from audit.context import audit_context
+    from audit.models import AuditTrail
+    from maintenance import services
+    from maintenance.models import MaintenanceRequest
+
+    for title in ("Winch", "Crane"):
+        services.create_request(actor=personas["staff"], vessel="MV A", title=title)
+    with audit_context(actor=personas["admin"]):
+        MaintenanceRequest.objects.update(assigned_to=personas["engineer"])
+    rows = AuditTrail.objects.filter(entity_type="maintenance_request", action_type="assign")
+    assert [r.displays for r in rows] == [{"assigned_to": {"old": None, "new": "PE001 · PE001 Person"}}] * 2
+
+
+def test_a_save_resolving_both_assignees_reads_their_names_with_their_codes(personas):
+    """No query more than the codes took: on PostgreSQL none (the save is one statement, pinned in
+    tests/audit/capture/test_engine.py), elsewhere the one SELECT of both related rows."""
+    from audit.context import audit_context
+    from maintenance import services
+    from maintenance.models import MaintenanceRequest
+
+    obj = services.create_request(actor=personas["staff"], vessel="MV A", title="Winch")
+    MaintenanceRequest.objects.filter(pk=obj.pk).update(assigned_to=personas["engineer"])
+    fresh = MaintenanceRequest.objects.get(pk=obj.pk)
+    with audit_context(actor=personas["admin"]), CaptureQueriesContext(connection) as ctx:
+        fresh.assigned_to_id = personas["other_staff"].pk
+        fresh.save()
+    users = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith("SELECT") and "accounts_user" in q["sql"]]
+    assert len(users) == (0 if connection.vendor == "postgresql" else 1)
+    if connection.vendor == "postgresql":
+        assert len(ctx.captured_queries) == 1
+    assert _reassignment(obj).displays["assigned_to"] == {"old": "PE001 · PE001 Person",
+                                                           "new": "ST002 · ST002 Person"}

@@ -241,3 +241,26 @@ def test_rows_sealed_before_user_display_keep_verifying_and_it_is_sealed_from_fo
     raw("UPDATE audit_trail SET user_display = %s WHERE id = %s", ["XX · Somebody Else", last.id])
     assert ("audit_trail", last.id, "altered") in findings()
     assert ("audit_trail", first.id, "altered") not in findings()
+
+
+def test_rows_sealed_before_displays_keep_verifying_and_they_are_sealed_from_form_5(monkeypatch):
+    """Form 5 adds audit_trail.displays (the related entities as named when a change was written):
+    a seal made in form 4 keeps verifying whatever that column holds; one made in form 5 catches a
+    rewritten name."""
+    make_rows(1)
+    monkeypatch.setattr(integrity, "CURRENT_FORM", 4)
+    old = integrity.seal()
+    monkeypatch.undo()
+    assert old.details["form"] == 4
+    make_rows(1, entity_prefix="EMG")
+    new = integrity.seal()
+    assert new.details["form"] == integrity.CURRENT_FORM >= 5
+    assert "displays" in integrity.CANONICAL_FORMS[5]["audit_trail"]
+    assert "displays" not in integrity.CANONICAL_FORMS[4]["audit_trail"]
+    assert integrity.verify().ok
+    first, last = AuditTrail.objects.order_by("id").first(), AuditTrail.objects.order_by("id").last()
+    rewritten = '{"assigned_to": {"old": null, "new": "PE001 · Somebody Else"}}'
+    raw("UPDATE audit_trail SET displays = %s WHERE id = %s", [rewritten, first.id])
+    assert ("audit_trail", first.id, "altered") not in findings()  # sealed in form 4: not covered
+    raw("UPDATE audit_trail SET displays = %s WHERE id = %s", [rewritten, last.id])
+    assert ("audit_trail", last.id, "altered") in findings()

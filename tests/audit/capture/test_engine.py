@@ -56,6 +56,9 @@ def test_the_realistic_edit_is_one_statement_with_no_select_of_the_old_assignee(
     assert queries.captured_queries[0]["sql"].startswith("WITH u AS (UPDATE")
     rows = _field_rows("MR701")
     assert rows["assigned_to"] == ("PE001", "ST002") and rows["status"] == ("pending", "approved")
+    # the old assignee's name read by the same statement as its code, the new one's from the instance
+    trail = AuditTrail.objects.filter(entity_id="MR701").exclude(action_type="create").latest("id")
+    assert trail.displays == {"assigned_to": {"old": "PE001 · PE001 Person", "new": "ST002 · ST002 Person"}}
 
 
 @pytest.mark.postgres
@@ -70,6 +73,8 @@ def test_a_related_row_gone_meanwhile_is_recorded_by_its_key(staff, engineer, ma
     mr.assigned_to = engineer
     mr.save()  # the statement cannot find the old code: the key, never NULL
     assert _field_rows("MR702", action="assign")["assigned_to"] == (str(key), "PE001")
+    trail = AuditTrail.objects.filter(entity_id="MR702", action_type="assign").get()
+    assert trail.displays == {"assigned_to": {"old": "", "new": "PE001 · PE001 Person"}}  # no name for it
 
 
 def _with_children(staff, code):
