@@ -196,7 +196,7 @@ class PasswordChangeView(GenericAPIView):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: UserSerializer(many=True), 401: _ERROR, 403: _ERROR}),
+    list=extend_schema(responses={200: UserSerializer(many=True), 400: _ERROR, 401: _ERROR, 403: _ERROR}),
     retrieve=extend_schema(responses={200: UserSerializer, 401: _ERROR, 404: _ERROR}),
 )
 @extend_schema(tags=["users"])

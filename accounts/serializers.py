@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.fields import UTCMillisecondsField
@@ -15,8 +16,19 @@ class ChangeReasonSerializer(serializers.Serializer):
     change_reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
 
+@extend_schema_field({
+    "type": "string",
+    "anyOf": [{"format": "email"}, {"maxLength": 0}],
+    "description": "E-mail address; empty when the account has none (an administrator or the user may clear it).",
+})
+class AccountEmailField(serializers.CharField):
+    """An account's e-mail as the API shows it: an address, or empty (the model allows blank)."""
+
+
 class UserSerializer(serializers.ModelSerializer):
-    approved_by = serializers.SlugRelatedField(slug_field="user_id", read_only=True)
+    email = AccountEmailField(read_only=True)
+    # null until an administrator approves the account
+    approved_by = serializers.SlugRelatedField(slug_field="user_id", read_only=True, allow_null=True)
     is_locked = serializers.SerializerMethodField()
 
     class Meta:
