@@ -3,6 +3,8 @@
 import django_filters
 from django.db.models import Q
 
+from core.filters import UTCIsoDateTimeFilter
+
 from .models import ACTIVE_STATUSES, Emergency, EmergencyStatus, EmergencyType, Severity
 
 
@@ -16,8 +18,8 @@ class EmergencyFilter(django_filters.FilterSet):
     )
     reported_by = django_filters.CharFilter(field_name="reported_by__user_id", lookup_expr="iexact", max_length=20)
     assigned_to = django_filters.CharFilter(field_name="assigned_to__user_id", lookup_expr="iexact", max_length=20)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UTCIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UTCIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Emergency

@@ -137,7 +137,19 @@ def parse_utc(value) -> datetime.datetime:
         moment = datetime.datetime.combine(day, datetime.time())
     if moment is None:
         raise ValueError("must be a date and time such as 2026-12-02T05:44 (UTC).")
-    return moment.replace(tzinfo=datetime.UTC) if moment.tzinfo is None else moment.astimezone(datetime.UTC)
+    return in_utc(moment)
+
+
+def in_utc(moment: datetime.datetime) -> datetime.datetime:
+    """``moment`` in UTC (UTC when it has no zone). The database gets UTC: PostgreSQL takes
+    offsets up to ±15:59 only, where ISO 8601 allows ±23:59. Raises ValueError for an instant
+    Python cannot hold in UTC (0001-01-01T00:00+01:00 is in the year 0)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=datetime.UTC)
+    try:
+        return moment.astimezone(datetime.UTC)
+    except OverflowError:
+        raise ValueError("must be a date and time between the years 1 and 9999 in UTC.") from None
 
 
 class UTCDateTimeField(_StrictField):
@@ -378,7 +390,6 @@ class DateTimeParamField(_StrictField):
     blank_message = "{name} must not be empty: give an ISO 8601 date-time such as 2025-01-20T14:30:00Z."
 
     def convert(self, value):
-        from django.utils import timezone
         from django.utils.dateparse import parse_date, parse_datetime
 
         text = str(value).strip()
@@ -391,7 +402,10 @@ class DateTimeParamField(_StrictField):
         if parsed is None:
             raise ValueError(f"{self.param}: {text[:40]!r} is not an ISO 8601 date-time "
                              "(such as 2025-01-20T14:30:00Z).")
-        return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=datetime.UTC)
+        try:
+            return in_utc(parsed)
+        except ValueError as exc:
+            raise ValueError(f"{self.param} {exc}") from None
 
 
 class DateTimeParam(_ParamFilter):

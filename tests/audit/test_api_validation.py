@@ -9,6 +9,7 @@ import pytest
 from audit.models import ActivityLog
 
 EXPORT = "/api/realtime/export-audit"
+PACK = "/api/realtime/export-pack"
 TRAIL = "/api/realtime/audit-trail"
 EVENTS = "/api/realtime/system-events"
 ACTIVITY = "/api/realtime/user-activity/ST001"
@@ -28,6 +29,9 @@ CASES = (
     + [(url, "user_id", value) for url in (TRAIL, EXPORT) for value in ("X" * 21, "a\x00b")]
     + [(TRAIL, "entity_id", "M" * 65), (TRAIL, "entity_id", "MR\x00001")]
     + [(url, "exact_total", value) for url in (TRAIL, EVENTS, ACTIVITY, HISTORY) for value in ("2", "yes", "", "-1")]
+    # instants in the years 0 and 10000 once in UTC (Python cannot hold them: an OverflowError was a 500)
+    + [(url, name, value) for url in (EXPORT, PACK) for name in ("from", "to")
+       for value in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:00-01:00")]
 )
 
 
@@ -93,6 +97,9 @@ def test_several_bad_parameters_are_all_named(api, personas):
         (TRAIL, {"status": "pending", "action_type": "password_reset", "entity_type": "user"}),
         (ACTIVITY, {"hours": "1.5", "limit": "7"}),
         (HISTORY, {"limit": "1000"}),
+        # offsets beyond PostgreSQL's ±15:59 (ISO 8601 allows ±23:59): the instant in UTC
+        (EXPORT, {"from": "2000-01-01T00:00:00+17:43", "to": "2000-01-02T00:00:00-23:59"}),
+        (PACK, {"from": "2000-01-01T00:00:00+17:43", "to": "2000-01-02T00:00:00-23:59"}),
     ],
 )
 def test_edge_values_are_accepted(api, personas, url, query):

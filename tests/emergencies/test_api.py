@@ -297,6 +297,25 @@ def test_list_filters(api, personas, report):
     assert_envelope(client.get("/api/emergencies/?page=99"), 404)
 
 
+@pytest.mark.parametrize("param, value, expected", [
+    # an offset PostgreSQL does not take (it allows up to ±15:59): the same instant in UTC
+    ("created_before", "2999-01-01T00:00:00+17:43", {"EMG001"}),
+    ("created_after", "2999-01-01T00:00:00-23:59", set()),
+    ("created_after", "2000-01-01T00:00:00+23:59", {"EMG001"}),
+])
+def test_created_filters_take_any_iso_offset(api, personas, report, param, value, expected):
+    report()
+    response = api(personas["engineer"]).get("/api/emergencies/", {param: value})
+    assert response.status_code == 200, response.content
+    assert {e["code"] for e in response.json()["results"]} == expected
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:00-01:00"])
+def test_created_filters_refuse_an_instant_outside_the_years_1_to_9999_in_utc(api, personas, value):
+    response = api(personas["engineer"]).get("/api/emergencies/", {"created_after": value})
+    assert_envelope(response, 400, fields=["created_after"])
+
+
 def test_codes_are_case_insensitive_in_urls(api, personas, report):
     code = report().code
     assert api(personas["engineer"]).get(f"/api/emergencies/{code.lower()}/").json()["code"] == code
