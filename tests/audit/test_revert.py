@@ -278,3 +278,21 @@ def test_a_post_to_a_history_url_of_a_model_without_revert_changes_nothing(porta
 def test_a_malformed_version_id_is_a_404_not_a_500(portal, admin_user, edited_request):
     response = portal(admin_user).get(f"/admin/maintenance/maintenancerequest/{edited_request.pk}/history/x9/")
     assert response.status_code == 404
+
+
+def test_a_revert_needs_the_change_history_permission_not_only_the_view(portal, admin_user, edited_request,
+                                                                        monkeypatch):
+    """simple-history saves a POST with the view permission alone; the honest revert does not."""
+    from maintenance.admin import MaintenanceRequestAdmin
+
+    monkeypatch.setattr(MaintenanceRequestAdmin, "has_change_history_permission", lambda self, request, obj=None: False)
+    c = portal(admin_user)
+    first = edited_request.history.earliest("history_date")
+    page = c.get(_revert_url(edited_request, first))
+    html = page.content.decode()
+    assert page.status_code == 200 and 'name="_save"' not in html
+    assert "You may look at it but not revert to it." in html
+    response = c.post(_revert_url(edited_request, first), _as_submitted(page, change_reason="Sneaky"))
+    assert response.status_code == 403
+    assert MaintenanceRequest.objects.get(pk=edited_request.pk).title == "Pump seal and shaft"
+    assert not _reverts("MR001").exists()
