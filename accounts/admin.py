@@ -197,7 +197,6 @@ class UserAdmin(RecordedAdmin, CsvExportMixin, RevertHistoryAdmin):
 
         return ActorForm
 
-    @admin.display(description="Password")
     @admin.display(description="Look-alike")
     def lookalike(self, obj):
         """A warning beside a pending account whose id is one character away from another's."""
@@ -222,6 +221,7 @@ class UserAdmin(RecordedAdmin, CsvExportMixin, RevertHistoryAdmin):
                 )
         return super().change_view(request, object_id, form_url, extra_context)
 
+    @admin.display(description="Password")
     def password_status(self, obj):
         if obj is None or obj.pk is None:
             return "-"

@@ -32,6 +32,9 @@ def test_changelist_shows_the_columns_and_filters(admin_client, personas):
                    "column-date_joined"):
         assert column in html
     assert admin_client.get("/admin/accounts/user/?q=PE001").content.decode().count("PE001 Person") >= 1
+    # the columns' headings in words (the look-alike column was headed "Password")
+    header = html.split('class="column-lookalike"')[1].split("</th>")[0]
+    assert "Look-alike" in header and "Password" not in header
 
 
 def test_approve_action_approves_pending_and_skips_the_rest(admin_client, admin_user, staff):
