@@ -58,6 +58,9 @@ class CsvExportMixin:
 
     csv_fields: tuple[str, ...] | None = None
     csv_activity: str | None = None
+    #: columns holding a person's code, with their header label: written "ST001 (Sam Staff)", the
+    #: names of a chunk of rows looked up at once
+    csv_people: dict[str, str] = {}
 
     # --- the columns -----------------------------------------------------------------
 
@@ -66,7 +69,13 @@ class CsvExportMixin:
         return [name for name in fields if name != "action_checkbox"]
 
     def csv_header(self, fields: list[str]) -> list[str]:
-        return [_label(str(label_for_field(name, self.model, model_admin=self))) for name in fields]
+        return [self.csv_people.get(name) or _label(str(label_for_field(name, self.model, model_admin=self)))
+                for name in fields]
+
+    def csv_person(self, name: str, obj, names: dict[str, str]) -> str:
+        """One person column of one record: "ST001 (Sam Staff)" (``names``: the chunk's people)."""
+        code = getattr(obj, name, None)
+        return exports.person_cell(code, names.get(str(code)) if code else None)
 
     def csv_cell(self, name: str, obj) -> object:
         """The value a person reads for one column of one record."""
@@ -84,8 +93,21 @@ class CsvExportMixin:
         return _plain(value)
 
     def csv_rows(self, queryset, fields: list[str]):
+        people = [name for name in fields if name in self.csv_people]
+        chunk: list = []
         for obj in queryset.iterator(chunk_size=CHUNK_SIZE):
-            yield [self.csv_cell(name, obj) for name in fields]
+            chunk.append(obj)
+            if len(chunk) >= CHUNK_SIZE:
+                yield from self._csv_chunk(chunk, fields, people)
+                chunk = []
+        if chunk:
+            yield from self._csv_chunk(chunk, fields, people)
+
+    def _csv_chunk(self, chunk, fields, people):
+        names = exports.person_names(getattr(obj, name, None) for obj in chunk for name in people) if people else {}
+        for obj in chunk:
+            yield [self.csv_person(name, obj, names) if name in self.csv_people else self.csv_cell(name, obj)
+                   for name in fields]
 
     # --- the response ------------------------------------------------------------------
 

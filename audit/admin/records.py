@@ -93,6 +93,7 @@ class ActivityLogAdmin(CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
     search_help_text = "Exact user_id (ST001) or row id."
     csv_fields = ("id", "timestamp", "user_id", "activity", "details", "ip_address", "method", "path", "status_code",
                   "user_agent", "request_id")
+    csv_people = {"user_id": "User"}
 
 
 @admin.register(AuditTrail)
@@ -122,6 +123,12 @@ class AuditTrailAdmin(InWords, CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
     # the API export's columns (audit.exports.COLUMNS), labelled
     csv_fields = exports.COLUMNS
     csv_activity = "Exported audit trail"
+    csv_people = {"user_id": "User"}
+
+    def csv_person(self, name, obj, names):
+        # the actor as named when the change was written, else as named now
+        captured = exports.captured_name(obj.user_id, obj.user_display) if name == "user_id" else None
+        return exports.person_cell(obj.user_id, captured) if captured else super().csv_person(name, obj, names)
 
     class Media:
         css = {"all": ["audit/audit-admin.css", "audit/timeline.css"]}
@@ -220,6 +227,7 @@ class SystemEventAdmin(CsvExportMixin, ReadOnlyAdmin):
     actions = ["acknowledge_events"]
     csv_fields = ("id", "timestamp", "severity", "event_type", "entity_type", "entity_id", "event_data", "processed",
                   "processed_at", "acknowledged_at", "acknowledged_by", "acknowledgement_note", "request_id")
+    csv_people = {"acknowledged_by": "Acknowledged by"}
 
     def get_actions(self, request):
         # only acknowledging and the CSV export: nothing here may change or delete a row otherwise
@@ -268,6 +276,13 @@ class UpdateHistoryAdmin(InWords, CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
     search_help_text = "Exact record code (MR001) or row id."
     csv_fields = ("id", "timestamp", "table_name", "record_id", "field_name", "old_value", "new_value", "user_id",
                   "change_reason", "trail_link")
+    csv_people = {"user_id": "User"}
+
+    def csv_person(self, name, obj, names):
+        # the actor as named when the change was written (its trail row comes with it), else as named now
+        trail = obj._state.fields_cache.get("audit") if obj.audit_id else None
+        captured = exports.captured_name(obj.user_id, trail.user_display) if trail is not None else None
+        return exports.person_cell(obj.user_id, captured) if captured else super().csv_person(name, obj, names)
 
     def search_branches(self, term):
         tables = [c.model._meta.db_table for c in registry.tracked_models()]

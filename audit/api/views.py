@@ -412,7 +412,7 @@ class ExportAuditView(_AuditReadView):
         responses={
             (200, "text/csv"): OpenApiResponse(
                 OpenApiTypes.STR,
-                description="Header row (" + ", ".join(exports.COLUMNS) + ") then one row per record, "
+                description="Header row (" + ", ".join(exports.CSV_HEADER) + ") then one row per record, "
                 "every cell quoted, formula-like text prefixed with '. "
                 "File name: audit-trail_<from>_<to>.csv (UTC).",
             ),

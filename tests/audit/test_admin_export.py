@@ -156,15 +156,16 @@ CASES = {
                   ["User ID", "Full name", "Email", "Phone", "Department", "Role", "Approval status"],
                   ["ST009", "Staff", "Yes"]),
     "activities": Case("/admin/audit/activitylog/", _activities,
-                       ["ID", "Timestamp", "User ID", "Activity", "Details", "IP address"], ["ST001", "/x"]),
+                       ["ID", "Timestamp", "User", "Activity", "Details", "IP address"],
+                       ["ST001 (ST001 Person)", "/x"]),
     "events": Case("/admin/audit/systemevent/", _events,
                    ["ID", "Timestamp", "Severity", "Event type"], ["Critical", "No"]),
     "history": Case("/admin/audit/updatehistory/", _history,
-                    ["ID", "Timestamp", "Table name", "Record ID", "Field name", "Old value", "New value"],
-                    ["title", "PE001"]),
+                    ["ID", "Timestamp", "Table name", "Record ID", "Field name", "Old value", "New value", "User"],
+                    ["title", "PE001 (PE001 Person)"]),
     "trail": Case("/admin/audit/audittrail/", _trail,
-                  ["ID", "Timestamp", "User ID", "Action type", "Entity type", "Entity ID", "Old value"],
-                  ["Update", "PE001"]),
+                  ["ID", "Timestamp", "User", "Action type", "Entity type", "Entity ID", "Old value"],
+                  ["Update", "PE001 (PE001 Person)"]),
 }
 
 

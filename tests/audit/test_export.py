@@ -24,8 +24,12 @@ from audit import exports
 from audit.models import ActivityLog, AuditTrail, UpdateHistory
 
 EXPORT = "/api/realtime/export-audit"
+#: the audit_trail columns (the JSON Lines keys and the order of the CSV's columns)
 HEADER = ["id", "timestamp", "user_id", "action_type", "entity_type", "entity_id", "old_value", "new_value",
           "ip_address", "status", "error_message", "change_reason", "request_id", "source"]
+#: the CSV's header row: the columns' labels, the actor as "User"
+LABELS = ["ID", "Time (UTC)", "User", "Action", "Entity type", "Entity ID", "Old values", "New values", "IP address",
+          "Status", "Error message", "Change reason", "Request ID", "Source"]
 VECTORS = ["=cmd|' /C calc'!A0", "+1+1", "-1-1", "@SUM(1+1)*cmd|' /C calc'!A0", "\tTAB", "\rCR", "\nLF"]
 
 
@@ -65,15 +69,15 @@ def test_export_is_a_streamed_csv_attachment_with_header_and_quoted_cells(api, p
     assert response.streaming and not response.is_async  # WSGI / test client: a sync iterator
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     text = body_of(response)
-    assert text.startswith('"' + '","'.join(HEADER) + '"\r\n')
+    assert text.startswith('"' + '","'.join(LABELS) + '"\r\n')
     rows = parse(text)
-    assert rows[0] == HEADER
+    assert rows[0] == LABELS
     assert [r[0] for r in rows[1:]] == [str(row.pk), str(older.pk)]  # newest first
     first = dict(zip(HEADER, rows[1], strict=True))
     assert first == {
         "id": str(row.pk),
         "timestamp": exports.iso_ms(row.timestamp),
-        "user_id": "PE001",
+        "user_id": "PE001 (PE001 Person)",  # the actor as people read it
         "action_type": "update",
         "entity_type": "maintenance_request",
         "entity_id": "MR001",
@@ -88,7 +92,7 @@ def test_export_is_a_streamed_csv_attachment_with_header_and_quoted_cells(api, p
     }
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["timestamp"])
     # every cell quoted, the empty ones too
-    assert f'"{row.pk}","{first["timestamp"]}","PE001","update"' in text
+    assert f'"{row.pk}","{first["timestamp"]}","PE001 (PE001 Person)","update"' in text
     assert '"completed","","Checked, OK","req-1","captured"\r\n' in text
 
 
@@ -125,7 +129,7 @@ def test_export_applies_the_audit_trail_filters(api, personas, clean_trail):
 
 
 def test_empty_export_still_has_its_header(api, personas, clean_trail):
-    assert parse(body_of(api(personas["admin"]).get(EXPORT, {"hours": "0.01"}))) == [HEADER]
+    assert parse(body_of(api(personas["admin"]).get(EXPORT, {"hours": "0.01"}))) == [LABELS]
 
 
 def test_file_name_carries_the_time_range(api, personas, clean_trail):
@@ -200,7 +204,7 @@ def test_under_asgi_the_body_is_an_async_iterator(api, personas, clean_trail):
     assert response.status_code == 200
     assert response.is_async
     rows = parse(text)
-    assert rows[0] == HEADER and rows[1][11] == "'=1+1"
+    assert rows[0] == LABELS and rows[1][11] == "'=1+1"
 
 
 # --- the export_audit command ------------------------------------------------------------
@@ -214,7 +218,7 @@ def test_command_writes_csv_with_progress_and_final_count(clean_trail, tmp_path,
     out = io.StringIO()
     call_command("export_audit", "--hours", "24", "--format", "csv", "--output", str(target), stdout=out)
     rows = parse(target.read_text(encoding="utf-8"))
-    assert rows[0] == HEADER
+    assert rows[0] == LABELS
     assert [r[5] for r in rows[1:]] == ["MR001", "MR002"]
     assert rows[1][11] == "'-5 units"
     assert f"Exported 2 audit_trail records to {target}." in out.getvalue()

@@ -224,3 +224,56 @@ def test_a_save_resolving_both_assignees_reads_their_names_with_their_codes(pers
         assert len(ctx.captured_queries) == 1
     assert _reassignment(obj).displays["assigned_to"] == {"old": "PE001 · PE001 Person",
                                                            "new": "ST002 · ST002 Person"}
+
+
+# --- people in the CSV exports (item 4) ---------------------------------------------------------
+
+
+def _csv(response) -> list[list[str]]:
+    import csv
+    import io
+
+    assert response.status_code == 200
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_the_api_export_names_the_actor_as_captured_with_labels_in_the_header(api, personas, reassigned):
+    rows = _csv(api(personas["admin"]).get("/api/realtime/export-audit", {"entity_id": "MR001"}))
+    assert rows[0][:4] == ["ID", "Time (UTC)", "User", "Action"]
+    actors = {row[2] for row in rows[1:] if row and row[5] == "MR001"}
+    # PE001 was renamed after approving and reassigning: the file names them as they were then
+    assert actors == {"ST001 (ST001 Person)", "PE001 (Priya Eriksen)"}
+    # the values themselves stay raw
+    reassignment = next(row for row in rows[1:] if row and '"ST002"' in row[7])
+    assert '"assigned_to": "PE001"' in reassignment[6]
+
+
+def test_the_admin_exports_name_people_as_captured_or_as_named_now(portal, personas, reassigned):
+    from audit.models import ActivityLog
+
+    client = portal(personas["admin"])
+    trail = _csv(client.get("/admin/audit/audittrail/export-csv/", {"q": "MR001"}))
+    assert trail[0][2] == "User"
+    assert {row[2] for row in trail[1:] if row} == {"ST001 (ST001 Person)", "PE001 (Priya Eriksen)"}
+    history = _csv(client.get("/admin/audit/updatehistory/export-csv/", {"q": "MR001"}))
+    user = history[0].index("User")
+    assert {row[user] for row in history[1:] if row} == {"ST001 (ST001 Person)", "PE001 (Priya Eriksen)"}
+    ActivityLog.objects.create(user_id="PE001", activity="=HYPERLINK(\"x\")")
+    activities = _csv(client.get("/admin/audit/activitylog/export-csv/", {"user_id": "PE001"}))
+    row = next(r for r in activities[1:] if r and r[3].startswith("'="))  # formula-safe
+    assert row[2] == "PE001 (Priya Renamed)"  # an activity row captures no name: as named now
+
+
+def test_an_admin_export_looks_people_up_once_per_chunk_not_per_row(portal, personas):
+    from audit.models import ActivityLog
+
+    client = portal(personas["admin"])
+
+    def queries(n: int) -> int:
+        ActivityLog.objects.bulk_create([ActivityLog(user_id=f"ST00{1 + i % 2}", activity="Opened page")
+                                         for i in range(n)])
+        with CaptureQueriesContext(connection) as ctx:
+            _csv(client.get("/admin/audit/activitylog/export-csv/"))
+        return len(ctx.captured_queries)
+
+    assert queries(3) == queries(30)

@@ -57,8 +57,8 @@ def test_csv_and_json_lines_exports_carry_the_source(api, personas, captured_and
     body = b"".join(api(personas["admin"]).get("/api/realtime/export-audit", {"hours": "1"}).streaming_content).decode()
     rows = list(csv.reader(io.StringIO(body)))
     header = rows[0]
-    assert header[-1] == "source"
-    sources = {int(r[0]): r[header.index("source")] for r in rows[1:]}
+    assert header[-1] == "Source"  # the column's label
+    sources = {int(r[0]): r[header.index("Source")] for r in rows[1:]}
     assert (sources[captured.pk], sources[manual.pk]) == ("captured", "manual")
 
     target = tmp_path / "audit.jsonl"
