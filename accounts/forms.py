@@ -7,9 +7,10 @@ from django import forms
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
 
+from core.lengths import max_length
 from core.portal import ReasonField
 
-from .models import ApprovalStatus, Role
+from .models import ApprovalStatus, Role, User
 
 
 class LoginForm(AuthenticationForm):
@@ -46,12 +47,12 @@ class LoginForm(AuthenticationForm):
 
 class RegistrationForm(forms.Form):
     user_id = forms.CharField(
-        label="User ID", max_length=20, help_text="The code you will log in with, e.g. ST042 (letters and digits)."
+        label="User ID", max_length=max_length(User, "user_id"), help_text="The code you will log in with, e.g. ST042 (letters and digits)."
     )
-    full_name = forms.CharField(max_length=150)
+    full_name = forms.CharField(max_length=max_length(User, "full_name"))
     email = forms.EmailField()
-    phone = forms.CharField(max_length=40, required=False)
-    department = forms.CharField(max_length=100, required=False)
+    phone = forms.CharField(max_length=max_length(User, "phone"), required=False)
+    department = forms.CharField(max_length=max_length(User, "department"), required=False)
     password1 = forms.CharField(label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
     password2 = forms.CharField(
         label="Password again", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
@@ -67,10 +68,10 @@ class RegistrationForm(forms.Form):
 class ProfileForm(forms.Form):
     wide_fields = ("reason",)
 
-    full_name = forms.CharField(max_length=150, required=False)
+    full_name = forms.CharField(max_length=max_length(User, "full_name"), required=False)
     email = forms.EmailField(required=False)
-    phone = forms.CharField(max_length=40, required=False)
-    department = forms.CharField(max_length=100, required=False)
+    phone = forms.CharField(max_length=max_length(User, "phone"), required=False)
+    department = forms.CharField(max_length=max_length(User, "department"), required=False)
     reason = ReasonField()
 
     PROFILE_FIELDS = ("full_name", "email", "phone", "department")

@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.fields import UTCMillisecondsField
+from core.lengths import max_length
 
 from .models import Role, User
 
@@ -55,12 +56,12 @@ class UserSerializer(serializers.ModelSerializer):
 
 
 class RegisterSerializer(serializers.Serializer):
-    user_id = serializers.CharField(max_length=20)
+    user_id = serializers.CharField(max_length=max_length(User, "user_id"))
     password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False, style=PASSWORD_STYLE)
-    full_name = serializers.CharField(max_length=150)
+    full_name = serializers.CharField(max_length=max_length(User, "full_name"))
     email = serializers.EmailField()
-    phone = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
-    department = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    phone = serializers.CharField(max_length=max_length(User, "phone"), required=False, allow_blank=True, default="")
+    department = serializers.CharField(max_length=max_length(User, "department"), required=False, allow_blank=True, default="")
     change_reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
 
@@ -88,10 +89,10 @@ class PasswordResetSerializer(ChangeReasonSerializer):
 class ProfileUpdateSerializer(ChangeReasonSerializer):
     """PATCH /api/users/me/: one's own profile fields only."""
 
-    full_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    full_name = serializers.CharField(max_length=max_length(User, "full_name"), required=False, allow_blank=True)
     email = serializers.EmailField(required=False, allow_blank=True)
-    phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
-    department = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=max_length(User, "phone"), required=False, allow_blank=True)
+    department = serializers.CharField(max_length=max_length(User, "department"), required=False, allow_blank=True)
 
     READ_ONLY_HERE = ("user_id", "role", "approval_status", "is_active", "password", "approved_by", "approved_at")
 
@@ -107,10 +108,10 @@ class ProfileUpdateSerializer(ChangeReasonSerializer):
 class UserAdminUpdateSerializer(ChangeReasonSerializer):
     """PATCH /api/users/<user_id>/ (administrators)."""
 
-    full_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    full_name = serializers.CharField(max_length=max_length(User, "full_name"), required=False, allow_blank=True)
     email = serializers.EmailField(required=False, allow_blank=True)
-    phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
-    department = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=max_length(User, "phone"), required=False, allow_blank=True)
+    department = serializers.CharField(max_length=max_length(User, "department"), required=False, allow_blank=True)
     role = serializers.ChoiceField(choices=Role.choices, required=False)
     is_active = serializers.BooleanField(required=False)
 

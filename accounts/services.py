@@ -24,6 +24,7 @@ from django.utils import timezone
 from audit.context import acting, audit_context
 from core.actions import action, record
 from core.errors import DomainError, TransitionError
+from core.lengths import max_length
 from core.permissions import is_admin, is_manager
 from core.signals import domain_event
 
@@ -34,7 +35,7 @@ PROFILE_FIELDS = ("full_name", "email", "phone", "department")
 USER_ID_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,19}$")
 RESERVED_USER_IDS = frozenset({"ME", "SYSTEM", "ANONYMOUS"})
 
-_LIMITS = {"full_name": 150, "phone": 40, "department": 100}
+_LIMITS = {name: max_length(User, name) for name in ("full_name", "phone", "department")}
 _FIELD_WORDS = {"full_name": "full name", "email": "e-mail", "phone": "phone", "department": "department"}
 
 

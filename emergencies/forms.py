@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django import forms
 
+from core.lengths import max_length
 from core.permissions import is_manager
 from core.portal import ReasonField
 from maintenance.forms import UserChoiceField
 
-from .models import EmergencyStatus, EmergencyType, Severity
+from .models import DESCRIPTION_MAX_LENGTH, Emergency, EmergencyStatus, EmergencyType, Severity
 
 
 class EmergencyFilterForm(forms.Form):
@@ -27,12 +28,12 @@ class EmergencyForm(forms.Form):
 
     wide_fields = ("description", "reason")
 
-    vessel = forms.CharField(max_length=120)
+    vessel = forms.CharField(max_length=max_length(Emergency, "vessel"))
     emergency_type = forms.ChoiceField(label="Type", choices=EmergencyType.choices)
     severity = forms.ChoiceField(choices=Severity.choices, initial=Severity.HIGH)
-    location = forms.CharField(max_length=200, required=False, help_text="Berth, position or coordinates.")
+    location = forms.CharField(max_length=max_length(Emergency, "location"), required=False, help_text="Berth, position or coordinates.")
     assigned_to = UserChoiceField(required=False, label="Assigned to", empty_label="Nobody yet")
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), max_length=20000)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), max_length=DESCRIPTION_MAX_LENGTH)
     reason = ReasonField()
 
     FIELDS = ("vessel", "emergency_type", "severity", "location", "assigned_to", "description")

@@ -33,6 +33,10 @@ class EmergencyStatus(models.TextChoices):
 ACTIVE_STATUSES = (EmergencyStatus.REPORTED, EmergencyStatus.ACKNOWLEDGED, EmergencyStatus.DISPATCHED)
 
 
+#: what an emergency's description may hold (a text column, no database limit)
+DESCRIPTION_MAX_LENGTH = 10_000
+
+
 @track(entity_type="emergency")
 class Emergency(AuditedModelMixin, models.Model):
     code = models.CharField(max_length=16, unique=True, editable=False)

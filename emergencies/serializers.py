@@ -6,8 +6,9 @@ from rest_framework import serializers
 
 from accounts.models import ApprovalStatus, User
 from core.fields import UserIdField
+from core.lengths import max_length
 
-from .models import Emergency, EmergencyType, Severity
+from .models import DESCRIPTION_MAX_LENGTH, Emergency, EmergencyType, Severity
 from .selectors import allowed_emergency_actions
 
 
@@ -51,20 +52,20 @@ class EmergencySerializer(serializers.ModelSerializer):
 
 
 class EmergencyCreateSerializer(serializers.Serializer):
-    vessel = serializers.CharField(max_length=120)
+    vessel = serializers.CharField(max_length=max_length(Emergency, "vessel"))
     emergency_type = serializers.ChoiceField(choices=EmergencyType.choices)
-    description = serializers.CharField(max_length=10_000)
-    location = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    description = serializers.CharField(max_length=DESCRIPTION_MAX_LENGTH)
+    location = serializers.CharField(max_length=max_length(Emergency, "location"), required=False, allow_blank=True, default="")
     severity = serializers.ChoiceField(choices=Severity.choices, required=False, default=Severity.HIGH)
     assigned_to = UserIdField(queryset=assignable_users(), required=False, allow_null=True, default=None)
     change_reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
 class EmergencyUpdateSerializer(serializers.Serializer):
-    vessel = serializers.CharField(max_length=120, required=False)
+    vessel = serializers.CharField(max_length=max_length(Emergency, "vessel"), required=False)
     emergency_type = serializers.ChoiceField(choices=EmergencyType.choices, required=False)
-    description = serializers.CharField(max_length=10_000, required=False)
-    location = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    description = serializers.CharField(max_length=DESCRIPTION_MAX_LENGTH, required=False)
+    location = serializers.CharField(max_length=max_length(Emergency, "location"), required=False, allow_blank=True)
     severity = serializers.ChoiceField(choices=Severity.choices, required=False)
     assigned_to = UserIdField(queryset=assignable_users(), required=False, allow_null=True)
     change_reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")

@@ -16,9 +16,10 @@ from audit.context import acting
 from core.actions import action
 from core.codes import next_code
 from core.errors import DomainError, TransitionError
+from core.lengths import max_length
 from core.signals import domain_event
 
-from .models import Emergency, EmergencyStatus, EmergencyType, Severity
+from .models import DESCRIPTION_MAX_LENGTH, Emergency, EmergencyStatus, EmergencyType, Severity
 from .permissions import (
     ASSIGNABLE_STATUSES,
     TRANSITIONS,
@@ -34,7 +35,9 @@ _TIMESTAMP = {
     EmergencyStatus.RESOLVED: "resolved_at",
     EmergencyStatus.CLOSED: "closed_at",
 }
-_LIMITS = {"vessel": 120, "location": 200}
+#: the text fields' limits: the model's, and the description's constant beside it
+_LIMITS = {"vessel": max_length(Emergency, "vessel"), "location": max_length(Emergency, "location"),
+           "description": DESCRIPTION_MAX_LENGTH}
 
 
 def _event(event_type: str, emergency: Emergency, severity: str, **data) -> None:

@@ -7,6 +7,9 @@ from __future__ import annotations
 import django_filters
 from django.db.models import F, Q
 
+from accounts.models import User
+from core.lengths import max_length
+
 from .models import Category, InventoryItem, MaintenanceRequest, Priority, RequestStatus
 
 _YES_NO = [("true", "Yes"), ("false", "No")]
@@ -16,9 +19,12 @@ class MaintenanceRequestFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=RequestStatus.choices)
     priority = django_filters.MultipleChoiceFilter(choices=Priority.choices)
     category = django_filters.MultipleChoiceFilter(choices=Category.choices)
-    vessel = django_filters.CharFilter(field_name="vessel", lookup_expr="icontains", max_length=120)
-    requested_by = django_filters.CharFilter(field_name="requested_by__user_id", lookup_expr="iexact", max_length=20)
-    assigned_to = django_filters.CharFilter(field_name="assigned_to__user_id", lookup_expr="iexact", max_length=20)
+    vessel = django_filters.CharFilter(field_name="vessel", lookup_expr="icontains",
+                                       max_length=max_length(MaintenanceRequest, "vessel"))
+    requested_by = django_filters.CharFilter(field_name="requested_by__user_id", lookup_expr="iexact",
+                                             max_length=max_length(User, "user_id"))
+    assigned_to = django_filters.CharFilter(field_name="assigned_to__user_id", lookup_expr="iexact",
+                                             max_length=max_length(User, "user_id"))
     created_after = django_filters.DateFilter(
         field_name="created_at", lookup_expr="date__gte", label="Created on or after (YYYY-MM-DD)"
     )
@@ -68,7 +74,8 @@ class InventoryItemFilter(django_filters.FilterSet):
     below_minimum = django_filters.ChoiceFilter(
         choices=_YES_NO, method="filter_below_minimum", label="Below minimum stock"
     )
-    location = django_filters.CharFilter(field_name="location", lookup_expr="icontains", max_length=120)
+    location = django_filters.CharFilter(field_name="location", lookup_expr="icontains",
+                                         max_length=max_length(InventoryItem, "location"))
     search = django_filters.CharFilter(
         method="filter_search", max_length=200, label="Code, part number, name or location"
     )

@@ -6,10 +6,20 @@ from __future__ import annotations
 from django import forms
 
 from accounts.models import ApprovalStatus, User
+from core.lengths import max_length
 from core.permissions import is_manager
 from core.portal import ReasonField
 
-from .models import Category, Priority, RequestStatus
+from .models import (
+    COMMENT_MAX_LENGTH,
+    DESCRIPTION_MAX_LENGTH,
+    Category,
+    InventoryItem,
+    MaintenanceRequest,
+    Priority,
+    RequestStatus,
+    StockAdjustment,
+)
 
 
 def assignable_users():
@@ -45,8 +55,8 @@ class RequestForm(forms.Form):
 
     wide_fields = ("title", "description", "reason")
 
-    title = forms.CharField(max_length=200)
-    vessel = forms.CharField(max_length=120)
+    title = forms.CharField(max_length=max_length(MaintenanceRequest, "title"))
+    vessel = forms.CharField(max_length=max_length(MaintenanceRequest, "vessel"))
     category = forms.ChoiceField(choices=Category.choices, initial=Category.OTHER)
     priority = forms.ChoiceField(choices=Priority.choices, initial=Priority.MEDIUM)
     due_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="YYYY-MM-DD")
@@ -59,7 +69,7 @@ class RequestForm(forms.Form):
         widget=forms.NumberInput(attrs={"step": "0.01", "min": "0"}),
     )
     assigned_to = UserChoiceField(required=False, label="Assigned to", empty_label="Nobody yet")
-    description = forms.CharField(required=False, max_length=20000, widget=forms.Textarea(attrs={"rows": 5}))
+    description = forms.CharField(required=False, max_length=DESCRIPTION_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 5}))
     reason = ReasonField()
 
     FIELDS = ("title", "vessel", "category", "priority", "due_date", "estimated_cost", "assigned_to", "description")
@@ -102,7 +112,7 @@ class AssignForm(forms.Form):
 
 
 class CommentForm(forms.Form):
-    body = forms.CharField(label="Message", max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+    body = forms.CharField(label="Message", max_length=COMMENT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
 
 
 class AttachmentForm(forms.Form):
@@ -122,9 +132,9 @@ class InventoryFilterForm(forms.Form):
 class ItemForm(forms.Form):
     wide_fields = ("reason",)
 
-    part_number = forms.CharField(max_length=60)
-    name = forms.CharField(max_length=200)
-    location = forms.CharField(max_length=120, required=False)
+    part_number = forms.CharField(max_length=max_length(InventoryItem, "part_number"))
+    name = forms.CharField(max_length=max_length(InventoryItem, "name"))
+    location = forms.CharField(max_length=max_length(InventoryItem, "location"), required=False)
     quantity_on_hand = forms.IntegerField(min_value=0, max_value=2_147_483_647, initial=0, label="Quantity on hand")
     minimum_stock = forms.IntegerField(min_value=0, max_value=2_147_483_647, initial=0, label="Minimum stock")
     reason = ReasonField()
@@ -143,7 +153,7 @@ class AdjustForm(forms.Form):
         max_value=2_147_483_647,
         help_text="Positive to add stock, negative to take it out.",
     )
-    reason = ReasonField(required=True, label="Reason", max_length=255, help_text="Required; kept on the stock ledger.")
+    reason = ReasonField(required=True, label="Reason", max_length=max_length(StockAdjustment, "reason"), help_text="Required; kept on the stock ledger.")
 
     def clean_quantity_change(self):
         value = self.cleaned_data["quantity_change"]

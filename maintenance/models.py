@@ -33,6 +33,13 @@ class RequestStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+#: what a request's description, its rejection's reason and a comment's body may hold (text
+#: columns, no database limit)
+DESCRIPTION_MAX_LENGTH = 20_000
+REJECTION_REASON_MAX_LENGTH = 2_000
+COMMENT_MAX_LENGTH = 5_000
+
+
 @track(entity_type="maintenance_request")
 class MaintenanceRequest(AuditedModelMixin, models.Model):
     code = models.CharField(max_length=16, unique=True, editable=False)

@@ -16,8 +16,20 @@ from rest_framework import serializers
 from accounts.models import User
 from core import fields as core_fields
 from core.fields import UTCMillisecondsField
+from core.lengths import max_length
 
-from .models import Attachment, Category, Comment, InventoryItem, MaintenanceRequest, Priority, StockAdjustment
+from .models import (
+    COMMENT_MAX_LENGTH,
+    DESCRIPTION_MAX_LENGTH,
+    REJECTION_REASON_MAX_LENGTH,
+    Attachment,
+    Category,
+    Comment,
+    InventoryItem,
+    MaintenanceRequest,
+    Priority,
+    StockAdjustment,
+)
 from .selectors import allowed_request_actions
 
 REASON_MAX = 500
@@ -128,9 +140,9 @@ class MaintenanceRequestSerializer(ModelSerializer):
 class MaintenanceRequestWriteSerializer(StrictSerializer):
     """Create (``vessel`` and ``title`` required) and update (PATCH: any subset)."""
 
-    vessel = serializers.CharField(max_length=120)
-    title = serializers.CharField(max_length=200)
-    description = serializers.CharField(max_length=20000, required=False, allow_blank=True)
+    vessel = serializers.CharField(max_length=max_length(MaintenanceRequest, "vessel"))
+    title = serializers.CharField(max_length=max_length(MaintenanceRequest, "title"))
+    description = serializers.CharField(max_length=DESCRIPTION_MAX_LENGTH, required=False, allow_blank=True)
     category = serializers.ChoiceField(choices=Category.choices, required=False)
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
     due_date = serializers.DateField(required=False, allow_null=True)
@@ -161,11 +173,11 @@ class RejectSerializer(StrictSerializer):
     ``reason`` is still accepted. One of them is required; given both, they must agree."""
 
     change_reason = serializers.CharField(
-        max_length=2000, required=False, allow_blank=True, default="",
+        max_length=REJECTION_REASON_MAX_LENGTH, required=False, allow_blank=True, default="",
         help_text="Why the request is rejected (required, here or as `reason`); recorded as the rejection "
                   "reason and the change reason.",
     )
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="",
+    reason = serializers.CharField(max_length=REJECTION_REASON_MAX_LENGTH, required=False, allow_blank=True, default="",
                                    help_text="Older name of change_reason, still accepted.")
 
     def validate(self, attrs):
@@ -198,7 +210,7 @@ class CommentSerializer(ModelSerializer):
 
 
 class CommentCreateSerializer(StrictSerializer):
-    body = serializers.CharField(max_length=5000)
+    body = serializers.CharField(max_length=COMMENT_MAX_LENGTH)
     change_reason = _change_reason()
 
 
@@ -258,9 +270,9 @@ class InventoryItemWriteSerializer(StrictSerializer):
     """Create (``part_number`` and ``name`` required) and update (PATCH: any subset).
     A changed ``quantity_on_hand`` is booked as a stock adjustment."""
 
-    part_number = serializers.CharField(max_length=60)
-    name = serializers.CharField(max_length=200)
-    location = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    part_number = serializers.CharField(max_length=max_length(InventoryItem, "part_number"))
+    name = serializers.CharField(max_length=max_length(InventoryItem, "name"))
+    location = serializers.CharField(max_length=max_length(InventoryItem, "location"), required=False, allow_blank=True)
     quantity_on_hand = serializers.IntegerField(min_value=0, max_value=2_147_483_647, required=False)
     minimum_stock = serializers.IntegerField(min_value=0, max_value=2_147_483_647, required=False)
     change_reason = _change_reason()
@@ -270,7 +282,7 @@ class StockAdjustSerializer(StrictSerializer):
     quantity_change = serializers.IntegerField(
         min_value=-2_147_483_647, max_value=2_147_483_647, help_text="Positive adds stock, negative takes it."
     )
-    reason = serializers.CharField(max_length=255, help_text="Why the stock changes (required).")
+    reason = serializers.CharField(max_length=max_length(StockAdjustment, "reason"), help_text="Why the stock changes (required).")
     change_reason = _change_reason()
 
     def validate_quantity_change(self, value):

@@ -33,11 +33,15 @@ from audit.context import acting
 from core.actions import action, record
 from core.codes import next_code
 from core.errors import DomainError, TransitionError
+from core.lengths import max_length
 from core.permissions import is_admin, is_manager
 from core.signals import activity, domain_event
 
 from . import file_types, permissions, selectors
 from .models import (
+    COMMENT_MAX_LENGTH,
+    DESCRIPTION_MAX_LENGTH,
+    REJECTION_REASON_MAX_LENGTH,
     Attachment,
     Category,
     Comment,
@@ -54,8 +58,6 @@ EDITABLE_REQUEST_FIELDS = frozenset(
     {"vessel", "title", "description", "category", "priority", "due_date", "estimated_cost", "assigned_to"}
 )
 EDITABLE_ITEM_FIELDS = frozenset({"part_number", "name", "location", "quantity_on_hand", "minimum_stock"})
-MAX_COMMENT_LENGTH = 5000
-MAX_REASON_LENGTH = 2000
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 _VERBS = {
@@ -224,9 +226,9 @@ def create_request(
             raise PermissionDenied("Only administrators and port engineers may assign requests.")
         _check_assignee(assigned_to)
         obj = MaintenanceRequest(
-            vessel=_text(vessel, field="vessel", required=True, max_length=120),
-            title=_text(title, field="title", required=True, max_length=200),
-            description=_text(description, field="description", max_length=20000),
+            vessel=_text(vessel, field="vessel", required=True, max_length=max_length(MaintenanceRequest, "vessel")),
+            title=_text(title, field="title", required=True, max_length=max_length(MaintenanceRequest, "title")),
+            description=_text(description, field="description", max_length=DESCRIPTION_MAX_LENGTH),
             category=_choice(category, field="category", choices=Category),
             priority=_choice(priority, field="priority", choices=Priority),
             due_date=_date(due_date),
@@ -242,9 +244,9 @@ def create_request(
 
 
 _REQUEST_CLEANERS = {
-    "vessel": lambda v: _text(v, field="vessel", required=True, max_length=120),
-    "title": lambda v: _text(v, field="title", required=True, max_length=200),
-    "description": lambda v: _text(v, field="description", max_length=20000),
+    "vessel": lambda v: _text(v, field="vessel", required=True, max_length=max_length(MaintenanceRequest, "vessel")),
+    "title": lambda v: _text(v, field="title", required=True, max_length=max_length(MaintenanceRequest, "title")),
+    "description": lambda v: _text(v, field="description", max_length=DESCRIPTION_MAX_LENGTH),
     "category": lambda v: _choice(v, field="category", choices=Category),
     "priority": lambda v: _choice(v, field="priority", choices=Priority),
     "due_date": _date,
@@ -324,7 +326,7 @@ def approve_request(*, request_obj: MaintenanceRequest, actor, reason: str = "")
 def reject_request(*, request_obj: MaintenanceRequest, actor, reason: str) -> MaintenanceRequest:
     """pending -> rejected by a manager; the reason is required and kept on
     the request (``rejection_reason``) as well as in the audit record."""
-    reason = _text(reason, field="reason", required=True, max_length=MAX_REASON_LENGTH)
+    reason = _text(reason, field="reason", required=True, max_length=REJECTION_REASON_MAX_LENGTH)
     with acting(actor, reason):
         obj = _lock(request_obj)
         _check("reject", actor, obj)
@@ -392,7 +394,7 @@ def cancel_request(*, request_obj: MaintenanceRequest, actor, reason: str = "") 
 def add_comment(*, request_obj: MaintenanceRequest, actor, body: str, reason: str = "") -> Comment:
     """A message on the request from anyone who may see it."""
     _check("comment", actor, request_obj)
-    body = _text(body, field="body", required=True, max_length=MAX_COMMENT_LENGTH)
+    body = _text(body, field="body", required=True, max_length=COMMENT_MAX_LENGTH)
     with acting(actor, reason):
         comment = Comment.objects.create(request=request_obj, author=actor, body=body)
         _send_activity("Sent message", f"Comment on {request_obj.code}")
@@ -599,9 +601,9 @@ def create_item(
     """Add a spare part (managers). Opening stock is recorded as the first
     stock adjustment ("Initial stock")."""
     _require_inventory_manager(actor)
-    part_number = _text(part_number, field="part_number", required=True, max_length=60)
-    name = _text(name, field="name", required=True, max_length=200)
-    location = _text(location, field="location", max_length=120)
+    part_number = _text(part_number, field="part_number", required=True, max_length=max_length(InventoryItem, "part_number"))
+    name = _text(name, field="name", required=True, max_length=max_length(InventoryItem, "name"))
+    location = _text(location, field="location", max_length=max_length(InventoryItem, "location"))
     quantity_on_hand = _count(quantity_on_hand, field="quantity_on_hand")
     minimum_stock = _count(minimum_stock, field="minimum_stock")
     with acting(actor, reason):
@@ -633,9 +635,9 @@ def create_item(
 
 
 _ITEM_CLEANERS = {
-    "part_number": lambda v: _text(v, field="part_number", required=True, max_length=60),
-    "name": lambda v: _text(v, field="name", required=True, max_length=200),
-    "location": lambda v: _text(v, field="location", max_length=120),
+    "part_number": lambda v: _text(v, field="part_number", required=True, max_length=max_length(InventoryItem, "part_number")),
+    "name": lambda v: _text(v, field="name", required=True, max_length=max_length(InventoryItem, "name")),
+    "location": lambda v: _text(v, field="location", max_length=max_length(InventoryItem, "location")),
     "minimum_stock": lambda v: _count(v, field="minimum_stock"),
     "quantity_on_hand": lambda v: _count(v, field="quantity_on_hand"),
 }
@@ -694,7 +696,7 @@ def adjust_stock(*, item: InventoryItem, actor, quantity_change: int, reason: st
         raise DomainError("Quantity change cannot be zero.", field="quantity_change")
     if abs(quantity_change) > 2_147_483_647:
         raise DomainError("Quantity change is too large.", field="quantity_change")
-    reason = _text(reason, field="reason", required=True, max_length=255)
+    reason = _text(reason, field="reason", required=True, max_length=max_length(StockAdjustment, "reason"))
     with acting(actor, reason):
         locked = InventoryItem.objects.select_for_update().get(pk=item.pk)
         new_quantity = locked.quantity_on_hand + quantity_change
