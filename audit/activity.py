@@ -35,7 +35,7 @@ from django.core.signals import got_request_exception
 from django.db import connection, connections, router, transaction
 
 from audit import services
-from audit.capture import registry, writer
+from audit.capture import compat, registry, writer
 from audit.context import audit_context, get_context
 from audit.models import AuditStatus, AuditTrail
 from core import signals as core_signals
@@ -179,7 +179,7 @@ def outside_transaction(write) -> None:
     alias = router.db_for_write(AuditTrail)
     connection = connections[alias]
     # a test case's own transaction must take every row with it when it rolls back: no second connection there
-    in_test_case = any(getattr(a, "_from_testcase", False) for a in connection.atomic_blocks)
+    in_test_case = compat.in_test_case_transaction(connection)
     if not (connection.in_atomic_block and connection.vendor == "postgresql") or in_test_case:
         write(alias)
         return

@@ -116,6 +116,22 @@ def live_receivers(signal, sender) -> list:
     return list(sync_receivers)
 
 
+# -- Django: a test case's transaction --------------------------------------------------------------
+
+#: Django's ``TestCase`` marks the atomic blocks it opens around each test
+#: (``TestCase._enter_atomics`` sets ``atomic._from_testcase = True``; ``Atomic.__init__`` sets it
+#: False for every other block). It is the only way to tell a test case's transaction from one the
+#: application opened: the rows written "outside the transaction" of a refused action go through
+#: a second connection only in the latter (:func:`audit.activity.outside_transaction`).
+FROM_TESTCASE = "_from_testcase"
+
+
+def in_test_case_transaction(connection) -> bool:
+    """Whether one of ``connection``'s open atomic blocks (``connection.atomic_blocks``) is a
+    test case's own."""
+    return any(getattr(block, FROM_TESTCASE, False) for block in connection.atomic_blocks)
+
+
 # -- simple-history --------------------------------------------------------------------------------
 
 #: the revert view of simple-history's admin, ``<object id>/history/<version id>/``
@@ -172,6 +188,21 @@ def _parameters(func) -> tuple[str, ...]:
     return tuple(inspect.signature(func).parameters)
 
 
+def _test_case_problems() -> list[str]:
+    from django.db import DEFAULT_DB_ALIAS, connections
+    from django.db.transaction import Atomic
+    from django.test import TestCase
+
+    found = []
+    if not isinstance(getattr(connections[DEFAULT_DB_ALIAS], "atomic_blocks", None), list):
+        found.append("BaseDatabaseWrapper.atomic_blocks is no longer a list")
+    if getattr(Atomic(DEFAULT_DB_ALIAS, True, False), FROM_TESTCASE, None) is not False:
+        found.append(f"django.db.transaction.Atomic no longer sets {FROM_TESTCASE} = False")
+    if f"{FROM_TESTCASE} = True" not in inspect.getsource(TestCase._enter_atomics):
+        found.append(f"django.test.TestCase._enter_atomics no longer marks its blocks {FROM_TESTCASE}")
+    return found
+
+
 def problems() -> list[str]:
     """What no longer holds in the installed Django, simple-history or
     psycopg (empty when everything above is as relied on)."""
@@ -196,6 +227,7 @@ def problems() -> list[str]:
     else:
         if not (isinstance(result, tuple) and len(result) == 2):
             found.append("Signal._live_receivers no longer returns (sync, async)")
+    found.extend(_test_case_problems())
     try:
         from simple_history.admin import SimpleHistoryAdmin
         from simple_history.models import HistoricalRecords, _default_get_user  # noqa: F401

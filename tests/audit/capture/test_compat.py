@@ -2,7 +2,9 @@
 (audit.capture.compat) are as it expects: an upgrade that changes one fails
 here and in the system check, not silently in production."""
 
+import pytest
 from django.core.checks import run_checks
+from django.db import connection, transaction
 from django.db.models import Model
 
 from audit.capture import compat
@@ -46,3 +48,56 @@ def test_the_model_mixin_overrides_django_private_methods_only_through_the_fence
     owners = {name: next(c for c in AuditedModelMixin.__mro__ if name in vars(c))
               for name in ("_do_insert", "_do_update", "refresh_from_db")}
     assert set(owners.values()) == {compat.ModelHooks}
+
+
+@pytest.mark.django_db
+def test_a_test_cases_own_transaction_is_recognised():
+    assert connection.in_atomic_block
+    assert compat.in_test_case_transaction(connection) is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_the_application_opened_is_not_a_test_cases():
+    with transaction.atomic():
+        assert connection.in_atomic_block
+        assert compat.in_test_case_transaction(connection) is False
+
+
+def test_a_test_case_that_no_longer_marks_its_transaction_is_reported(monkeypatch):
+    from django.test import TestCase
+
+    @classmethod
+    def _enter_atomics(cls):
+        return {}
+
+    monkeypatch.setattr(TestCase, "_enter_atomics", _enter_atomics)
+    [problem] = compat.problems()
+    assert problem == "django.test.TestCase._enter_atomics no longer marks its blocks _from_testcase"
+
+
+def test_an_atomic_block_without_the_test_case_mark_is_reported(monkeypatch):
+    from django.db.transaction import Atomic
+
+    original = Atomic.__init__
+
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        del self._from_testcase
+
+    monkeypatch.setattr(Atomic, "__init__", __init__)
+    assert "django.db.transaction.Atomic no longer sets _from_testcase = False" in compat.problems()
+
+
+def test_no_module_but_the_fence_names_the_private_attributes_it_relies_on():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    private = ("_from_testcase", "_live_receivers", "_default_get_user", "_send_query_prepared")
+    fence = root / "audit" / "capture" / "compat.py"
+    outside = sorted(
+        f"{path.relative_to(root)}: {name}"
+        for app in ("audit", "core", "maintenance", "emergencies", "accounts", "forwarding", "alerts", "marine_center")
+        for path in (root / app).rglob("*.py") if path != fence
+        for name in private if name in path.read_text()
+    )
+    assert outside == []
