@@ -55,17 +55,16 @@ import tempfile
 import threading
 import time
 import tracemalloc
-import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.capture import database_name, postgresql_database, setup_django
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "api.json"
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # BENCH_SCALE_DB names another database, so that two checkouts can build and keep their own
-DB_NAME = os.environ.get("BENCH_SCALE_DB", "bench_scale")
-if not DB_NAME.replace("_", "").isalnum():
-    raise SystemExit("BENCH_SCALE_DB must be letters, digits and underscores")
+DB_ENV, DB_DEFAULT = "BENCH_SCALE_DB", "bench_scale"
+DB_NAME = database_name(DB_ENV, DB_DEFAULT)
 
 FULL = {"activity_logs": 10_000_000, "audit_trail": 5_000_000, "system_events": 1_000_000}
 HISTORY_PER_CHANGE = 3
@@ -88,29 +87,6 @@ def log(msg: str) -> None:
 
 
 # --- database -----------------------------------------------------------------------
-
-
-def admin_connection():
-    import psycopg
-
-    return psycopg.connect(os.environ.get("BENCH_PG_ADMIN_URL", PG_ADMIN_URL), autocommit=True, connect_timeout=5)
-
-
-def database_url() -> str:
-    return os.environ.get("BENCH_PG_ADMIN_URL", PG_ADMIN_URL).rsplit("/", 1)[0] + f"/{DB_NAME}"
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "marine_center.settings_test"  # a throwaway SECRET_KEY
-    os.environ["DEBUG"] = "0"
-    os.environ["ALLOWED_HOSTS"] = "testserver,localhost,127.0.0.1"
-    os.environ.setdefault("LOG_LEVEL", "ERROR")
-    warnings.filterwarnings("ignore", message="No directory at")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def stored_scale() -> float | None:
@@ -541,7 +517,7 @@ def measure_stream(token: str, samples: int) -> dict:
     from audit.services import log_activity
 
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "marine_center.settings_test"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "marine_center.settings_test"}  # DATABASE_URL: setup_django's
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "marine_center.asgi:application", "--host",
                              "127.0.0.1", "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
     received: dict[str, float] = {}
@@ -605,20 +581,19 @@ def measure_stream(token: str, samples: int) -> dict:
 # --- main ---------------------------------------------------------------------------------
 
 
-def run(scale: float, *, reuse: bool, keep: bool, samples: int) -> dict:
-    admin = admin_connection()
-    exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone() is not None
-    if exists and not reuse:
-        admin.execute(f"DROP DATABASE {DB_NAME} WITH (FORCE)")
-        exists = False
-    if not exists:
-        admin.execute(f"CREATE DATABASE {DB_NAME}")
-    setup_django(database_url())
-    from django.core.management import call_command
+def run(scale: float, *, reuse: bool, keep: bool, samples: int) -> dict | None:
+    """The whole run on the scratch database (None when PostgreSQL cannot be reached)."""
+    with postgresql_database(DB_ENV, DB_DEFAULT, reuse=reuse, keep=keep) as url:
+        if url is None:
+            return None
+        setup_django(url)  # and the migrations
+        return _run(scale, reuse=reuse, samples=samples)
+
+
+def _run(scale: float, *, reuse: bool, samples: int) -> dict:
     from django.db import connection
     from django.test import Client
 
-    call_command("migrate", verbosity=0, interactive=False)
     result: dict = {"meta": {
         "scale": scale,
         "full_scale_rows": {**FULL, "update_history": FULL["audit_trail"] * HISTORY_PER_CHANGE},
@@ -672,10 +647,6 @@ def run(scale: float, *, reuse: bool, keep: bool, samples: int) -> dict:
         log("stream")
         result["stream"] = measure_stream(tokens["ADM001"], samples)
     result["meta"]["load_average_1m_end"] = round(os.getloadavg()[0], 2)
-    connection.close()
-    if not keep:
-        admin.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    admin.close()
     return result
 
 
@@ -757,12 +728,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not 0 < args.scale <= 1:
         parser.error("--scale must be greater than 0 and at most 1")
-    try:
-        admin_connection().close()
-    except Exception as exc:  # noqa: BLE001
-        print(f"bench.api_scale: PostgreSQL unreachable ({exc.__class__.__name__}); skipped", file=sys.stderr)
-        return 0
     result = run(args.scale, reuse=args.reuse, keep=args.keep, samples=args.stream_samples)
+    if result is None:  # PostgreSQL unreachable: said on stderr
+        return 0
     result["verdicts"] = verdicts(result)
     print(table(result))
     output = Path(args.output)

@@ -21,11 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.api_scale import admin_connection, setup_django  # noqa: E402
+from bench.capture import postgresql_database, setup_django  # noqa: E402
 
-DB = os.environ.get("BENCH_AUDIT_LOG_DB", "bench_audit_log")
-if not DB.replace("_", "").isalnum():
-    raise SystemExit("BENCH_AUDIT_LOG_DB must be letters, digits and underscores")
 ROWS = int(os.environ.get("BENCH_ROWS", 200_000))
 N = int(os.environ.get("BENCH_N", 20))
 
@@ -45,12 +42,13 @@ def timed(client, url: str) -> dict:
 
 
 def main() -> None:
-    admin = admin_connection()
-    admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-    admin.execute(f"CREATE DATABASE {DB}")
-    setup_django(os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-                 .rsplit("/", 1)[0] + f"/{DB}")
-    from django.core.management import call_command
+    with postgresql_database("BENCH_AUDIT_LOG_DB", "bench_audit_log") as url:
+        if url is not None:  # else PostgreSQL is unreachable, said on stderr
+            setup_django(url)  # and the migrations
+            measure()
+
+
+def measure() -> None:
     from django.db import connection
     from django.test import Client
 
@@ -58,7 +56,6 @@ def main() -> None:
     from audit import selectors
     from audit.models import AuditTrail
 
-    call_command("migrate", verbosity=0, interactive=False)
     engineer = User.objects.create_user(user_id="PE001", password="x" * 12, role="port_engineer",
                                         full_name="Priya Eriksen")
     with connection.cursor() as cursor:
@@ -83,8 +80,6 @@ def main() -> None:
         "100,000 rows deep by offset (page=2001)": timed(client, "/admin/audit-log?hours=720&page=2001"),
     }
     print(json.dumps(result, indent=2))
-    connection.close()
-    admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
 
 
 if __name__ == "__main__":

@@ -77,12 +77,24 @@ def sqlite_database():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def database_name(env_var: str, default: str) -> str:
+    """The scratch database's name: ``default`` unless ``env_var`` names another (letters, digits
+    and underscores only: it is written into ``CREATE DATABASE``)."""
+    name = os.environ.get(env_var, default)
+    if not name.replace("_", "").isalnum():
+        raise SystemExit(f"{env_var} must be letters, digits and underscores")
+    return name
+
+
 @contextlib.contextmanager
-def postgresql_database(env_var: str = "BENCH_PG_DB", default: str = PG_DB_NAME):
+def postgresql_database(env_var: str = "BENCH_PG_DB", default: str = PG_DB_NAME, *, reuse: bool = False,
+                        keep: bool = False):
     """Create a scratch database, ``default`` unless ``env_var`` names another
     (so that two benches on one server never drop each other's database),
     dropping a leftover, and drop it afterwards; yields its URL, or None when
-    the server cannot be reached. Every bench section's database comes from here."""
+    the server cannot be reached. Every bench section's database comes from here.
+    ``reuse``: an existing database of that name is kept as it is (the caller decides
+    whether its data will do); ``keep``: it is not dropped afterwards."""
     import psycopg
 
     admin_url = os.environ.get("BENCH_PG_ADMIN_URL", PG_ADMIN_URL)
@@ -92,12 +104,13 @@ def postgresql_database(env_var: str = "BENCH_PG_DB", default: str = PG_DB_NAME)
         print(f"bench: PostgreSQL unreachable at {admin_url} ({exc.__class__.__name__}); skipped", file=sys.stderr)
         yield None
         return
-    name = os.environ.get(env_var, default)
-    if not name.replace("_", "").isalnum():
-        raise SystemExit(f"{env_var} must be letters, digits and underscores")
+    name = database_name(env_var, default)
     try:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {name}")
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
+        if exists and not reuse:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        if not (exists and reuse):
+            admin.execute(f"CREATE DATABASE {name}")
         base = admin_url.rsplit("/", 1)[0]
         yield f"{base}/{name}"
     finally:
@@ -107,7 +120,8 @@ def postgresql_database(env_var: str = "BENCH_PG_DB", default: str = PG_DB_NAME)
             connections.close_all()
         except Exception:  # noqa: BLE001 - Django may never have been set up
             pass
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if not keep:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close()
 
 
