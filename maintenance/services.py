@@ -354,24 +354,23 @@ def assign_request(*, request_obj: MaintenanceRequest, actor, assignee, reason: 
 @action("Started work on maintenance request {obj.code}", target="request_obj", refused="status_change")
 def start_request(*, request_obj: MaintenanceRequest, actor, reason: str = "") -> MaintenanceRequest:
     """approved -> in_progress by the assignee or a manager; stamps started_at."""
-    with acting(actor, reason):
-        obj = _lock(request_obj)
-        _check("start", actor, obj)
-        obj.status = RequestStatus.IN_PROGRESS
-        obj.started_at = timezone.now()
-        obj.save(update_fields=["status", "started_at", "updated_at"])
-        return obj
+    return _move_and_stamp(request_obj, actor, reason, "start", RequestStatus.IN_PROGRESS, "started_at")
 
 
 @action("Completed maintenance request {obj.code}", target="request_obj", refused="status_change")
 def complete_request(*, request_obj: MaintenanceRequest, actor, reason: str = "") -> MaintenanceRequest:
     """in_progress -> completed by the assignee or a manager; stamps completed_at."""
+    return _move_and_stamp(request_obj, actor, reason, "complete", RequestStatus.COMPLETED, "completed_at")
+
+
+def _move_and_stamp(request_obj, actor, reason: str, action: str, status: str, stamp: str) -> MaintenanceRequest:
+    """The request, locked and checked for ``action``, moved to ``status`` with ``stamp`` set to now."""
     with acting(actor, reason):
         obj = _lock(request_obj)
-        _check("complete", actor, obj)
-        obj.status = RequestStatus.COMPLETED
-        obj.completed_at = timezone.now()
-        obj.save(update_fields=["status", "completed_at", "updated_at"])
+        _check(action, actor, obj)
+        obj.status = status
+        setattr(obj, stamp, timezone.now())
+        obj.save(update_fields=["status", stamp, "updated_at"])
         return obj
 
 
