@@ -22,11 +22,11 @@ from audit.admin.export import CsvExportMixin
 from audit.admin.revert import RevertHistoryAdmin
 from core.admin_base import RecordedAdmin
 from core.errors import DomainError
+from core.portal import admin_reason_field
 
 from . import selectors, services
+from .forms import check_passwords_match, password_field
 from .models import ApprovalStatus, Role, User
-
-REASON_HELP = "Why this change is made (kept in the audit trail)."
 
 # Tokens are issued only through POST /api/auth/token (recorded in the audit
 # trail): knox's own admin would mint tokens without expiry for anyone and
@@ -35,21 +35,10 @@ if admin.site.is_registered(AuthToken):
     admin.site.unregister(AuthToken)
 
 
-def _reason_field():
-    return forms.CharField(label="Change reason", required=False, max_length=500, help_text=REASON_HELP)
-
-
 class UserAddForm(forms.ModelForm):
-    password1 = forms.CharField(
-        label="Password",
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=password_validation.password_validators_help_text_html(),
-    )
-    password2 = forms.CharField(
-        label="Password confirmation", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
-    )
-    change_reason = _reason_field()
+    password1 = password_field("Password", help_text=password_validation.password_validators_help_text_html())
+    password2 = password_field("Password confirmation")
+    change_reason = admin_reason_field()
 
     class Meta:
         model = User
@@ -60,16 +49,12 @@ class UserAddForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        p1, p2 = cleaned.get("password1"), cleaned.get("password2")
-        if p1 and p2 and p1 != p2:
-            self.add_error("password2", "The two passwords do not match.")
-            return cleaned
-        if self.errors:
+        if not check_passwords_match(self, cleaned, "password1", "password2") or self.errors:
             return cleaned
         try:
             services.check_new_user(
                 user_id=cleaned.get("user_id", ""),
-                password=p1 or "",
+                password=cleaned.get("password1") or "",
                 full_name=cleaned.get("full_name", ""),
                 email=cleaned.get("email", ""),
                 phone=cleaned.get("phone", ""),
@@ -81,7 +66,7 @@ class UserAddForm(forms.ModelForm):
 
 
 class UserChangeForm(forms.ModelForm):
-    change_reason = _reason_field()
+    change_reason = admin_reason_field()
 
     class Meta:
         model = User
@@ -108,24 +93,13 @@ class UserChangeForm(forms.ModelForm):
 
 
 class PasswordResetForm(forms.Form):
-    new_password1 = forms.CharField(
-        label="New password",
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=password_validation.password_validators_help_text_html(),
-    )
-    new_password2 = forms.CharField(
-        label="New password confirmation",
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
-    change_reason = _reason_field()
+    new_password1 = password_field("New password", help_text=password_validation.password_validators_help_text_html())
+    new_password2 = password_field("New password confirmation")
+    change_reason = admin_reason_field()
 
     def clean(self):
         cleaned = super().clean()
-        p1, p2 = cleaned.get("new_password1"), cleaned.get("new_password2")
-        if p1 and p2 and p1 != p2:
-            self.add_error("new_password2", "The two passwords do not match.")
+        check_passwords_match(self, cleaned, "new_password1", "new_password2")
         return cleaned
 
 
@@ -351,7 +325,7 @@ class UserAdmin(RecordedAdmin, CsvExportMixin, RevertHistoryAdmin):
 
 
 class GroupForm(forms.ModelForm):
-    change_reason = _reason_field()
+    change_reason = admin_reason_field()
 
     class Meta:
         model = Group

@@ -8,7 +8,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
 
 from core.lengths import max_length
-from core.portal import ReasonField
+from core.portal import ReasonField, SearchField
 
 from .models import ApprovalStatus, Role, User
 
@@ -45,6 +45,26 @@ class LoginForm(AuthenticationForm):
         return self.cleaned_data
 
 
+PASSWORDS_DIFFER = "The two passwords differ."
+
+
+def password_field(label: str, *, new: bool = True, help_text: str = "") -> forms.CharField:
+    """A password box, in the portal and the admin alike: never stripped (a space is part of a
+    password, as at login) and autocompleted as a new or the current password."""
+    autocomplete = "new-password" if new else "current-password"
+    return forms.CharField(label=label, strip=False, help_text=help_text,
+                           widget=forms.PasswordInput(attrs={"autocomplete": autocomplete}))
+
+
+def check_passwords_match(form: forms.Form, cleaned: dict, first: str, second: str) -> bool:
+    """Whether the password typed twice (fields ``first`` and ``second``) is the same both times;
+    if not, the error is put on ``second``."""
+    if cleaned.get(first) and cleaned.get(second) and cleaned[first] != cleaned[second]:
+        form.add_error(second, PASSWORDS_DIFFER)
+        return False
+    return True
+
+
 class RegistrationForm(forms.Form):
     user_id = forms.CharField(
         label="User ID", max_length=max_length(User, "user_id"), help_text="The code you will log in with, e.g. ST042 (letters and digits)."
@@ -53,15 +73,12 @@ class RegistrationForm(forms.Form):
     email = forms.EmailField()
     phone = forms.CharField(max_length=max_length(User, "phone"), required=False)
     department = forms.CharField(max_length=max_length(User, "department"), required=False)
-    password1 = forms.CharField(label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
-    password2 = forms.CharField(
-        label="Password again", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
-    )
+    password1 = password_field("Password")
+    password2 = password_field("Password again")
 
     def clean(self):
         data = super().clean()
-        if data.get("password1") and data.get("password2") and data["password1"] != data["password2"]:
-            self.add_error("password2", "The two passwords differ.")
+        check_passwords_match(self, data, "password1", "password2")
         return data
 
 
@@ -78,24 +95,18 @@ class ProfileForm(forms.Form):
 
 
 class PasswordChangeForm(forms.Form):
-    old_password = forms.CharField(
-        label="Current password", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
-    )
-    new_password1 = forms.CharField(label="New password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
-    new_password2 = forms.CharField(
-        label="New password again", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
-    )
+    old_password = password_field("Current password", new=False)
+    new_password1 = password_field("New password")
+    new_password2 = password_field("New password again")
 
     def clean(self):
         data = super().clean()
-        if data.get("new_password1") and data.get("new_password2") and data["new_password1"] != data["new_password2"]:
-            self.add_error("new_password2", "The two passwords differ.")
+        check_passwords_match(self, data, "new_password1", "new_password2")
         return data
 
 
 class UserFilterForm(forms.Form):
-    q = forms.CharField(label="Search", required=False, max_length=100,
-                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "User ID, name, email"}))
+    q = SearchField(placeholder="User ID, name, email")
     role = forms.ChoiceField(choices=[("", "Any role"), *Role.choices], required=False)
     approval_status = forms.ChoiceField(
         label="Approval", choices=[("", "Any state"), *ApprovalStatus.choices], required=False

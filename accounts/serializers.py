@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.fields import UTCMillisecondsField
+from core.fields import UTCMillisecondsField, change_reason_field
 from core.lengths import max_length
 
 from .models import Role, User
@@ -14,7 +14,7 @@ PASSWORD_STYLE = {"input_type": "password"}
 
 
 class ChangeReasonSerializer(serializers.Serializer):
-    change_reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+    change_reason = change_reason_field()
 
 
 @extend_schema_field({
@@ -62,7 +62,7 @@ class RegisterSerializer(serializers.Serializer):
     email = serializers.EmailField()
     phone = serializers.CharField(max_length=max_length(User, "phone"), required=False, allow_blank=True, default="")
     department = serializers.CharField(max_length=max_length(User, "department"), required=False, allow_blank=True, default="")
-    change_reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+    change_reason = change_reason_field()
 
 
 class TokenRequestSerializer(serializers.Serializer):

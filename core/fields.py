@@ -7,6 +7,8 @@ import datetime as dt
 
 from rest_framework import serializers
 
+from core.lengths import CHANGE_REASON_MAX_LENGTH
+
 
 def iso_ms(value: dt.datetime | None) -> str | None:
     """``2025-01-20T14:30:45.123Z`` for an aware or naive-UTC datetime; None stays None."""
@@ -50,3 +52,9 @@ class UserIdField(serializers.SlugRelatedField):
         if user is None:
             self.fail("does_not_exist", slug_name=self.slug_field, value=data[:40])
         return user
+
+
+def change_reason_field() -> serializers.CharField:
+    """The optional ``change_reason`` of an API write (SPEC: every write may say why)."""
+    return serializers.CharField(max_length=CHANGE_REASON_MAX_LENGTH, required=False, allow_blank=True, default="",
+                                 help_text="Why this change is made; recorded in the audit trail.")

@@ -8,6 +8,10 @@ theirs as a named constant beside the model.
 
 from __future__ import annotations
 
+#: what a change reason may hold, on every surface that asks for one (the portal's reason box,
+#: the admin's, the API's ``change_reason``); the audit rows keep it in a text column
+CHANGE_REASON_MAX_LENGTH = 500
+
 
 def max_length(model, name: str) -> int:
     """The ``max_length`` of ``model``'s field ``name`` (``max_length(Emergency, "vessel")``)."""

@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 
 from core.errors import DomainError
+from core.lengths import CHANGE_REASON_MAX_LENGTH
 from core.permissions import is_admin, is_manager
 
 PAGE_SIZE = 20
@@ -63,12 +64,32 @@ class ReasonField(forms.CharField):
     """The change-reason box of edit and approval forms."""
 
     def __init__(self, *, required: bool = False, label: str = "Reason for the change", **kwargs):
-        kwargs.setdefault("max_length", 500)
+        kwargs.setdefault("max_length", CHANGE_REASON_MAX_LENGTH)
         kwargs.setdefault(
             "widget", forms.Textarea(attrs={"rows": 2, "class": "reason", "placeholder": "Why is this being done?"})
         )
         kwargs.setdefault("help_text", "Recorded in the audit trail with the change.")
         super().__init__(required=required, label=label, **kwargs)
+
+
+class SearchField(forms.CharField):
+    """The free-text search box of a list page's filters; ``placeholder`` says what it searches."""
+
+    def __init__(self, *, placeholder: str, **kwargs):
+        kwargs.setdefault("label", "Search")
+        kwargs.setdefault("max_length", 100)
+        super().__init__(required=False, widget=forms.TextInput(attrs={"type": "search", "placeholder": placeholder}),
+                         **kwargs)
+
+
+#: the help under the admin's change-reason box
+ADMIN_REASON_HELP = "Why this change is made (kept in the audit trail)."
+
+
+def admin_reason_field() -> forms.CharField:
+    """The change-reason box of an admin change form (read as ``change_reason``)."""
+    return forms.CharField(label="Change reason", required=False, max_length=CHANGE_REASON_MAX_LENGTH,
+                           help_text=ADMIN_REASON_HELP)
 
 
 def edit_page(request, *, obj, form_class, save, template: str, detail: str):

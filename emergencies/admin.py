@@ -10,6 +10,7 @@ from audit.admin.export import CsvExportMixin
 from audit.admin.revert import RevertHistoryAdmin
 from core.admin_base import RecordedAdmin
 from core.errors import DomainError
+from core.portal import admin_reason_field
 
 from . import services
 from .models import Emergency
@@ -17,12 +18,7 @@ from .permissions import can_edit_emergency
 
 
 class EmergencyAdminForm(forms.ModelForm):
-    change_reason = forms.CharField(
-        label="Change reason",
-        required=False,
-        max_length=500,
-        help_text="Why this change is made (kept in the audit trail).",
-    )
+    change_reason = admin_reason_field()
 
     class Meta:
         model = Emergency

@@ -6,17 +6,14 @@ from django import forms
 
 from core.lengths import max_length
 from core.permissions import is_manager
-from core.portal import ReasonField
+from core.portal import ReasonField, SearchField
 from maintenance.forms import UserChoiceField
 
 from .models import DESCRIPTION_MAX_LENGTH, Emergency, EmergencyStatus, EmergencyType, Severity
 
 
 class EmergencyFilterForm(forms.Form):
-    q = forms.CharField(
-        label="Search", required=False, max_length=100,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Code, vessel or location"}),
-    )
+    q = SearchField(placeholder="Code, vessel or location")
     status = forms.ChoiceField(choices=[("", "Any status"), *EmergencyStatus.choices], required=False)
     severity = forms.ChoiceField(choices=[("", "Any severity"), *Severity.choices], required=False)
     emergency_type = forms.ChoiceField(label="Type", choices=[("", "Any type"), *EmergencyType.choices], required=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.models import ApprovalStatus, User
-from core.fields import UserIdField
+from core.fields import UserIdField, change_reason_field
 from core.lengths import max_length
 
 from .models import DESCRIPTION_MAX_LENGTH, Emergency, EmergencyType, Severity
@@ -58,7 +58,7 @@ class EmergencyCreateSerializer(serializers.Serializer):
     location = serializers.CharField(max_length=max_length(Emergency, "location"), required=False, allow_blank=True, default="")
     severity = serializers.ChoiceField(choices=Severity.choices, required=False, default=Severity.HIGH)
     assigned_to = UserIdField(queryset=assignable_users(), required=False, allow_null=True, default=None)
-    change_reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    change_reason = change_reason_field()
 
 
 class EmergencyUpdateSerializer(serializers.Serializer):
@@ -68,7 +68,7 @@ class EmergencyUpdateSerializer(serializers.Serializer):
     location = serializers.CharField(max_length=max_length(Emergency, "location"), required=False, allow_blank=True)
     severity = serializers.ChoiceField(choices=Severity.choices, required=False)
     assigned_to = UserIdField(queryset=assignable_users(), required=False, allow_null=True)
-    change_reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    change_reason = change_reason_field()
 
     READ_ONLY_HERE = (
         "code",
@@ -98,8 +98,8 @@ class EmergencyUpdateSerializer(serializers.Serializer):
 
 class EmergencyAssignSerializer(serializers.Serializer):
     assigned_to = UserIdField(queryset=assignable_users())
-    change_reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    change_reason = change_reason_field()
 
 
 class EmergencyActionSerializer(serializers.Serializer):
-    change_reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    change_reason = change_reason_field()

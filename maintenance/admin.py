@@ -17,15 +17,10 @@ from audit.admin.revert import RevertHistoryAdmin
 from core.admin_base import RecordedAdmin
 from core.errors import DomainError
 from core.permissions import is_manager
+from core.portal import admin_reason_field
 
 from . import permissions, selectors, services
 from .models import Attachment, Comment, InventoryItem, MaintenanceRequest, ReceiptChannel, StockAdjustment
-
-REASON_HELP = "Why this change is made (kept in the audit trail)."
-
-
-def _reason_field():
-    return forms.CharField(label="Change reason", required=False, max_length=500, help_text=REASON_HELP)
 
 
 class _ReadOnlyInline(admin.TabularInline):
@@ -68,7 +63,7 @@ def _assignable():
 
 
 class MaintenanceRequestAdminForm(forms.ModelForm):
-    change_reason = _reason_field()
+    change_reason = admin_reason_field()
 
     class Meta:
         model = MaintenanceRequest
@@ -318,7 +313,7 @@ class StockAdjustmentInline(_ReadOnlyInline):
 
 
 class InventoryItemAdminForm(forms.ModelForm):
-    change_reason = _reason_field()
+    change_reason = admin_reason_field()
 
     class Meta:
         model = InventoryItem

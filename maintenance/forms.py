@@ -8,7 +8,7 @@ from django import forms
 from accounts.models import ApprovalStatus, User
 from core.lengths import max_length
 from core.permissions import is_manager
-from core.portal import ReasonField
+from core.portal import ReasonField, SearchField
 
 from .models import (
     COMMENT_MAX_LENGTH,
@@ -39,12 +39,7 @@ class UserChoiceField(forms.ModelChoiceField):
 
 
 class RequestFilterForm(forms.Form):
-    q = forms.CharField(
-        label="Search",
-        required=False,
-        max_length=100,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Code, title or vessel"}),
-    )
+    q = SearchField(placeholder="Code, title or vessel")
     status = forms.ChoiceField(choices=[("", "Any status"), *RequestStatus.choices], required=False)
     priority = forms.ChoiceField(choices=[("", "Any priority"), *Priority.choices], required=False)
     category = forms.ChoiceField(choices=[("", "Any category"), *Category.choices], required=False)
@@ -120,12 +115,7 @@ class AttachmentForm(forms.Form):
 
 
 class InventoryFilterForm(forms.Form):
-    q = forms.CharField(
-        label="Search",
-        required=False,
-        max_length=100,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Code, part number, name or location"}),
-    )
+    q = SearchField(placeholder="Code, part number, name or location")
     low_stock = forms.BooleanField(label="Below minimum only", required=False)
 
 

@@ -15,8 +15,8 @@ from rest_framework import serializers
 
 from accounts.models import User
 from core import fields as core_fields
-from core.fields import UTCMillisecondsField
-from core.lengths import max_length
+from core.fields import UTCMillisecondsField, change_reason_field
+from core.lengths import CHANGE_REASON_MAX_LENGTH, max_length
 
 from .models import (
     COMMENT_MAX_LENGTH,
@@ -31,18 +31,6 @@ from .models import (
     StockAdjustment,
 )
 from .selectors import allowed_request_actions
-
-REASON_MAX = 500
-
-
-def _change_reason():
-    return serializers.CharField(
-        max_length=REASON_MAX,
-        required=False,
-        allow_blank=True,
-        default="",
-        help_text="Why this change is made; recorded in the audit trail.",
-    )
 
 
 class UserIdField(core_fields.UserIdField):
@@ -150,17 +138,17 @@ class MaintenanceRequestWriteSerializer(StrictSerializer):
         max_digits=12, decimal_places=2, min_value=0, required=False, allow_null=True
     )
     assigned_to = UserIdField(required=False, allow_null=True, help_text="user_id of the assignee (managers only).")
-    change_reason = _change_reason()
+    change_reason = change_reason_field()
 
 
 class RequestActionSerializer(StrictSerializer):
-    change_reason = _change_reason()
+    change_reason = change_reason_field()
 
 
 class CancelSerializer(StrictSerializer):
     """Cancelling needs a reason (SPEC "Four eyes": cancel, reject and deactivate ask for one)."""
 
-    change_reason = serializers.CharField(max_length=REASON_MAX, help_text="Why the request is cancelled (required).")
+    change_reason = serializers.CharField(max_length=CHANGE_REASON_MAX_LENGTH, help_text="Why the request is cancelled (required).")
 
     def validate_change_reason(self, value):
         if not value.strip():
@@ -192,7 +180,7 @@ class RejectSerializer(StrictSerializer):
 
 class AssignSerializer(StrictSerializer):
     assigned_to = UserIdField(help_text="user_id of an approved, active user.")
-    change_reason = _change_reason()
+    change_reason = change_reason_field()
 
 
 # ---- comments and attachments -------------------------------------------------------
@@ -211,7 +199,7 @@ class CommentSerializer(ModelSerializer):
 
 class CommentCreateSerializer(StrictSerializer):
     body = serializers.CharField(max_length=COMMENT_MAX_LENGTH)
-    change_reason = _change_reason()
+    change_reason = change_reason_field()
 
 
 class AttachmentSerializer(ModelSerializer):
@@ -241,7 +229,7 @@ class AttachmentSerializer(ModelSerializer):
 
 class AttachmentUploadSerializer(StrictSerializer):
     file = serializers.FileField(help_text="The file (multipart/form-data).")
-    change_reason = _change_reason()
+    change_reason = change_reason_field()
 
 
 # ---- inventory ------------------------------------------------------------------------
@@ -275,7 +263,7 @@ class InventoryItemWriteSerializer(StrictSerializer):
     location = serializers.CharField(max_length=max_length(InventoryItem, "location"), required=False, allow_blank=True)
     quantity_on_hand = serializers.IntegerField(min_value=0, max_value=2_147_483_647, required=False)
     minimum_stock = serializers.IntegerField(min_value=0, max_value=2_147_483_647, required=False)
-    change_reason = _change_reason()
+    change_reason = change_reason_field()
 
 
 class StockAdjustSerializer(StrictSerializer):
@@ -283,7 +271,7 @@ class StockAdjustSerializer(StrictSerializer):
         min_value=-2_147_483_647, max_value=2_147_483_647, help_text="Positive adds stock, negative takes it."
     )
     reason = serializers.CharField(max_length=max_length(StockAdjustment, "reason"), help_text="Why the stock changes (required).")
-    change_reason = _change_reason()
+    change_reason = change_reason_field()
 
     def validate_quantity_change(self, value):
         if value == 0:

@@ -95,6 +95,9 @@ def test_add_form_shows_validation_errors(admin_client, staff):
                                                             "password2": "password"})
     assert weak.status_code == 200 and "too common" in weak.content.decode()
     assert not User.objects.filter(user_id="ST090").exists()
+    differ = admin_client.post("/admin/accounts/user/add/", {**base, "user_id": "ST091", "password2": "Other-Pass-2026"})
+    assert differ.status_code == 200 and "The two passwords differ." in differ.content.decode()  # as in the portal
+    assert not User.objects.filter(user_id="ST091").exists()
 
 
 def change_data(user, **changes):

@@ -107,3 +107,23 @@ def test_the_api_the_form_and_the_service_take_the_models_length_and_refuse_one_
     with pytest.raises(DomainError) as error:
         service(field, "s" * (limit + 1), user)
     assert error.value.field == field
+
+
+def test_a_change_reason_has_one_limit_on_the_api_the_portal_and_the_admin(api, personas):
+    from core.lengths import CHANGE_REASON_MAX_LENGTH
+    from emergencies.admin import EmergencyAdminForm
+
+    client = api(personas["staff"])
+    exact, over = "r" * CHANGE_REASON_MAX_LENGTH, "r" * (CHANGE_REASON_MAX_LENGTH + 1)
+    assert client.post("/api/maintenance-requests/", {**_request("vessel", "MV A"), "change_reason": exact},
+                       format="json").status_code == 201
+    refused = client.post("/api/maintenance-requests/", {**_request("vessel", "MV B"), "change_reason": over},
+                          format="json")
+    assert refused.status_code == 400 and "change_reason" in refused.json()["error"]["fields"]
+    assert client.patch("/api/users/me/", {"phone": "1", "change_reason": over}, format="json").status_code == 400
+
+    assert "reason" not in RequestForm(data={"reason": exact}, user=personas["staff"]).errors
+    assert "reason" in RequestForm(data={"reason": over}, user=personas["staff"]).errors
+    assert "reason" in ProfileForm(data={"reason": over}).errors
+    assert "change_reason" not in EmergencyAdminForm(data={"change_reason": exact}).errors
+    assert "change_reason" in EmergencyAdminForm(data={"change_reason": over}).errors

@@ -108,6 +108,18 @@ def test_registration_creates_a_pending_account(client, db):
     assert "administrator" in _html(response) and "pending approval" in _html(response)
 
 
+def test_a_password_with_spaces_is_kept_as_typed_at_registration_and_change(client, as_, world):
+    """The portal's password boxes are not stripped, as the login form's is not."""
+    client.post("/register/", {"user_id": "ST776", "full_name": "Rae Rigger", "email": "rae6@example.com",
+                               "password1": " Rigging-Pass-2025 ", "password2": " Rigging-Pass-2025 "})
+    assert User.objects.get(user_id="ST776").check_password(" Rigging-Pass-2025 ")
+    staff = as_("staff")
+    ok = staff.post("/profile/password/", {"old_password": PASSWORD, "new_password1": "  Fresh-Pass-2026",
+                                          "new_password2": "  Fresh-Pass-2026"})
+    assert ok.status_code == 302
+    assert User.objects.get(user_id="ST001").check_password("  Fresh-Pass-2026")
+
+
 @pytest.mark.parametrize(
     "data,field_error",
     [
