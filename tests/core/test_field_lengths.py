@@ -43,53 +43,41 @@ def _emergency(field, value):
             field: value}
 
 
-# (field, its limit from the model, who acts, the API call, the form, the service)
+# each kind of record: who acts, its API call, its form and its service, given a field and a value
+REQUEST = ("staff",
+           lambda c, f, v: c.post("/api/maintenance-requests/", _request(f, v), format="json"),
+           lambda f, v, u: RequestForm(data={"category": "other", "priority": "medium", **_request(f, v)}, user=u),
+           lambda f, v, u: maintenance_services.create_request(actor=u, **_request(f, v)))
+ITEM = ("engineer",
+        lambda c, f, v: c.post("/api/inventory/", _item(f, v), format="json"),
+        lambda f, v, u: ItemForm(data={"quantity_on_hand": 0, "minimum_stock": 0, **_item(f, v)}),
+        lambda f, v, u: maintenance_services.create_item(actor=u, **_item(f, v)))
+EMERGENCY = ("engineer",
+             lambda c, f, v: c.post("/api/emergencies/", _emergency(f, v), format="json"),
+             lambda f, v, u: EmergencyForm(data=_emergency(f, v), user=u),
+             lambda f, v, u: emergency_services.report_emergency(actor=u, **_emergency(f, v)))
+PROFILE = ("staff",
+           lambda c, f, v: c.patch("/api/users/me/", {f: v}, format="json"),
+           lambda f, v, u: ProfileForm(data={f: v}),
+           lambda f, v, u: account_services.update_profile(user=u, actor=u, **{f: v}))
+
+# name: (field, its limit from the model, the kind of record)
 CASES = {
-    "maintenance request vessel": ("vessel", max_length(MaintenanceRequest, "vessel"), "staff",
-                                   lambda c, f, v: c.post("/api/maintenance-requests/", _request(f, v), format="json"),
-                                   lambda f, v, u: RequestForm(data={"category": "other", "priority": "medium",
-                                                                     **_request(f, v)}, user=u),
-                                   lambda f, v, u: maintenance_services.create_request(actor=u, **_request(f, v))),
-    "maintenance request title": ("title", max_length(MaintenanceRequest, "title"), "staff",
-                                  lambda c, f, v: c.post("/api/maintenance-requests/", _request(f, v), format="json"),
-                                  lambda f, v, u: RequestForm(data={"category": "other", "priority": "medium",
-                                                                    **_request(f, v)}, user=u),
-                                  lambda f, v, u: maintenance_services.create_request(actor=u, **_request(f, v))),
-    "inventory part number": ("part_number", max_length(InventoryItem, "part_number"), "engineer",
-                              lambda c, f, v: c.post("/api/inventory/", _item(f, v), format="json"),
-                              lambda f, v, u: ItemForm(data={"quantity_on_hand": 0, "minimum_stock": 0, **_item(f, v)}),
-                              lambda f, v, u: maintenance_services.create_item(actor=u, **_item(f, v))),
-    "inventory name": ("name", max_length(InventoryItem, "name"), "engineer",
-                       lambda c, f, v: c.post("/api/inventory/", _item(f, v), format="json"),
-                       lambda f, v, u: ItemForm(data={"quantity_on_hand": 0, "minimum_stock": 0, **_item(f, v)}),
-                       lambda f, v, u: maintenance_services.create_item(actor=u, **_item(f, v))),
-    "inventory location": ("location", max_length(InventoryItem, "location"), "engineer",
-                           lambda c, f, v: c.post("/api/inventory/", _item(f, v), format="json"),
-                           lambda f, v, u: ItemForm(data={"quantity_on_hand": 0, "minimum_stock": 0, **_item(f, v)}),
-                           lambda f, v, u: maintenance_services.create_item(actor=u, **_item(f, v))),
-    "emergency vessel": ("vessel", max_length(Emergency, "vessel"), "engineer",
-                         lambda c, f, v: c.post("/api/emergencies/", _emergency(f, v), format="json"),
-                         lambda f, v, u: EmergencyForm(data=_emergency(f, v), user=u),
-                         lambda f, v, u: emergency_services.report_emergency(actor=u, **_emergency(f, v))),
-    "emergency location": ("location", max_length(Emergency, "location"), "engineer",
-                           lambda c, f, v: c.post("/api/emergencies/", _emergency(f, v), format="json"),
-                           lambda f, v, u: EmergencyForm(data=_emergency(f, v), user=u),
-                           lambda f, v, u: emergency_services.report_emergency(actor=u, **_emergency(f, v))),
-    "emergency description": ("description", EMERGENCY_DESCRIPTION_MAX_LENGTH, "engineer",
-                              lambda c, f, v: c.post("/api/emergencies/", _emergency(f, v), format="json"),
-                              lambda f, v, u: EmergencyForm(data=_emergency(f, v), user=u),
-                              lambda f, v, u: emergency_services.report_emergency(actor=u, **_emergency(f, v))),
-    **{f"account {name}": (name, max_length(User, name), "staff",
-                           lambda c, f, v: c.patch("/api/users/me/", {f: v}, format="json"),
-                           lambda f, v, u: ProfileForm(data={f: v}),
-                           lambda f, v, u: account_services.update_profile(user=u, actor=u, **{f: v}))
-       for name in ("full_name", "phone", "department")},
+    "maintenance request vessel": ("vessel", max_length(MaintenanceRequest, "vessel"), REQUEST),
+    "maintenance request title": ("title", max_length(MaintenanceRequest, "title"), REQUEST),
+    "inventory part number": ("part_number", max_length(InventoryItem, "part_number"), ITEM),
+    "inventory name": ("name", max_length(InventoryItem, "name"), ITEM),
+    "inventory location": ("location", max_length(InventoryItem, "location"), ITEM),
+    "emergency vessel": ("vessel", max_length(Emergency, "vessel"), EMERGENCY),
+    "emergency location": ("location", max_length(Emergency, "location"), EMERGENCY),
+    "emergency description": ("description", EMERGENCY_DESCRIPTION_MAX_LENGTH, EMERGENCY),
+    **{f"account {name}": (name, max_length(User, name), PROFILE) for name in ("full_name", "phone", "department")},
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_the_api_the_form_and_the_service_take_the_models_length_and_refuse_one_more(api, personas, case):
-    field, limit, who, call_api, form, service = CASES[case]
+    field, limit, (who, call_api, form, service) = CASES[case]
     user = personas[who]
     client = api(user)
     exact, over = "a" * limit, "a" * (limit + 1)
