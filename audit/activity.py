@@ -74,7 +74,7 @@ def _channel(request) -> str:
 
 def _user_agent(request) -> str:
     meta = getattr(request, "META", None) or {}
-    return (meta.get("HTTP_USER_AGENT") or get_context().user_agent or "")[:255]
+    return (meta.get("HTTP_USER_AGENT") or get_context().user_agent or "")[:writer.USER_AGENT_MAX]
 
 
 def _how(request) -> str:

@@ -27,7 +27,6 @@ from functools import lru_cache
 from django.conf import settings
 
 DEFAULT_EXCLUDED_PATHS = ("/static/", "/media/", "/favicon.ico", "/health", "/readyz")
-USER_AGENT_MAX = 255
 
 
 def _get(name, default):

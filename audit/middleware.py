@@ -77,9 +77,9 @@ def context_for(request) -> AuditContext:
         enabled=_current.get().enabled,
         ip_address=client_ip(request),
         request_id=request.audit_request_id,
-        user_agent=writer.clean_text(request.META.get("HTTP_USER_AGENT", ""), conf.USER_AGENT_MAX),
+        user_agent=writer.clean_text(request.META.get("HTTP_USER_AGENT", ""), writer.USER_AGENT_MAX),
         method=request.method or "",
-        path=writer.clean_text(request.path, 500),
+        path=writer.clean_text(request.path, writer.PATH_MAX),
         request=request,
     )
 

@@ -53,6 +53,13 @@ def _limit(model, field_name: str) -> int:
     return model._meta.get_field(field_name).max_length or TEXT_LIMIT
 
 
+#: the columns' limits the request's and the actor's texts are cut to (the models declare them)
+USER_ID_MAX = _limit(AuditTrail, "user_id")
+USER_DISPLAY_MAX = _limit(AuditTrail, "user_display")
+USER_AGENT_MAX = _limit(ActivityLog, "user_agent")
+PATH_MAX = _limit(ActivityLog, "path")
+
+
 # -- who and where ------------------------------------------------------------
 
 
@@ -73,11 +80,11 @@ def current_user_id() -> str:
     if ctx.actor is not None:
         code = actor_code(ctx.actor)
         if code:
-            return clean_text(code, 20)
+            return clean_text(code, USER_ID_MAX)
     if ctx.request is not None:
         user = getattr(ctx.request, "user", None)
         if user is not None and getattr(user, "is_authenticated", False):
-            return clean_text(actor_code(user), 20)
+            return clean_text(actor_code(user), USER_ID_MAX)
         return ANONYMOUS
     return SYSTEM
 
@@ -146,7 +153,7 @@ def write_activity(*, activity: str, details: Any = "", user_id: str | None = No
     statement's transaction); elsewhere it makes no difference."""
     ctx = get_context()
     row = ActivityLog(
-        user_id=clean_text(user_id or current_user_id(), 20),
+        user_id=clean_text(user_id or current_user_id(), USER_ID_MAX),
         activity=clean_text(activity, _limit(ActivityLog, "activity")),
         details=clean_text(details),
         user_agent=clean_text(ctx.user_agent, _limit(ActivityLog, "user_agent")),
@@ -284,7 +291,7 @@ def actor_display(code: str) -> str:
             continue
         if actor_code(candidate) == code:
             name = str(getattr(candidate, "full_name", "") or "").strip()
-            return clean_text(f"{code} · {name}" if name else code, 200)
+            return clean_text(f"{code} · {name}" if name else code, USER_DISPLAY_MAX)
     return ""
 
 
@@ -295,7 +302,7 @@ def build_row(*, action_type, entity_type, entity_id, changes, table_name, statu
     text) default to its halves. A failed attempt (``status="failed"``) has
     no field rows. Other ``columns`` of ``audit_trail`` may be given by name."""
     ctx = get_context()
-    who = clean_text(user_id or current_user_id(), 20)
+    who = clean_text(user_id or current_user_id(), USER_ID_MAX)
     why = clean_text(ctx.reason if reason is None else reason)
     changes = clean_json(dict(changes or {}))
     if old_value is _DERIVE:

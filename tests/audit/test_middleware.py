@@ -89,6 +89,17 @@ def test_context_carries_ip_agent_method_path_and_anonymous_actor(client):
     assert (data["method"], data["path"], data["actor"]) == ("GET", "/echo/", "anonymous")
 
 
+def test_the_agent_and_the_path_are_cut_to_the_activity_columns_lengths(rf):
+    from audit import middleware
+
+    request = rf.get("/" + "p" * 900, HTTP_USER_AGENT="Mozilla/5.0 " + "x" * 900)
+    request.audit_request_id = "r1"
+    ctx = middleware.context_for(request)
+    assert len(ctx.user_agent) == ActivityLog._meta.get_field("user_agent").max_length
+    assert len(ctx.path) == ActivityLog._meta.get_field("path").max_length
+    assert ctx.user_agent.startswith("Mozilla/5.0") and ctx.path.startswith("/ppp")
+
+
 @override_settings(AUDIT_TRUSTED_PROXIES=["10.0.0.0/8"])
 def test_trusted_proxy_hop(client):
     data = client.get("/echo/", REMOTE_ADDR="10.1.2.3", HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.8").json()
