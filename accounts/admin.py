@@ -20,9 +20,8 @@ from knox.models import AuthToken
 
 from audit.admin.export import CsvExportMixin
 from audit.admin.revert import RevertHistoryAdmin
-from core.admin_base import RecordedAdmin
+from core.admin_base import RecordedAdmin, reason_field
 from core.errors import DomainError
-from core.portal import admin_reason_field
 
 from . import selectors, services
 from .forms import check_passwords_match, password_field
@@ -38,7 +37,7 @@ if admin.site.is_registered(AuthToken):
 class UserAddForm(forms.ModelForm):
     password1 = password_field("Password", help_text=password_validation.password_validators_help_text_html())
     password2 = password_field("Password confirmation")
-    change_reason = admin_reason_field()
+    change_reason = reason_field()
 
     class Meta:
         model = User
@@ -66,7 +65,7 @@ class UserAddForm(forms.ModelForm):
 
 
 class UserChangeForm(forms.ModelForm):
-    change_reason = admin_reason_field()
+    change_reason = reason_field()
 
     class Meta:
         model = User
@@ -95,7 +94,7 @@ class UserChangeForm(forms.ModelForm):
 class PasswordResetForm(forms.Form):
     new_password1 = password_field("New password", help_text=password_validation.password_validators_help_text_html())
     new_password2 = password_field("New password confirmation")
-    change_reason = admin_reason_field()
+    change_reason = reason_field()
 
     def clean(self):
         cleaned = super().clean()
@@ -325,7 +324,7 @@ class UserAdmin(RecordedAdmin, CsvExportMixin, RevertHistoryAdmin):
 
 
 class GroupForm(forms.ModelForm):
-    change_reason = admin_reason_field()
+    change_reason = reason_field()
 
     class Meta:
         model = Group

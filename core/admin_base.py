@@ -27,6 +27,7 @@ from django.db import router, transaction
 
 from audit.context import reason_context
 from core import actions
+from core.lengths import CHANGE_REASON_MAX_LENGTH
 
 #: the POST field of a reason outside the change form (delete pages)
 REASON_FIELD = "change_reason"
@@ -123,7 +124,8 @@ class RecordedAdmin:
 
 
 def reason_field() -> forms.CharField:
-    return forms.CharField(label="Change reason", required=False, max_length=500,
+    """The change-reason box of an admin form (read as ``change_reason``)."""
+    return forms.CharField(label="Change reason", required=False, max_length=CHANGE_REASON_MAX_LENGTH,
                            help_text="Why this change is made (kept in the audit trail).")
 
 

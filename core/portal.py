@@ -82,16 +82,6 @@ class SearchField(forms.CharField):
                          **kwargs)
 
 
-#: the help under the admin's change-reason box
-ADMIN_REASON_HELP = "Why this change is made (kept in the audit trail)."
-
-
-def admin_reason_field() -> forms.CharField:
-    """The change-reason box of an admin change form (read as ``change_reason``)."""
-    return forms.CharField(label="Change reason", required=False, max_length=CHANGE_REASON_MAX_LENGTH,
-                           help_text=ADMIN_REASON_HELP)
-
-
 def edit_page(request, *, obj, form_class, save, template: str, detail: str):
     """The edit page of a request or an emergency: a form prefilled from
     ``obj`` (users by user_id), ``save(reason=..., **changed_fields)`` on a

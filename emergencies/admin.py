@@ -8,9 +8,8 @@ from django.core.exceptions import PermissionDenied
 
 from audit.admin.export import CsvExportMixin
 from audit.admin.revert import RevertHistoryAdmin
-from core.admin_base import RecordedAdmin
+from core.admin_base import RecordedAdmin, reason_field
 from core.errors import DomainError
-from core.portal import admin_reason_field
 
 from . import services
 from .models import Emergency
@@ -18,7 +17,7 @@ from .permissions import can_edit_emergency
 
 
 class EmergencyAdminForm(forms.ModelForm):
-    change_reason = admin_reason_field()
+    change_reason = reason_field()
 
     class Meta:
         model = Emergency

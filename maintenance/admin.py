@@ -14,10 +14,9 @@ from django.utils.html import format_html
 from accounts.models import ApprovalStatus, User
 from audit.admin.export import CsvExportMixin
 from audit.admin.revert import RevertHistoryAdmin
-from core.admin_base import RecordedAdmin
+from core.admin_base import RecordedAdmin, reason_field
 from core.errors import DomainError
 from core.permissions import is_manager
-from core.portal import admin_reason_field
 
 from . import permissions, selectors, services
 from .models import Attachment, Comment, InventoryItem, MaintenanceRequest, ReceiptChannel, StockAdjustment
@@ -63,7 +62,7 @@ def _assignable():
 
 
 class MaintenanceRequestAdminForm(forms.ModelForm):
-    change_reason = admin_reason_field()
+    change_reason = reason_field()
 
     class Meta:
         model = MaintenanceRequest
@@ -313,7 +312,7 @@ class StockAdjustmentInline(_ReadOnlyInline):
 
 
 class InventoryItemAdminForm(forms.ModelForm):
-    change_reason = admin_reason_field()
+    change_reason = reason_field()
 
     class Meta:
         model = InventoryItem
