@@ -69,8 +69,9 @@ class RecordedAdmin:
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        if any(REASON_FIELD in flatten(options.get("fields", ())) for _, options in fieldsets):
-            return fieldsets
+        editable = self.has_add_permission(request) if obj is None else self.has_change_permission(request, obj)
+        if not editable or any(REASON_FIELD in flatten(options.get("fields", ())) for _, options in fieldsets):
+            return fieldsets  # a page that only shows the object asks for no reason
         return [*fieldsets, ("Change reason", {"fields": (REASON_FIELD,)})]
 
     def save_model(self, request, obj, form, change):

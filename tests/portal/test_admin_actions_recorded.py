@@ -364,6 +364,17 @@ def steps_world(admin_world):
     return w
 
 
+def test_every_form_that_writes_asks_for_a_reason_and_a_page_that_only_shows_does_not(as_, steps_world):
+    w, client = steps_world, as_("admin")
+    for url in (f"{MR}{w['request'].pk}/change/", f"{EMG}add/", f"{INV}{w['item'].pk}/change/", f"{USERS}add/",
+                f"{GROUPS}{w['crew'].pk}/change/", f"{RULES}{w['quiet_rule'].pk}/change/", f"{RULES}add/",
+                f"/admin/maintenance/comment/{w['comment'].pk}/delete/"):
+        page = client.get(url).content.decode()
+        assert 'name="change_reason"' in page, url
+    shown_only = client.get(f"/admin/maintenance/comment/{w['comment'].pk}/change/").content.decode()
+    assert "Pump noisy" in shown_only and "Change reason" not in shown_only
+
+
 def test_the_table_covers_every_action_the_admin_offers_an_administrator(steps_world):
     covered = set().union(*(covers for covers, *_ in _steps(steps_world)))
     offered = admin_actions_offered(steps_world["admin"])
