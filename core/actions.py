@@ -40,13 +40,15 @@ from audit.context import acting
 from core.errors import DomainError
 from core.signals import action_refused, activity
 
-__all__ = ["REFUSALS", "action", "collecting", "record", "refusal_message"]
+__all__ = ["REFUSALS", "action", "collecting", "record", "refusal_message", "silenced"]
 
 #: what refuses an action (and is recorded as a failed attempt); anything else is a bug, not a refusal
 REFUSALS = (DomainError, PermissionDenied)
 
 #: the sentences recorded since the innermost :func:`collecting` began (None: nobody is collecting)
 _said: ContextVar[list[str] | None] = ContextVar("core_actions_said", default=None)
+#: inside :func:`silenced`: sentences are collected but not written
+_silenced: ContextVar[bool] = ContextVar("core_actions_silenced", default=False)
 
 
 @contextmanager
@@ -63,14 +65,32 @@ def collecting() -> Iterator[list[str]]:
         _said.reset(token)
 
 
+@contextmanager
+def silenced() -> Iterator[None]:
+    """The services called inside the block write no sentence: their caller records one
+    sentence for the whole of what it did (a revert from the admin history goes through
+    ``update_request``, whose "Edited ..." would be a second row for one action). Refused
+    attempts are still recorded."""
+    token = _silenced.set(True)
+    try:
+        yield
+    finally:
+        _silenced.reset(token)
+
+
 def record(sentence: str, *, actor=None, reason: str = "", details: str | None = None) -> None:
     """Record ``sentence`` as ``actor``'s action (None: the actor of the surrounding audit
     context): the activity row a declared action writes, in the caller's transaction.
-    ``details`` defaults to the reason given ("Reason: ...")."""
+    ``details`` defaults to the reason given ("Reason: ..."). Inside :func:`silenced` the
+    sentence is only collected."""
+    said = _said.get()
+    if _silenced.get():
+        if said is not None:
+            said.append(sentence)
+        return
     with acting(actor, reason or ""):  # the row names the actor given
         activity.send(sender=record, activity=sentence,
                       details=_reason_text(reason) if details is None else details)
-    said = _said.get()
     if said is not None:
         said.append(sentence)
 

@@ -156,12 +156,18 @@ class RevertHistoryAdmin(SimpleHistoryAdmin):
         # caught inside it (their own savepoint has rolled back), so the failed row they left stays
         with transaction.atomic(using=router.db_for_write(self.model)):
             try:
-                with audit_context(reason=reason, action="revert"):
-                    return super().history_form_view(request, object_id, version_id, context)
+                # one action, one sentence: the services' own ("Edited ...") give way to the
+                # revert's, which response_change composes and which is recorded below
+                with audit_context(reason=reason, action="revert"), actions.silenced():
+                    response = super().history_form_view(request, object_id, version_id, context)
             except REFUSALS as exc:
                 messages.error(request, f"{_named(current)} was not reverted: {refusal_message(exc)} "
                                         "Nothing was changed.")
                 return HttpResponseRedirect(request.get_full_path())
+            sentence = getattr(request, "_audit_revert_sentence", None)
+            if sentence is not None:
+                actions.record(sentence, actor=request.user, reason=reason)
+            return response
 
     def response_change(self, request, obj):
         revert = _reverting(request)
@@ -172,8 +178,8 @@ class RevertHistoryAdmin(SimpleHistoryAdmin):
         restored = [self.model._meta.get_field(name).verbose_name for name in before if before[name] != after[name]]
         if restored:
             reason = request.POST[REASON_FIELD].strip()
-            actions.record(f"Reverted {obj._meta.verbose_name} {_code(obj)} to its version of {revert.when} "
-                           f"({_sentence_list(restored).lower()})", actor=request.user, reason=reason)
+            request._audit_revert_sentence = (f"Reverted {obj._meta.verbose_name} {_code(obj)} to its version of "
+                                              f"{revert.when} ({_sentence_list(restored).lower()})")
             messages.success(request, f"{_named(obj)} was reverted to its version of {revert.when}: "
                                       f"{_sentence_list(restored)} restored. Reason: {reason}")
         else:
