@@ -4,6 +4,7 @@ counts on the changelists, escaping of recorded values."""
 
 from __future__ import annotations
 
+import csv
 import re
 
 import pytest
@@ -123,7 +124,7 @@ def test_change_view_cannot_save(portal, admin_user, request_with_payload):
     assert AuditTrail.objects.get(pk=row.pk).user_id == row.user_id
 
 
-def test_export_action_gives_the_same_safe_csv_and_is_recorded(portal, admin_user, request_with_payload):
+def test_export_action_gives_the_same_safe_csv_and_is_recorded(portal, admin_user, personas, request_with_payload):
     client = portal(admin_user)
     html = client.get("/admin/audit/audittrail/").content.decode()
     assert 'value="export_selected_csv"' in html and 'value="delete_selected"' not in html
@@ -135,7 +136,10 @@ def test_export_action_gives_the_same_safe_csv_and_is_recorded(portal, admin_use
     assert response["Content-Type"].startswith("text/csv")
     body = b"".join(response.streaming_content).decode()
     lines = body.split("\r\n")
-    assert lines[0].startswith('"ID","Timestamp","User ID","Action type","Entity type","Entity ID","Old value"')
+    # headers are labels, and the actor is a person named as captured (issue 13.4)
+    assert lines[0].startswith('"ID","Timestamp","User","Action type","Entity type","Entity ID","Old value"')
+    people = {row[2] for row in list(csv.reader(body.splitlines()))[1:]}
+    assert people == {f"{p.user_id} ({p.full_name})" for p in (personas["staff"], personas["engineer"])}
     assert len([line for line in lines if line]) == 1 + len(rows)
     assert "\"'=HYPERLINK(1)\"" in body  # formula neutralised, as in the API export
     assert ActivityLog.objects.filter(user_id="ADM001", activity="Exported audit trail").count() == 1
