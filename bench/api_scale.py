@@ -48,7 +48,6 @@ import math
 import os
 import platform
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,7 +57,7 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.capture import database_name, postgresql_database, setup_django
+from bench.capture import database_name, free_port, postgresql_database, setup_django, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "api.json"
@@ -504,34 +503,21 @@ def measure_pages(n: int, scale: float = 1.0) -> list[dict]:
 # --- stream latency --------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def measure_stream(token: str, samples: int) -> dict:
     """Commit ``samples`` activity rows from this process; a uvicorn process
     streams them to a raw HTTP client; time from commit to receipt."""
     from audit.context import audit_context
     from audit.services import log_activity
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "marine_center.settings_test"}  # DATABASE_URL: setup_django's
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "marine_center.asgi:application", "--host",
                              "127.0.0.1", "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
     received: dict[str, float] = {}
     opened = threading.Event()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    return {"skipped": "the server did not start"}
-                time.sleep(0.2)
+        if not wait_for_port(port, proc):
+            return {"skipped": "the server did not start"}
 
         seconds = samples * 0.25 + 15
 

@@ -42,6 +42,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import statistics
 import sys
 import tempfile
@@ -142,6 +143,27 @@ def setup_django(database_url: str, *, settings: str = "marine_center.settings_t
     call_command("migrate", verbosity=0, interactive=False)
     if run_syncdb:  # after the migrations: the bench-only tables refer to the product's
         call_command("migrate", verbosity=0, interactive=False, run_syncdb=True)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 for a server the bench starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, proc, timeout: float = 60) -> bool:
+    """Wait until the server ``proc`` started accepts connections on ``port`` of 127.0.0.1;
+    False when it exits first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                return False
+            time.sleep(0.2)
 
 
 # -- switches --------------------------------------------------------------------------------

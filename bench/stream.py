@@ -36,7 +36,6 @@ import os
 import platform
 import random
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -46,7 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.capture import PG_ADMIN_URL, postgresql_database, setup_django  # noqa: E402
+from bench.capture import PG_ADMIN_URL, free_port, postgresql_database, setup_django, wait_for_port  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "stream.json"
 DB_ENV, DB_DEFAULT = "BENCH_STREAM_DB", "bench_stream"
@@ -93,12 +92,6 @@ def make_users() -> list[dict]:
             user_id=user_id, password="Bench-Pass-2025", role=role, full_name=user_id, email=f"{user_id}@bench.local")
         out.append({"user_id": user_id, "role": role, "token": AuthToken.objects.create(user)[1]})
     return out
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _status(pid: int, name: str) -> int:
@@ -304,7 +297,7 @@ def run(clients_n: int, rate: float, seconds: float) -> dict | None:
         people = make_users()
         connection.close()
         db_name = url.rsplit("/", 1)[1]
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, "DATABASE_URL": url + f"?application_name={APP_NAME}"}
         # BENCH_STREAM_PROFILE=out.html: the server runs under pyinstrument (its event loop's time, async-aware)
         profile = os.environ.get("BENCH_STREAM_PROFILE")
@@ -314,15 +307,8 @@ def run(clients_n: int, rate: float, seconds: float) -> dict | None:
                                  "--workers", "1", "--backlog", "4096"], cwd=ROOT, env=env)
         admin = admin_connection()
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise SystemExit("bench.stream: the server did not start") from None
-                    time.sleep(0.2)
+            if not wait_for_port(port, proc):
+                raise SystemExit("bench.stream: the server did not start")
             return asyncio.run(measure(port, people, clients_n, rate, seconds, proc.pid, admin, db_name))
         finally:
             proc.terminate()
