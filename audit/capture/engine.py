@@ -205,8 +205,8 @@ class Lookups:
             code, name = qn(meta.get_field(attr).column), qn(meta.get_field(shown).column)
             found = self._tokens[key] = writer.token(len(self.subs))
             self.subs.append(writer.Substitution(
-                found, f"SELECT CASE WHEN COALESCE({name}, '') = '' THEN {code}::text "
-                       f"ELSE {code}::text || ' · ' || {name} END FROM {qn(meta.db_table)} "
+                found, f"SELECT CASE WHEN COALESCE(btrim({name}), '') = '' THEN {code}::text "
+                       f"ELSE {code}::text || ' · ' || btrim({name}) END FROM {qn(meta.db_table)} "
                        f"WHERE {qn(meta.pk.column)} = %s", (pk,), fallback=""))
         return found
 

@@ -226,6 +226,24 @@ def test_a_save_resolving_both_assignees_reads_their_names_with_their_codes(pers
                                                            "new": "ST002 · ST002 Person"}
 
 
+@pytest.mark.parametrize("name", ["  Priya Eriksen  ", "   "])
+def test_a_name_read_by_the_statement_reads_as_one_read_from_the_object(personas, name):
+    """The statement's name (PostgreSQL) and the object's (elsewhere) are one text: trimmed,
+    and the code alone for a blank name."""
+    from audit.capture.engine import display_text
+    from audit.context import audit_context
+    from maintenance import services
+    from maintenance.models import MaintenanceRequest
+
+    type(personas["other_staff"]).objects.filter(pk=personas["other_staff"].pk).update(full_name=name)
+    obj = services.create_request(actor=personas["staff"], vessel="MV A", title="Winch")
+    fresh = MaintenanceRequest.objects.get(pk=obj.pk)
+    with audit_context(actor=personas["admin"]):
+        fresh.assigned_to_id = personas["other_staff"].pk
+        fresh.save()
+    assert _reassignment(obj).displays["assigned_to"]["new"] == display_text("ST002", name)
+
+
 # --- people in the CSV exports (item 4) ---------------------------------------------------------
 
 
