@@ -1,8 +1,9 @@
 """Response shapes of the real-time audit API (SPEC "The API").
 
-The views build plain dicts from ``values()`` rows (fast at ``limit=1000``)
-with :func:`iso_ms` for timestamps; these serializers describe the same
-shapes for the OpenAPI schema, and the tests hold the two together.
+The lists' rows are written as JSON text by :mod:`audit.api.rendering` (by
+the database on PostgreSQL) and the other answers are plain dicts with
+:func:`iso_ms` for timestamps; these serializers describe the same shapes for
+the OpenAPI schema, and the tests hold the two together.
 """
 
 from __future__ import annotations

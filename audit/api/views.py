@@ -36,6 +36,7 @@ from audit.api.filters import (
     entity_type_choices,
 )
 from audit.api.permissions import CanReadAllAuditData, CanViewEntityHistory, CanViewUserActivity
+from audit.api.rendering import BOOL, INT, TEXT, TIME, JSONRows, SplicingJSONRenderer, columns, json_rows
 from audit.api.serializers import (
     AcknowledgeRequestSerializer,
     AcknowledgeResponseSerializer,
@@ -55,6 +56,20 @@ from marine_center.api import ErrorEnvelopeSerializer
 #: the columns of a system event in the API and the stream
 EVENT_FIELDS = ("id", "timestamp", "event_type", "entity_type", "entity_id", "event_data", "severity", "processed",
                 "processed_at", "acknowledged_at", "acknowledged_by", "acknowledgement_note")
+
+
+#: the rows of the four lists as the database writes them (audit.api.rendering), keys in the documented order
+EVENT_ROW = columns(("id", INT), ("timestamp", TIME), ("event_type", TEXT), ("entity_type", TEXT),
+                    ("entity_id", TEXT), ("event_data", TEXT), ("severity", TEXT), ("processed", BOOL),
+                    ("processed_at", TIME), ("acknowledged_at", TIME), ("acknowledged_by", TEXT),
+                    ("acknowledgement_note", TEXT))
+ACTIVITY_ROW = columns(("id", INT), ("activity", TEXT), ("details", TEXT), ("timestamp", TIME), ("ip_address", TEXT))
+CHANGE_ROW = columns(("timestamp", TIME), ("action_type", TEXT, "audit__action_type", ActionType.UPDATE.value),
+                     ("field_name", TEXT), ("old_value", TEXT), ("new_value", TEXT), ("user_id", TEXT),
+                     ("change_reason", TEXT), ("source", TEXT, "audit__source", RecordSource.CAPTURED.value))
+TRAIL_ROW = columns(("id", INT), ("timestamp", TIME), *((name, TEXT) for name in (
+    "user_id", "action_type", "entity_type", "entity_id", "old_value", "new_value", "ip_address", "status",
+    "error_message", "source")))
 
 
 def event_row(row: dict) -> dict:
@@ -152,6 +167,7 @@ def _trail_filters() -> list[OpenApiParameter]:
 
 class _AuditReadView(APIView):
     permission_classes = [IsAuthenticated, CanReadAllAuditData]
+    renderer_classes = [SplicingJSONRenderer]  # JSONRenderer, taking the lists' rows as the database wrote them
     http_method_names = ["get", "head", "options"]
 
     def permission_denied(self, request, message=None, code=None):
@@ -190,17 +206,14 @@ class UserActivityView(_AuditReadView):
         params = UserActivityQuery(data=_merged(request.query_params, user_id=user_id)).cleaned()
         qs = selectors.activities_since(hours=params["hours"], user_id=params["user_id"])
         total, relation = selectors.capped_total(qs, exact=params["exact_total"])
-        rows = list(qs.values_list("id", "activity", "details", "timestamp", "ip_address")[: params["limit"]])
+        rows = json_rows(qs, ACTIVITY_ROW, limit=params["limit"])
         looks.record_read(request, "Viewed user activity",
                     _with_exact({"user_id": params["user_id"], "hours": params["hours"], "limit": params["limit"]},
                                 params))
         return Response({
             "success": True,
             "user_id": params["user_id"],
-            "activities": [
-                {"id": pk, "activity": activity, "details": details, "timestamp": iso_ms(ts), "ip_address": ip}
-                for pk, activity, details, ts, ip in rows
-            ],
+            "activities": JSONRows(rows),
             "count": len(rows),
             "total": total,
             "total_relation": relation,
@@ -232,12 +245,7 @@ class EntityHistoryView(_AuditReadView):
         ).cleaned()
         qs = selectors.entity_changes(params["entity_type"], params["entity_id"])
         total, relation = selectors.capped_total(qs, exact=params["exact_total"])
-        rows = list(
-            qs.values_list(
-                "timestamp", "audit__action_type", "field_name", "old_value", "new_value", "user_id", "change_reason",
-                "audit__source",
-            )[: params["limit"]]
-        )
+        rows = json_rows(qs, CHANGE_ROW, limit=params["limit"])
         looks.record_read(request, "Viewed entity history",
                     _with_exact({"entity_type": params["entity_type"], "entity_id": params["entity_id"],
                                  "limit": params["limit"]}, params))
@@ -245,19 +253,7 @@ class EntityHistoryView(_AuditReadView):
             "success": True,
             "entity_type": params["entity_type"],
             "entity_id": params["entity_id"],
-            "changes": [
-                {
-                    "timestamp": iso_ms(ts),
-                    "action_type": action or "update",
-                    "field_name": field,
-                    "old_value": old,
-                    "new_value": new,
-                    "user_id": who,
-                    "change_reason": why,
-                    "source": source or RecordSource.CAPTURED,
-                }
-                for ts, action, field, old, new, who, why, source in rows
-            ],
+            "changes": JSONRows(rows),
             "count": len(rows),
             "total": total,
             "total_relation": relation,
@@ -288,13 +284,13 @@ class SystemEventsView(_AuditReadView):
         qs = selectors.events_since(hours=params["hours"], severities=params["severity"],
                                     processed=params["processed"], acknowledged=params["acknowledged"])
         total, relation = selectors.capped_total(qs, exact=params["exact_total"])
-        rows = [event_row(row) for row in qs.values(*EVENT_FIELDS)[: params["limit"]]]
+        rows = json_rows(qs, EVENT_ROW, limit=params["limit"])
         described = {"hours": params["hours"], "severity": params["severity"], "limit": params["limit"]}
         described.update({k: params[k] for k in ("processed", "acknowledged") if params[k] is not None})
         looks.record_read(request, "Viewed system events", _with_exact(described, params))
         return Response({
             "success": True,
-            "events": rows,
+            "events": JSONRows(rows),
             "count": len(rows),
             "total": total,
             "total_relation": relation,
@@ -357,13 +353,9 @@ class AuditTrailView(_AuditReadView):
         params = filterset.cleaned()
         qs = filterset.qs
         total, relation = selectors.capped_total(qs, exact=params["exact_total"])
-        fields = ("id", "timestamp", "user_id", "action_type", "entity_type", "entity_id",
-                  "old_value", "new_value", "ip_address", "status", "error_message", "source")
-        rows = list(qs.values(*fields)[: params["limit"]])
-        for row in rows:
-            row["timestamp"] = iso_ms(row["timestamp"])
+        rows = json_rows(qs, TRAIL_ROW, limit=params["limit"])
         looks.record_read(request, "Viewed audit trail", _with_exact({**filterset.describe(), "limit": params["limit"]}, params))
-        return Response({"success": True, "records": rows, "count": len(rows), "total": total,
+        return Response({"success": True, "records": JSONRows(rows), "count": len(rows), "total": total,
                          "total_relation": relation})
 
 
