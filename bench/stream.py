@@ -36,6 +36,7 @@ import os
 import platform
 import random
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -299,22 +300,28 @@ def run(clients_n: int, rate: float, seconds: float) -> dict | None:
         db_name = url.rsplit("/", 1)[1]
         port = free_port()
         env = {**os.environ, "DATABASE_URL": url + f"?application_name={APP_NAME}"}
-        # BENCH_STREAM_PROFILE=out.html: the server runs under pyinstrument (its event loop's time, async-aware)
+        # BENCH_STREAM_PROFILE=out.html (or .txt): the server runs under pyinstrument (async-aware; the
+        # report's format from the extension), sampling every 2 ms; written when the server exits, so
+        # the server is given a bounded graceful shutdown and time to write it
         profile = os.environ.get("BENCH_STREAM_PROFILE")
-        runner = ["-m", "pyinstrument", "-r", "html", "-o", profile] if profile else []
+        runner = ["-m", "pyinstrument", "-i", "0.002", "-o", profile] if profile else []
         proc = subprocess.Popen([sys.executable, *runner, "-m", "uvicorn", "marine_center.asgi:application",
                                  "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                                 "--workers", "1", "--backlog", "4096"], cwd=ROOT, env=env)
+                                 "--workers", "1", "--backlog", "4096", "--timeout-graceful-shutdown", "5"],
+                                cwd=ROOT, env=env)
         admin = admin_connection()
         try:
             if not wait_for_port(port, proc):
                 raise SystemExit("bench.stream: the server did not start")
             return asyncio.run(measure(port, people, clients_n, rate, seconds, proc.pid, admin, db_name))
         finally:
-            proc.terminate()
+            # under pyinstrument, SIGINT: uvicorn stops, then raises it again as KeyboardInterrupt, which
+            # pyinstrument catches before writing its report (a SIGTERM raised again kills it unwritten)
+            proc.send_signal(signal.SIGINT if profile else signal.SIGTERM)
             try:
-                proc.wait(timeout=15)
+                proc.wait(timeout=120 if profile else 15)
             except subprocess.TimeoutExpired:
+                log("bench.stream: the server did not stop in time; killed" + (" (no profile)" if profile else ""))
                 proc.kill()
             admin.close()
 

@@ -73,6 +73,7 @@ RETAIN_SECONDS = 30.0  # rows stay in the buffer this long once settled...
 RETAIN_ROWS = 20_000  # ...and at most this many per table
 IDLE_SECONDS = 5.0  # the hub stops this long after its last stream ended
 MAX_SLEEP_SECONDS = 1.0  # a client looks at the buffer at least this often, woken or not
+_OPENING_BYTES = st.OPENING.encode()
 
 
 def _encode(data: dict) -> str:
@@ -129,6 +130,7 @@ class Hub:
         # buffer) get the same messages: the first one's step is kept for the others until the next poll
         self.memo: dict = {}
         self.memo_hits = 0
+        self.encoded: dict[tuple[str, ...], bytes] = {}  # the same messages' bytes, until the next poll
         self._woken = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._ready: asyncio.Event = asyncio.Event()
@@ -219,6 +221,7 @@ class Hub:
                     changed = await loop.run_in_executor(self.executor, self._poll_sync)
                     self.polls += 1
                     self.memo = {}
+                    self.encoded = {}
                 except Exception:  # noqa: BLE001 - a lost connection: drop it, try again next round
                     logger.exception("audit stream hub: poll failed")
                     await loop.run_in_executor(self.executor, self._close_sync)
@@ -285,6 +288,15 @@ class Hub:
                 self.listening = False
             await asyncio.sleep(LISTEN_RETRY_SECONDS)
 
+    def _encoded(self, out: list[str]) -> bytes:
+        """``out`` joined and encoded, once for every client given the same messages since the last
+        poll (the memo hands them the same strings, so the key is cheap to hash and compare)."""
+        key = tuple(out)
+        found = self.encoded.get(key)
+        if found is None:
+            found = self.encoded[key] = "".join(out).encode()
+        return found
+
     def _wake(self) -> None:
         woken, self._woken = self._woken, asyncio.Event()
         woken.set()
@@ -301,15 +313,16 @@ class Hub:
     # --- one client ----------------------------------------------------------------------
 
     async def messages(self, feed: st.AuditStream, *, max_events: int | None, timeout: float | None,
-                       keepalive: float) -> AsyncIterator[str]:
-        """SSE text for one client, from the hub's buffer."""
+                       keepalive: float, as_bytes: bool = False) -> AsyncIterator[str | bytes]:
+        """SSE text for one client, from the hub's buffer (UTF-8 bytes with ``as_bytes``: clients
+        given the same messages since the last poll share one encoding of them)."""
         self.clients += 1
         client = _Client(feed)
         clock = feed.clock
         frames = st.Frames.open(clock(), max_events=max_events, timeout=timeout, keepalive=keepalive)
         try:
             await self._ensure_running()
-            yield st.OPENING
+            yield _OPENING_BYTES if as_bytes else st.OPENING
             while True:
                 woken = self._woken
                 if self.feeds is None:  # the hub stopped under us (cannot while we count as a client)
@@ -317,7 +330,7 @@ class Hub:
                     continue
                 out, frames = frames.after(await client.step(self), clock())
                 if out:
-                    yield "".join(out)
+                    yield self._encoded(out) if as_bytes else "".join(out)
                 if frames.done:
                     return
                 wait = min(frames.wait(clock()), MAX_SLEEP_SECONDS)

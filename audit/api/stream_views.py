@@ -33,7 +33,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 
 from audit import looks, selectors
-from audit.api import stream, stream_hub
+from audit.api import stream, stream_asgi, stream_hub
 from audit.api.views import _ERRORS, _AuditReadView, look_param
 from core.permissions import is_manager
 
@@ -106,6 +106,12 @@ class StreamQuery:
         if errors:
             raise exceptions.ValidationError(errors)
         return out
+
+
+async def _nothing():
+    """The body Django sends when the stream is handed over: none (the hub sends it)."""
+    return
+    yield  # noqa: B901 - an async generator
 
 
 class EventStreamRenderer(BaseRenderer):
@@ -185,7 +191,15 @@ class AuditStreamView(_AuditReadView):
         trackers = params["trackers"] or stream.current_cursor()
         feed = stream.AuditStream(audience=audience, trackers=trackers)
         options = {"max_events": params["max_events"], "timeout": params["timeout"]}
-        if isinstance(request._request, ASGIRequest):
+        slot = stream_asgi.offered(request._request.scope) if isinstance(request._request, ASGIRequest) else None
+        if slot is not None:
+            # marine_center.asgi sends the stream from the hub once this response's headers are out:
+            # nothing of this request is kept while the stream is open
+            slot.handoff = stream_asgi.Handoff(feed=feed, **options)
+            body = _nothing()
+            if not db_connection.in_atomic_block:
+                db_connection.close()
+        elif isinstance(request._request, ASGIRequest):
             body = stream_hub.hub_messages(feed, **options)
             # the stream is fed by the process's one poller: give back this request's connection now
             # rather than when the stream ends (Django closes it at request_finished)

@@ -69,21 +69,24 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+APP = "marine_center.asgi:application"
+
+
 @contextlib.contextmanager
-def server(database_url: str):
-    """A uvicorn process on a free port; yields its port."""
-    with server_process(database_url) as (port, _proc):
+def server(database_url: str, app: str = APP):
+    """A uvicorn process on a free port serving ``app``; yields its port."""
+    with server_process(database_url, app) as (port, _proc):
         yield port
 
 
 @contextlib.contextmanager
-def server_process(database_url: str):
-    """A uvicorn process on a free port; yields its port and its ``Popen``."""
+def server_process(database_url: str, app: str = APP):
+    """A uvicorn process on a free port serving ``app``; yields its port and its ``Popen``."""
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "marine_center.settings_test"}
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "marine_center.asgi:application", "--host", "127.0.0.1",
+        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
