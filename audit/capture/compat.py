@@ -10,8 +10,12 @@ Nothing here imports from the rest of :mod:`audit.capture`.
 from __future__ import annotations
 
 import inspect
+from collections import Counter
+from functools import reduce
+from operator import attrgetter, or_
 
-from django.db.models import Model
+from django.db import router, transaction
+from django.db.models import Model, QuerySet, deletion, signals
 from django.db.models import sql as djsql
 
 # -- Django: the model methods the one-statement save overrides ---------------------------------
@@ -104,6 +108,122 @@ def update_query(query, values: dict):
         return None
     query.annotations = {}
     return query
+
+
+# -- Django: the delete --------------------------------------------------------------------------
+
+#: ``Collector.delete`` runs, in one transaction, the ``pre_delete`` signals, the fast deletes,
+#: the field updates, then per model its ``DELETE`` and its ``post_delete`` signals. The
+#: captured delete replaces only that last step (:meth:`Collector.delete_instances`), so
+#: :class:`Collector` repeats Django 5.2's method around it, and ``Model.delete`` /
+#: ``QuerySet.delete`` are repeated in :func:`delete_model` / :func:`delete_queryset` to use
+#: it. The sources they repeat, by SHA-256 prefix (:func:`problems` reports a change):
+DELETE_SOURCES = {"Collector.delete": "6fc1aeb89d3dc298", "Model.delete": "2ce5ebcdb1bbfcd0",
+                  "QuerySet.delete": "36214e4533302e92"}
+
+
+class Collector(deletion.Collector):
+    """Django's Collector with its last step, the instances' ``DELETE`` statements and their
+    ``post_delete`` signals, in :meth:`delete_instances`, for a subclass to replace."""
+
+    def delete_instances(self, deleted_counter) -> None:
+        """Django's own: per model (in ``self.data``'s order) its DELETE, then its post_delete."""
+        for model, instances in self.data.items():
+            query = djsql.DeleteQuery(model)
+            count = query.delete_batch([obj.pk for obj in instances], self.using)
+            if count:
+                deleted_counter[model._meta.label] += count
+            self.send_post_delete(model, instances)
+
+    def send_post_delete(self, model, instances) -> None:
+        if not model._meta.auto_created:
+            for obj in instances:
+                signals.post_delete.send(sender=model, instance=obj, using=self.using, origin=self.origin)
+
+    def delete(self):  # Django 5.2's Collector.delete, its last loop in delete_instances()
+        for model, instances in self.data.items():
+            self.data[model] = sorted(instances, key=attrgetter("pk"))
+        self.sort()
+        deleted_counter = Counter()
+        if len(self.data) == 1 and len(instances) == 1:
+            instance = list(instances)[0]
+            if self.can_fast_delete(instance):
+                with transaction.mark_for_rollback_on_error(self.using):
+                    count = djsql.DeleteQuery(model).delete_batch([instance.pk], self.using)
+                setattr(instance, model._meta.pk.attname, None)
+                return count, {model._meta.label: count}
+        with transaction.atomic(using=self.using, savepoint=False):
+            for model, obj in self.instances_with_model():
+                if not model._meta.auto_created:
+                    signals.pre_delete.send(sender=model, instance=obj, using=self.using, origin=self.origin)
+            for qs in self.fast_deletes:
+                count = qs._raw_delete(using=self.using)
+                if count:
+                    deleted_counter[qs.model._meta.label] += count
+            for (field, value), instances_list in self.field_updates.items():
+                updates, objs = [], []
+                for instances in instances_list:
+                    if isinstance(instances, QuerySet) and instances._result_cache is None:
+                        updates.append(instances)
+                    else:
+                        objs.extend(instances)
+                if updates:
+                    reduce(or_, updates).update(**{field.name: value})
+                if objs:
+                    query = djsql.UpdateQuery(objs[0].__class__)
+                    query.update_batch(list({obj.pk for obj in objs}), {field.name: value}, self.using)
+            for instances in self.data.values():
+                instances.reverse()
+            self.delete_instances(deleted_counter)
+        for model, instances in self.data.items():
+            for instance in instances:
+                setattr(instance, model._meta.pk.attname, None)
+        return sum(deleted_counter.values()), dict(deleted_counter)
+
+
+def delete_model(instance, collector_class, using=None, keep_parents=False):
+    """Django 5.2's ``Model.delete`` with ``collector_class``."""
+    if not instance._is_pk_set():
+        raise ValueError(f"{instance._meta.object_name} object can't be deleted because its "
+                         f"{instance._meta.pk.attname} attribute is set to None.")
+    using = using or router.db_for_write(instance.__class__, instance=instance)
+    collector = collector_class(using=using, origin=instance)
+    collector.collect([instance], keep_parents=keep_parents)
+    return collector.delete()
+
+
+def delete_queryset(queryset, collector_class):
+    """Django 5.2's ``QuerySet.delete`` with ``collector_class``."""
+    queryset._not_support_combined_queries("delete")
+    if queryset.query.is_sliced:
+        raise TypeError("Cannot use 'limit' or 'offset' with delete().")
+    if queryset.query.distinct_fields:
+        raise TypeError("Cannot call delete() after .distinct(*fields).")
+    if queryset._fields is not None:
+        raise TypeError("Cannot call delete() after .values() or .values_list()")
+    del_query = queryset._chain()
+    del_query._for_write = True
+    del_query.query.select_for_update = False
+    del_query.query.select_related = False
+    del_query.query.clear_ordering(force=True)
+    collector = collector_class(using=del_query.db, origin=queryset)
+    collector.collect(del_query)
+    deleted = collector.delete()
+    queryset._result_cache = None
+    return deleted
+
+
+def _delete_problems() -> list[str]:
+    import hashlib
+
+    found = []
+    for name, func in (("Collector.delete", deletion.Collector.delete), ("Model.delete", Model.delete),
+                       ("QuerySet.delete", QuerySet.delete)):
+        digest = hashlib.sha256(inspect.getsource(func).encode()).hexdigest()[:16]
+        if digest != DELETE_SOURCES[name]:
+            found.append(f"django {name} changed (source {digest}, audit.capture.compat repeats "
+                         f"{DELETE_SOURCES[name]})")
+    return found
 
 
 # -- Django: signals ------------------------------------------------------------------------------
@@ -228,6 +348,7 @@ def problems() -> list[str]:
         if not (isinstance(result, tuple) and len(result) == 2):
             found.append("Signal._live_receivers no longer returns (sync, async)")
     found.extend(_test_case_problems())
+    found.extend(_delete_problems())
     try:
         from simple_history.admin import SimpleHistoryAdmin
         from simple_history.models import HistoricalRecords, _default_get_user  # noqa: F401

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -376,6 +376,8 @@ class _Deletes:
     codes: dict
     items: list
     lookups: Lookups | None
+    #: ids of the instances whose rows the delete's own statement wrote (:func:`delete_in_one_statement`)
+    recorded: set = field(default_factory=set)
 
 
 _deletes: contextvars.ContextVar[_Deletes | None] = contextvars.ContextVar("audit_deletes", default=None)
@@ -397,11 +399,62 @@ def one_write_per_delete(using: str):
         yield
     finally:
         _deletes.reset(token)
+    rows, histories = _pending_rows(pending)
+    if rows or histories:
+        writer.write(using, rows, histories=histories, subs=pending.lookups.subs if pending.lookups else ())
+
+
+def _pending_rows(pending: _Deletes) -> tuple[list, list]:
+    """The trail and snapshot rows gathered so far (and forgotten: each is written once)."""
     rows = [writer.build_row(**change.as_writer_kwargs(), now=now) for change, _, now in pending.items
             if change is not None]
     histories = [snapshot for _, snapshot, _ in pending.items if snapshot is not None]
-    if rows or histories:
-        writer.write(using, rows, histories=histories, subs=pending.lookups.subs if pending.lookups else ())
+    pending.items.clear()
+    return rows, histories
+
+
+def one_statement_delete(using) -> bool:
+    """Whether a delete in progress (inside :func:`one_write_per_delete`) can run its DELETEs
+    and its audit rows as one statement: PostgreSQL."""
+    return _deletes.get() is not None and _postgresql(using)
+
+
+def record_delete(model, instance, *, using) -> None:
+    """What ``post_delete`` records for a tracked instance: its ``delete`` change from its
+    snapshot and its snapshot row (or, capture off, the snapshot row alone)."""
+    if capture_enabled():
+        spec = spec_for(model)
+        old = {**(state.snapshot(instance) or {}), **current_values(instance, spec.attnames)}
+        record_change(instance, old=old, new=None, using=using, history_type="-")
+    elif history.spec_for(model) is not None:
+        save_history_only(instance, "-", using=using)
+
+
+def record_before_delete(model, instance, *, using) -> None:
+    """:func:`record_delete` ahead of the statement that deletes ``instance``
+    (:func:`delete_in_one_statement`), so its ``post_delete`` records nothing."""
+    record_delete(model, instance, using=using)
+    _deletes.get().recorded.add(id(instance))
+
+
+def recorded_before_delete(instance) -> bool:
+    pending = _deletes.get()
+    return pending is not None and id(instance) in pending.recorded
+
+
+def delete_in_one_statement(using, batches) -> list[int]:
+    """PostgreSQL: the ``DELETE`` of each ``(model, pks)`` of ``batches`` and the audit and
+    snapshot rows recorded so far, as one statement (data-modifying CTEs); the number of
+    rows each DELETE removed."""
+    connection = connections[using]
+    deletes = []
+    for model, pks in batches:
+        pk = model._meta.pk
+        deletes.append(writer.Delete(model._meta.db_table, pk.column, writer.cast_type(pk, connection),
+                                     [pk.get_db_prep_value(value, connection) for value in pks]))
+    pending = _deletes.get()
+    rows, histories = _pending_rows(pending)
+    return writer.write(using, rows, histories=histories, subs=pending.lookups.subs, deletes=deletes)
 
 
 def note_deleting(instance) -> None:

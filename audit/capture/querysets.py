@@ -12,9 +12,11 @@ reason, and writes the simple-history snapshots (``INSERT ... SELECT`` where
 the capture path owns them, else ``bulk_history_create``) so the per-model
 history stays consistent.
 
-``QuerySet.delete()``: because the capture receivers are connected for the
-model, Django's Collector loads the rows and sends ``post_delete`` for each
-one; the override only gathers their audit rows into one statement.
+``delete()`` and ``QuerySet.delete()``: Django's Collector loads the rows (the
+capture receivers are connected for the model, so it cannot fast-delete) and
+sends ``pre_delete`` for each; :class:`AuditedCollector` then deletes them and
+writes their audit rows in one statement on PostgreSQL (elsewhere the audit
+rows of the whole delete are one write at its end).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import contextvars
 import json
 
 from django.db import connections, models, router, transaction
+from django.db.models import signals
 
 from audit.capture import compat, engine, history, state
+from audit.capture.receivers import on_post_delete
 from audit.context import get_context
 
 _CHUNK = 500
@@ -84,9 +88,33 @@ class AuditedModelMixin(compat.ModelHooks):
     def delete(self, using=None, keep_parents=False):
         using = using or router.db_for_write(self.__class__, instance=self)
         with transaction.atomic(using=using, savepoint=False), engine.one_write_per_delete(using):
-            return super().delete(using=using, keep_parents=keep_parents)
+            return compat.delete_model(self, AuditedCollector, using=using, keep_parents=keep_parents)
 
     delete.alters_data = True
+
+
+class AuditedCollector(compat.Collector):
+    """Django's Collector whose last step, on PostgreSQL, is one statement: the DELETE of
+    every collected row and the audit and snapshot rows of the tracked ones (data-modifying
+    CTEs), then the ``post_delete`` signals, model by model as Django sends them (the
+    capture's own receivers then record nothing). The cascade's SELECTs, the ``pre_delete``
+    signals, fast deletes and field updates stay Django's. Elsewhere, or when two collected
+    models share a table, Django's DELETE per model with ``post_delete`` after each."""
+
+    def delete_instances(self, deleted_counter) -> None:
+        tables = [model._meta.db_table for model in self.data]
+        if not engine.one_statement_delete(self.using) or len(set(tables)) != len(tables):
+            return super().delete_instances(deleted_counter)
+        for model, instances in self.data.items():
+            if on_post_delete in compat.live_receivers(signals.post_delete, model):
+                for obj in instances:
+                    engine.record_before_delete(model, obj, using=self.using)
+        counts = engine.delete_in_one_statement(
+            self.using, [(model, [obj.pk for obj in instances]) for model, instances in self.data.items()])
+        for (model, instances), count in zip(self.data.items(), counts, strict=True):
+            if count:
+                deleted_counter[model._meta.label] += count
+            self.send_post_delete(model, instances)
 
 
 def _history_manager(model):
@@ -338,12 +366,11 @@ class AuditedQuerySet(models.QuerySet):
     bulk_create.alters_data = True
 
     def delete(self):
-        """Django's Collector loads the rows and sends ``post_delete`` for each
-        (the receivers are connected); their audit rows are written as one
-        statement at the end, inside the delete's transaction."""
+        """Django's delete through :class:`AuditedCollector`, in one transaction with its
+        audit rows."""
         if self._audit_spec() is None:
             return super().delete()
         with transaction.atomic(using=self.db, savepoint=False), engine.one_write_per_delete(self.db):
-            return super().delete()
+            return compat.delete_queryset(self, AuditedCollector)
 
     delete.alters_data = True

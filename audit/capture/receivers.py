@@ -61,12 +61,8 @@ def on_pre_delete(sender, instance, **kwargs):
 def on_post_delete(sender, instance, using=None, **kwargs):
     s = state.of(instance)
     hints, s.history_hints = s.history_hints, ()
-    if engine.capture_enabled():
-        spec = engine.spec_for(sender)
-        old = {**(s.snapshot or {}), **engine.current_values(instance, spec.attnames)}
-        engine.record_change(instance, old=old, new=None, using=using, history_type="-")
-    elif history.spec_for(sender) is not None:
-        engine.save_history_only(instance, "-", using=using)
+    if not engine.recorded_before_delete(instance):  # else the delete's own statement wrote its rows
+        engine.record_delete(sender, instance, using=using)
     _drop(instance, hints)
 
 

@@ -258,6 +258,17 @@ class Substitution:
 
 
 @dataclass(frozen=True, slots=True)
+class Delete:
+    """A ``DELETE`` of the statement (a captured delete and its cascade): the rows of
+    ``table`` whose ``pk_column`` (of type ``pk_type``) is among ``pks``."""
+
+    table: str
+    pk_column: str
+    pk_type: str
+    pks: list
+
+
+@dataclass(frozen=True, slots=True)
 class Head:
     """The captured row's own write at the head of the statement: ``sql`` an
     UPDATE (``name="u"``) or INSERT (``name="i"``) ending in ``RETURNING *``."""
@@ -372,14 +383,17 @@ def write_changes(items: list[dict], *, using: str | None = None, extra=()) -> i
     return len(items)
 
 
-def write(using: str, rows: list[Row], *, head: Head | None = None, histories=(), extra=(), subs=()):
+def write(using: str, rows: list[Row], *, head: Head | None = None, histories=(), extra=(), subs=(),
+          deletes=()):
     """The one writer of trail, field and snapshot rows.
 
     ``histories``: snapshot rows (:func:`audit.capture.history.row`), copied
     from the head's row when there is a head. ``extra``: more ``(sql,
-    params)`` INSERTs of the same statement. ``head`` and ``subs``:
-    PostgreSQL only. Returns the trail rows' ids (no head), the number of
-    rows the head UPDATE changed, or the head INSERT's returned row."""
+    params)`` INSERTs of the same statement. ``head``, ``subs`` and
+    ``deletes`` (:class:`Delete`): PostgreSQL only. Returns the trail rows'
+    ids (no head), the number of rows the head UPDATE changed, the head
+    INSERT's returned row, or with ``deletes`` the number of rows each
+    deleted."""
     connection = connections[using]
     if connection.vendor == "postgresql":
         result = None
@@ -388,7 +402,7 @@ def write(using: str, rows: list[Row], *, head: Head | None = None, histories=()
             first = i == 0
             sql, params, kind = _pg_statement(connection, batch, head=head if first else None,
                                               histories=histories if first else (), extra=extra if first else (),
-                                              subs=subs)
+                                              subs=subs, deletes=deletes if first else ())
             if not sql:
                 continue
             with capture_cursor(connection) as cursor:
@@ -399,9 +413,11 @@ def write(using: str, rows: list[Row], *, head: Head | None = None, histories=()
                     result = cursor.fetchone()[0]
                 elif kind == "row":
                     result = cursor.fetchone()
+                elif kind == "counts":
+                    result = list(cursor.fetchone())
         return result
-    if head is not None or subs:
-        raise ValueError("a head statement and substitutions are PostgreSQL-only")
+    if head is not None or subs or deletes:
+        raise ValueError("a head statement, deletes and substitutions are PostgreSQL-only")
     with transaction.atomic(using=using, savepoint=False):
         for history in histories:
             _execute(connection, *history_rows.insert_sql(history, connection))
@@ -470,6 +486,11 @@ def _column_type(field, connection) -> str:
     return cast
 
 
+def cast_type(field, connection) -> str:
+    """A column's type for a cast, without a length modifier (any column)."""
+    return _LENGTH.sub(r"\1", field.cast_db_type(connection) or "text")
+
+
 _trail_parts: dict[str, tuple[str, str]] = {}
 
 
@@ -486,10 +507,14 @@ def _trail_insert_parts(connection) -> tuple[str, str]:
     return parts
 
 
-def _pg_statement(connection, rows, *, head, histories, extra, subs) -> tuple[str, list, str]:
+def _pg_statement(connection, rows, *, head, histories, extra, subs, deletes=()) -> tuple[str, list, str]:
     """One statement: ``(sql, params, what it returns)``."""
     qn = connection.ops.quote_name
     ctes, params = [], []
+    for i, d in enumerate(deletes):
+        ctes.append(f"d{i} AS (DELETE FROM {qn(d.table)} WHERE {qn(d.pk_column)} = ANY(%s::{d.pk_type}[]) "
+                    f"RETURNING 1)")
+        params.append(list(d.pks))
     if head is not None:
         ctes.append(f"{head.name} AS ({head.sql})")
         params.extend(head.params)
@@ -561,7 +586,9 @@ def _pg_statement(connection, rows, *, head, histories, extra, subs) -> tuple[st
                 f"SELECT t.timestamp, v->>2, t.entity_id, v->>3, {old}, {new}, t.user_id, t.change_reason, t.id "
                 f"FROM jsonb_array_elements(%s::jsonb) AS v{joined} "
                 f"JOIN t ON v->>0 = t.entity_type AND {key} = t.entity_id)")
-    if head is not None and head.name == "u":
+    if deletes:
+        final, kind = f"SELECT {', '.join(f'(SELECT count(*) FROM d{i})' for i in range(len(deletes)))}", "counts"
+    elif head is not None and head.name == "u":
         final, kind = "SELECT (SELECT count(*) FROM u)", "count"
     elif head is not None:
         final, kind = f"SELECT {qn(head.pk_column)} FROM i", "row"

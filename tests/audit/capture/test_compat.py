@@ -24,6 +24,17 @@ def test_a_changed_private_method_signature_is_reported_by_name(monkeypatch):
     assert "returning_fields" in problem
 
 
+def test_a_changed_django_delete_the_capture_repeats_is_reported(monkeypatch):
+    from django.db.models.deletion import Collector
+
+    def delete(self):
+        raise AssertionError("never called")
+
+    monkeypatch.setattr(Collector, "delete", delete)
+    [problem] = compat.problems()
+    assert problem.startswith("django Collector.delete changed")
+
+
 def test_the_system_check_fails_loudly_when_an_api_changed(monkeypatch):
     monkeypatch.setattr(compat, "problems", lambda: ["Signal._live_receivers is gone"])
     errors = [m for m in run_checks() if m.id == "audit.E010"]

@@ -104,31 +104,140 @@ def test_a_delete_records_the_request_and_its_cascade_with_codes(staff):
 
 
 @pytest.mark.postgres
-def test_a_delete_with_its_cascade_writes_its_audit_rows_in_one_statement(staff):
+def test_a_delete_with_its_cascade_is_its_two_selects_and_one_statement(staff):
     mr = _with_children(staff, "MR704")
     with CaptureQueriesContext(connection) as queries:
-        mr.delete()
-    audit = [q["sql"] for q in queries.captured_queries if '"audit_trail"' in q["sql"]]
-    assert len(audit) == 1  # the request, two comments, the attachment and their snapshots
+        assert mr.delete() == (4, {"maintenance.Comment": 2, "maintenance.Attachment": 1,
+                                   "maintenance.MaintenanceRequest": 1})
+    sqls = [q["sql"] for q in queries.captured_queries]
+    # the cascade's SELECTs of the comments and attachments, then the three DELETEs with the
+    # audit and snapshot rows of all four in one statement: no SELECT of a related code
+    assert len(sqls) == 3
+    assert all(sql.startswith("SELECT") for sql in sqls[:2])
+    statement = sqls[2]
+    assert statement.startswith("WITH d0 AS (DELETE FROM")
+    assert statement.count("DELETE FROM") == 3 and '"audit_trail"' in statement
     # the snapshots of each history table as one JSON parameter, not a parameter per column and row
-    assert audit[0].count("jsonb_populate_recordset") == 3  # requests, comments, attachments
-    # the cascade's SELECTs and DELETEs, then the one audit statement: no SELECT of a related code
-    assert len(queries.captured_queries) == 6
+    assert statement.count("jsonb_populate_recordset") == 3  # requests, comments, attachments
     assert AuditTrail.objects.filter(action_type="delete").count() == 4
+    assert not MaintenanceRequest.objects.filter(code="MR704").exists()
+    assert not Comment.objects.filter(request_id=mr.pk).exists()
 
 
-def test_a_failed_delete_writes_nothing(staff, monkeypatch):
+@pytest.mark.postgres
+def test_queryset_delete_is_its_selects_and_one_statement(staff):
+    _with_children(staff, "MR708")
+    _with_children(staff, "MR709")
+    with CaptureQueriesContext(connection) as queries:
+        deleted, per_model = MaintenanceRequest.objects.filter(code__in=["MR708", "MR709"]).delete()
+    assert (deleted, per_model["maintenance.Comment"]) == (8, 4)
+    # the requests, their comments, their attachments, then one statement
+    assert len(queries.captured_queries) == 4
+    assert queries.captured_queries[3]["sql"].startswith("WITH d0 AS (DELETE FROM")
+    assert AuditTrail.objects.filter(action_type="delete").count() == 8
+
+
+def _written_by_deletes():
+    """Every row the deletes wrote, without the columns a second run gives other values."""
+    skip = {"id", "timestamp", "audit_id", "history_id", "history_date"}
+
+    def rows(queryset):
+        names = [f.attname for f in queryset.model._meta.concrete_fields if f.attname not in skip]
+        return sorted(map(repr, queryset.values(*names)))
+
+    return {
+        "trail": rows(AuditTrail.objects.filter(action_type="delete")),
+        "fields": rows(UpdateHistory.objects.filter(audit__action_type="delete")),
+        "requests": rows(MaintenanceRequest.history.filter(history_type="-")),
+        "comments": rows(Comment.history.filter(history_type="-")),
+        "attachments": rows(Attachment.history.filter(history_type="-")),
+    }
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("how", ["instance", "queryset"])
+def test_the_one_statement_delete_writes_exactly_the_rows_of_django_s_delete_path(staff, engineer, monkeypatch,
+                                                                                   how):
+    from audit.capture import engine
+
+    mr = _with_children(staff, "MR710")
+    mr.assigned_to = engineer
+    mr.save()
+    other = _with_children(staff, "MR711")
+
+    def delete():
+        with audit_context(actor=engineer, reason="Duplicate request"):
+            if how == "instance":
+                return MaintenanceRequest.objects.get(pk=mr.pk).delete()
+            return MaintenanceRequest.objects.filter(pk__in=[mr.pk, other.pk]).delete()
+
+    written = {}
+    for path in ("one statement", "django"):
+        if path == "django":
+            monkeypatch.setattr(engine, "one_statement_delete", lambda using: False)
+        with transaction.atomic():
+            with CaptureQueriesContext(connection) as queries:
+                result = delete()
+            written[path] = (result, _written_by_deletes(), len(queries.captured_queries))
+            transaction.set_rollback(True)
+    (one, rows_one, n_one), (django, rows_django, n_django) = written["one statement"], written["django"]
+    assert one == django
+    assert rows_one == rows_django
+    assert rows_one["trail"] and rows_one["fields"] and rows_one["comments"] and rows_one["attachments"]
+    assert n_one == n_django - 3  # three DELETEs and the audit statement became one statement
+
+
+def test_a_delete_sends_pre_and_post_delete_for_each_row_the_row_gone_at_post_delete(staff):
+    from django.db.models import signals
+
+    mr = _with_children(staff, "MR712")
+    request_pk = mr.pk
+    seen = []
+
+    def pre(sender, instance, **kwargs):
+        seen.append(("pre", sender.__name__, instance.pk, sender.objects.filter(pk=instance.pk).exists()))
+
+    def post(sender, instance, **kwargs):
+        seen.append(("post", sender.__name__, instance.pk, sender.objects.filter(pk=instance.pk).exists()))
+
+    for model in (MaintenanceRequest, Comment, Attachment):
+        signals.pre_delete.connect(pre, sender=model, dispatch_uid=f"test.pre.{model.__name__}")
+        signals.post_delete.connect(post, sender=model, dispatch_uid=f"test.post.{model.__name__}")
+    try:
+        mr.delete()
+    finally:
+        for model in (MaintenanceRequest, Comment, Attachment):
+            signals.pre_delete.disconnect(sender=model, dispatch_uid=f"test.pre.{model.__name__}")
+            signals.post_delete.disconnect(sender=model, dispatch_uid=f"test.post.{model.__name__}")
+    pres = [s for s in seen if s[0] == "pre"]
+    posts = [s for s in seen if s[0] == "post"]
+    assert seen == pres + posts  # every pre_delete before the first post_delete
+    assert sorted(s[1] for s in pres) == ["Attachment", "Comment", "Comment", "MaintenanceRequest"]
+    assert all(exists for *_, exists in pres)  # the rows are there at pre_delete...
+    assert [s[1:3] for s in posts if s[1] == "MaintenanceRequest"] == [("MaintenanceRequest", request_pk)]
+    assert posts[-1][1] == "MaintenanceRequest"  # the children first, as Django sends them
+    assert sorted(s[1:3] for s in posts) == sorted(s[1:3] for s in pres)
+    assert not any(exists for *_, exists in posts)  # ...and gone at post_delete
+
+
+def test_a_failed_delete_writes_nothing(staff):
+    from django.db.models import signals
+
     mr = _with_children(staff, "MR705")
 
-    def refuse(*args, **kwargs):
+    def refuse(sender, instance, **kwargs):
         raise RuntimeError("refused")
 
-    from django.db.models.deletion import Collector
-
-    monkeypatch.setattr(Collector, "delete", refuse)
-    with pytest.raises(RuntimeError), transaction.atomic():
-        mr.delete()
+    signals.post_delete.connect(refuse, sender=MaintenanceRequest, dispatch_uid="test.refuse")
+    try:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            mr.delete()
+    finally:
+        signals.post_delete.disconnect(sender=MaintenanceRequest, dispatch_uid="test.refuse")
     assert not AuditTrail.objects.filter(action_type="delete").exists()
+    assert MaintenanceRequest.objects.filter(code="MR705").exists()
+    assert Comment.objects.filter(request__code="MR705").count() == 2
+    assert not MaintenanceRequest.history.filter(code="MR705", history_type="-").exists()
 
 
 def test_queryset_delete_writes_its_rows_together(staff):
