@@ -406,7 +406,8 @@ def one_write_per_delete(using: str):
 
 def _pending_rows(pending: _Deletes) -> tuple[list, list]:
     """The trail and snapshot rows gathered so far (and forgotten: each is written once)."""
-    rows = [writer.build_row(**change.as_writer_kwargs(), now=now) for change, _, now in pending.items
+    shared = writer.row_context() if pending.items else None
+    rows = [writer.build_row(**change.as_writer_kwargs(), now=now, context=shared) for change, _, now in pending.items
             if change is not None]
     histories = [snapshot for _, snapshot, _ in pending.items if snapshot is not None]
     pending.items.clear()

@@ -136,12 +136,14 @@ def _set_based(connection) -> bool:
     return connection.vendor == "postgresql" or engine.writer.json_rows_supported(connection)
 
 
-def _history_select(model, objs, using):
+def _history_select(model, objs, using, *, light=False):
     """PostgreSQL or SQLite 3.35+, a model whose snapshot rows the capture path writes: the
     simple-history rows of ``objs`` (just updated) as one ``INSERT ...
     SELECT`` from the table, for the statement that writes their audit rows;
     the row simple-history's ``bulk_history_create`` would write, without a
-    historical instance per row. None when ``_bulk_history`` must run."""
+    historical instance per row. None when ``_bulk_history`` must run.
+    ``light``: ``objs`` are :meth:`AuditedQuerySet._update_returning`'s rows, which carry no
+    simple-history attributes of a caller."""
     from django.conf import settings
 
     hspec = history.spec_for(model)
@@ -149,8 +151,8 @@ def _history_select(model, objs, using):
         return None
     if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
         return ()
-    if any("_history_date" in o.__dict__ or "_history_user" in o.__dict__ or "_change_reason" in o.__dict__
-           for o in objs):
+    if not light and any("_history_date" in o.__dict__ or "_history_user" in o.__dict__
+                         or "_change_reason" in o.__dict__ for o in objs):
         return None
     from django.utils import timezone
 
@@ -158,7 +160,8 @@ def _history_select(model, objs, using):
     qn = connection.ops.quote_name
     user = engine.history_user()
     reason = engine.history_reason(model, get_context().reason or "")
-    pks = [o.pk for o in objs]
+    pk_attname = model._meta.pk.attname
+    pks = [o.__dict__[pk_attname] for o in objs]
     if connection.vendor == "postgresql":
         among, pks = "= ANY(%s)", pks
     else:
@@ -206,7 +209,8 @@ class AuditedQuerySet(models.QuerySet):
         attnames = spec.attnames_for(set(kwargs))
         with transaction.atomic(using=self.db, savepoint=False):
             returned = self._update_returning(kwargs, spec, attnames)
-            if returned is not None:
+            light = returned is not None
+            if light:
                 count, old_rows, new_objs = returned
             else:
                 old_rows = self._old_rows(self, attnames)
@@ -229,7 +233,7 @@ class AuditedQuerySet(models.QuerySet):
                 if change is not None:
                     changes.append(change)
                     changed.append(obj)
-            snapshots = _history_select(self.model, changed, self.db)
+            snapshots = _history_select(self.model, changed, self.db, light=light)
             if snapshots is None:
                 _bulk_history(self.model, changed, update=True)
             engine.record_changes(changes, using=self.db, extra=snapshots)

@@ -47,6 +47,19 @@ def clean_json(value: Any) -> Any:
         return value if len(value) <= TEXT_LIMIT and "\x00" not in value else clean_text(value)
     if value is None or kind is int or kind is bool or kind is float:
         return value
+    if kind is dict:  # a change's {"old": ..., "new": ...} and its plain values, without a call each
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str or len(k) > 200 or "\x00" in k:
+                k = clean_text(k, 200)
+            vkind = type(v)
+            if vkind is str:
+                if len(v) > TEXT_LIMIT or "\x00" in v:
+                    v = clean_text(v)
+            elif not (v is None or vkind is int or vkind is bool or vkind is float):
+                v = clean_json(v)
+            out[k] = v
+        return out
     if isinstance(value, str):
         return clean_text(value)
     if isinstance(value, dict):

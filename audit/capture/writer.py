@@ -306,15 +306,30 @@ def actor_display(code: str) -> str:
     return ""
 
 
+def row_context(user_id=None, reason=None) -> dict:
+    """The columns every row written now shares (who, as shown, why, from where), from the
+    audit context: computed once for the many rows of a bulk path (:func:`write_changes`)."""
+    ctx = get_context()
+    who = clean_text(user_id or current_user_id(), USER_ID_MAX)
+    return {
+        "user_id": who,
+        "user_display": actor_display(who),
+        "change_reason": clean_text(ctx.reason if reason is None else reason),
+        "ip_address": ctx.ip_address or None,
+        "request_id": clean_text(ctx.request_id, _LIMITS["request_id"]),
+    }
+
+
 def build_row(*, action_type, entity_type, entity_id, changes, table_name, status="completed", error_message="",
-              old_value=_DERIVE, new_value=_DERIVE, user_id=None, reason=None, now=None, **columns) -> Row:
+              old_value=_DERIVE, new_value=_DERIVE, user_id=None, reason=None, now=None, context=None,
+              **columns) -> Row:
     """The rows of one change: ``changes`` is ``{"field": {"old": ..., "new":
     ...}}`` with JSON-safe values; ``old_value``/``new_value`` (dicts or JSON
     text) default to its halves. A failed attempt (``status="failed"``) has
-    no field rows. Other ``columns`` of ``audit_trail`` may be given by name."""
-    ctx = get_context()
-    who = clean_text(user_id or current_user_id(), USER_ID_MAX)
-    why = clean_text(ctx.reason if reason is None else reason)
+    no field rows. Other ``columns`` of ``audit_trail`` may be given by name.
+    ``context``: :func:`row_context` of this ``user_id`` and ``reason``, when the caller
+    has it already."""
+    shared = context if context is not None else row_context(user_id, reason)
     changes = clean_json(dict(changes or {}))
     if old_value is _DERIVE:
         old_value = {k: v.get("old") for k, v in changes.items()} if changes else None
@@ -325,8 +340,8 @@ def build_row(*, action_type, entity_type, entity_id, changes, table_name, statu
         **_TRAIL_DEFAULTS,
         **columns,
         "timestamp": now or timezone.now(),
-        "user_id": who,
-        "user_display": columns.get("user_display") or actor_display(who),
+        "user_id": shared["user_id"],
+        "user_display": columns.get("user_display") or shared["user_display"],
         "action_type": clean_text(action_type, _LIMITS["action_type"]),
         "entity_type": clean_text(entity_type, _LIMITS["entity_type"]),
         "entity_id": entity_id,
@@ -336,9 +351,9 @@ def build_row(*, action_type, entity_type, entity_id, changes, table_name, statu
         "displays": clean_json(dict(columns.get("displays") or {})),
         "status": status,
         "error_message": clean_text(error_message),
-        "change_reason": why,
-        "ip_address": ctx.ip_address or None,
-        "request_id": clean_text(ctx.request_id, _LIMITS["request_id"]),
+        "change_reason": shared["change_reason"],
+        "ip_address": shared["ip_address"],
+        "request_id": shared["request_id"],
     }
     fields = []
     if status == "completed" and changes:
@@ -378,8 +393,10 @@ def write_changes(items: list[dict], *, using: str | None = None, extra=()) -> i
         return 0
     using = using or router.db_for_write(AuditTrail)
     now = timezone.now()
-    who = current_user_id()
-    write(using, [build_row(**{"user_id": who, "now": now, **item}) for item in items], extra=extra)
+    shared = row_context()
+    rows = [build_row(**{"now": now, **item}, context=shared if "user_id" not in item and "reason" not in item
+                      else None) for item in items]
+    write(using, rows, extra=extra)
     return len(items)
 
 
