@@ -103,7 +103,7 @@ class AuditedCollector(compat.Collector):
 
     def delete_instances(self, deleted_counter) -> None:
         tables = [model._meta.db_table for model in self.data]
-        if not engine.one_statement_delete(self.using) or len(set(tables)) != len(tables):
+        if not tables or not engine.one_statement_delete(self.using) or len(set(tables)) != len(tables):
             return super().delete_instances(deleted_counter)
         for model, instances in self.data.items():
             if on_post_delete in compat.live_receivers(signals.post_delete, model):

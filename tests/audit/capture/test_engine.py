@@ -137,6 +137,13 @@ def test_queryset_delete_is_its_selects_and_one_statement(staff):
     assert AuditTrail.objects.filter(action_type="delete").count() == 8
 
 
+def test_a_queryset_delete_that_matches_nothing_deletes_and_records_nothing(staff):
+    _with_children(staff, "MR713")
+    assert MaintenanceRequest.objects.filter(code="MR999").delete() == (0, {})
+    assert not AuditTrail.objects.filter(action_type="delete").exists()
+    assert MaintenanceRequest.objects.filter(code="MR713").exists()
+
+
 def _written_by_deletes():
     """Every row the deletes wrote, without the columns a second run gives other values."""
     skip = {"id", "timestamp", "audit_id", "history_id", "history_date"}
