@@ -26,7 +26,7 @@
 5. Stream delivery: a uvicorn process serves ``/api/realtime/stream``; this
    process commits activity rows and times each one until the client has it.
 6. Pages (issue 5), through the test client logged in as an admin: the
-   audit-log page (page 1, a deep page, filters), the dashboard, and the
+   audit-log page (page 1, deep pages by offset and by keyset, filters), the dashboard, and the
    admin changelists with searches and filters; p50/p95 and their EXPLAIN
    (``BENCH_SCALE_PAGES_N`` requests each, 10 by default).
 
@@ -476,6 +476,29 @@ def page_cases(scale: float = 1.0) -> list[tuple[str, str, str]]:
     ]
 
 
+def keyset_page_cases() -> list[tuple[str, str, str]]:
+    """The audit-log page's deep pages by keyset, as its "Older" link reaches them: the rows of
+    the offset cases' page 2000 of a year and page 200 of the busiest user's year, asked with the
+    ``before=`` cursor of the row just above them (the last row of the page before)."""
+    from urllib.parse import urlencode
+
+    from audit import selectors
+    from audit.models import AuditTrail
+    from audit.web.views import AUDIT_LOG_PER_PAGE
+
+    since = datetime.now(UTC) - timedelta(hours=8760)
+    out = []
+    for case, filters, page in (("a year, keyset page 2000 (before= cursor)", {}, 2000),
+                                ("busiest user, a year, keyset page 200", {"user_id": BUSIEST_USER}, 200)):
+        above = (page - 1) * AUDIT_LOG_PER_PAGE - 1
+        row = (AuditTrail.objects.filter(timestamp__gte=since, **filters).order_by("-timestamp", "-id")
+               .only("id", "timestamp")[above:above + 1].first())
+        if row is not None:
+            query = urlencode({"hours": 8760, **filters, "before": selectors.encode_cursor(row)})
+            out.append(("audit-log", case, f"/admin/audit-log?{query}"))
+    return out
+
+
 def measure_pages(n: int, scale: float = 1.0) -> list[dict]:
     """HTML pages through the Django test client, logged in (session) as an admin."""
     from django.test import Client
@@ -485,7 +508,7 @@ def measure_pages(n: int, scale: float = 1.0) -> list[dict]:
     client = Client()
     client.force_login(User.objects.get(user_id="ADM001"))
     out = []
-    for page, case, url in page_cases(scale):
+    for page, case, url in page_cases(scale) + keyset_page_cases():
         log(f"page {page}: {case}")
         for _ in range(2):
             response = client.get(url)
