@@ -382,8 +382,16 @@ def keyset_page(queryset: QuerySet, *, per_page: int, before: str | None = None,
 
 
 def newer_than_count(queryset: QuerySet, row) -> tuple[int, str]:
-    """How many rows of a newest-first list come before ``row``, capped as :func:`capped_total`."""
-    return capped_total(queryset.filter(timestamp__gte=row.timestamp).exclude(timestamp=row.timestamp, id__lte=row.pk))
+    """How many rows of a newest-first list come before ``row``, capped as :func:`capped_total`:
+    those strictly newer, counted on the list's own index alone (``user_id, -timestamp`` for one
+    actor: no ``id`` in the condition, so no row is read), plus the few of ``row``'s timestamp with
+    a greater id. One condition over both made PostgreSQL walk the time index and filter every
+    row (the busiest user's year, 10,000 rows deep: 124 ms against 3 ms)."""
+    newer, relation = capped_total(queryset.filter(timestamp__gt=row.timestamp))
+    if relation == "gte":
+        return newer, relation
+    newer += queryset.filter(timestamp=row.timestamp, id__gt=row.pk).order_by().count()
+    return (TOTAL_CAP, "gte") if newer > TOTAL_CAP else (newer, "eq")
 
 
 def _series(queryset: QuerySet, trunc, *, start: datetime, step: timedelta, buckets: int) -> list[dict]:

@@ -231,6 +231,43 @@ def test_keyset_pages_with_newer_and_older_links_and_a_capped_total(portal, pers
     assert ids_on_page(client.get("/admin/audit-log" + newer)) == newest_first[50:100]
 
 
+def _older_link(response) -> str:
+    html = response.content.decode()
+    return "/admin/audit-log" + re.search(r'href="([^"]+)" rel="next">Older', html).group(1).replace("&amp;", "&")
+
+
+def _rows_at(hours_ago: float, count: int) -> list[int]:
+    """``count`` rows sharing one timestamp, newest first (ties go by id)."""
+    rows = [trail(f"MR{i:03d}", user_id="PE001").pk for i in range(count)]
+    AuditTrail.objects.filter(pk__in=rows).update(timestamp=at(hours_ago))
+    return rows[::-1]
+
+
+def test_an_older_page_inside_rows_of_one_timestamp_says_its_position(portal, personas):
+    clear_trail()
+    newest_first = _rows_at(1, 30) + _rows_at(2, 60) + _rows_at(3, 30)
+    client = portal(personas["engineer"])
+    page2 = client.get(_older_link(client.get("/admin/audit-log?user_id=PE001")))
+    # its first row is the 21st of the 60 that share a timestamp: 30 newer ones plus 20 ties before it
+    assert ids_on_page(page2) == newest_first[50:100]
+    assert "51–100 of 120" in page2.content.decode()
+    page3 = client.get(_older_link(page2))
+    assert ids_on_page(page3) == newest_first[100:] and "101–120 of 120" in page3.content.decode()
+
+
+def test_an_older_page_past_the_cap_says_records_after_the_cap(portal, personas, monkeypatch):
+    from audit import selectors
+
+    clear_trail()
+    newest_first = _rows_at(1, 3) + _rows_at(2, 100)
+    monkeypatch.setattr(selectors, "TOTAL_CAP", 5)
+    client = portal(personas["engineer"])
+    # 3 newer rows and 47 ties before page 2: above the cap of 5 only once both are counted
+    page2 = client.get(_older_link(client.get("/admin/audit-log?user_id=PE001")))
+    assert ids_on_page(page2) == newest_first[50:100]
+    assert "50 records after the first 5 of more than 5" in page2.content.decode()
+
+
 def test_page_numbers_still_work(portal, personas):
     clear_trail()
     rows = [trail(f"MR{i:03d}", user_id="PE001") for i in range(60)]
