@@ -7,7 +7,6 @@ from datetime import timedelta
 
 from django.contrib import admin
 from django.core.paginator import Paginator
-from django.db import connections
 from django.db.models import Max, Min, Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -27,13 +26,18 @@ class CappedCountPaginator(Paginator):
     def count(self):
         # no ORDER BY: the planner may count from any index (user_id, entity, failed...), not walk by time
         rows = self.object_list.order_by()
-        branches = getattr(rows, "search_branches", None)
-        if branches and len(branches) > 1 and connections[rows.db].features.supports_slicing_ordering_in_compound:
+        parts = getattr(rows, "search_parts", None)
+        if parts:
             # a search "a OR b" counted as one LIMITed scan is a sequential scan on PostgreSQL (no one
-            # index serves an OR); the UNION of each branch's first cap ids, each from its own index,
-            # holds at least min(cap, matches) ids, so capping it gives the same number
-            parts = [rows.filter(branch).values("pk")[:COUNT_CAP] for branch in branches]
-            return min(parts[0].union(*parts[1:]).count(), COUNT_CAP)
+            # index serves an OR), and a UNION of the branches' ids reads every matching row for its id;
+            # the branches made disjoint (a, b AND NOT a, ...) are counted one index each, the first
+            # (the user's) from its index alone, and their sum is the number of matches
+            found = 0
+            for part in parts:
+                found += part.order_by()[: COUNT_CAP - found].count()
+                if found >= COUNT_CAP:
+                    break
+            return found
         return rows[:COUNT_CAP].count()
 
 
@@ -70,14 +74,20 @@ class IndexedSearch:
 
     def get_search_results(self, request, queryset, search_term):
         terms = [term[:64] for term in search_term.split()[:5]]
+        unsearched = queryset
         for term in terms:
             condition = Q()
             for branch in self.search_branches(term):
                 condition |= branch
             queryset = queryset.filter(condition)
-        if len(terms) == 1 and isinstance(queryset, ProbedDatesQuerySet):
-            # one term: the paginator counts its branches one index at a time (CappedCountPaginator)
-            queryset.search_branches = self.search_branches(terms[0])
+        branches = self.search_branches(terms[0]) if len(terms) == 1 else []
+        if len(branches) > 1 and isinstance(queryset, ProbedDatesQuerySet):
+            # one term: the paginator counts its branches one index at a time (CappedCountPaginator),
+            # each without the rows of the branches before it, so that no match is counted twice
+            queryset.search_parts = [
+                unsearched.filter(branch, *[~earlier for earlier in branches[:index]])
+                for index, branch in enumerate(branches)
+            ]
         return queryset, False
 
 
@@ -134,14 +144,14 @@ class ProbedDatesQuerySet(QuerySet):
     are spread evenly), which on a table in time order reads every older row
     first.
 
-    ``search_branches`` (set by :class:`IndexedSearch` for a one-term
+    ``search_parts`` (set by :class:`IndexedSearch` for a one-term
     search) travels with the clones, for :class:`CappedCountPaginator`."""
 
-    search_branches: list | None = None
+    search_parts: list | None = None
 
     def _clone(self):
         clone = super()._clone()
-        clone.search_branches = self.search_branches
+        clone.search_parts = self.search_parts
         return clone
 
     def datetimes(self, field_name, kind, order="ASC", tzinfo=None):
