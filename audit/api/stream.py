@@ -68,7 +68,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from audit.api.serializers import iso_ms
 from audit.models import ActivityLog, AuditTrail, SystemEvent
@@ -164,13 +164,15 @@ class Tracker:
         self.delivered = {k for k in self.delivered if k > pk}
 
     def encode(self, prefix: str) -> str:
+        if not self.delivered:  # the usual case: no gap open
+            return f"{prefix}{self.low}"
         parts = [f"{prefix}{self.low}"]
         for start, end in _ranges(sorted(self.delivered)):
             parts.append(f".{start}" if start == end else f".{start}~{end}")
         return "".join(parts)
 
     def range_count(self) -> int:
-        return len(_ranges(sorted(self.delivered)))
+        return len(_ranges(sorted(self.delivered))) if self.delivered else 0
 
 
 def _ranges(ids: list[int]) -> list[tuple[int, int]]:
@@ -382,12 +384,15 @@ class Frames:
             messages = messages[: self.max_events - self.sent]
         sent = self.sent + len(messages)
         last = now if messages else self.last
+        # (the constructor rather than dataclasses.replace: this runs for every stream at every wake)
         if (self.max_events is not None and sent >= self.max_events) or (
                 self.deadline is not None and now >= self.deadline):
-            return messages, replace(self, sent=sent, last=last, done=True)
+            return messages, Frames(self.keepalive, self.max_events, self.deadline, last, sent, True)
         if now - last >= self.keepalive:
-            return [*messages, KEEPALIVE], replace(self, sent=sent, last=now)
-        return messages, replace(self, sent=sent, last=last)
+            return [*messages, KEEPALIVE], Frames(self.keepalive, self.max_events, self.deadline, now, sent)
+        if not messages:
+            return messages, self
+        return messages, Frames(self.keepalive, self.max_events, self.deadline, last, sent)
 
     def wait(self, now: float) -> float:
         """Seconds until the next keep-alive or the deadline, whichever comes first."""

@@ -38,9 +38,14 @@ Now, under ASGI, a process has one :class:`Hub` per event loop:
 
 The hub starts with its first stream and stops (closing its connections)
 :data:`IDLE_SECONDS` after its last one ends. A missed wake-up costs at most
-:data:`MAX_SLEEP_SECONDS`: clients also look at the buffer on their own
-that often (every poll interval while a gap of theirs is open), and the
-buffer, not the wake-up, carries the rows. Sync servers (WSGI, Django's test client) keep the per-client poll
+:data:`MAX_SLEEP_SECONDS`: the hub's tick wakes every stream that often (one
+timer for the process; a stream with a gap open, or a keep-alive or deadline
+due sooner, keeps a timer of its own), and the buffer, not the wake-up,
+carries the rows. A poll is read on the hub's thread and applied to the
+buffer on the event loop in one step, so a stream never sees the hub's
+watermark past a row that is not in the buffer yet. Under ASGI through
+``marine_center.asgi`` the stream's bytes go straight to the server
+(:mod:`audit.api.stream_asgi`). Sync servers (WSGI, Django's test client) keep the per-client poll
 of :meth:`AuditStream.messages <audit.api.stream.AuditStream.messages>`.
 """
 
@@ -65,7 +70,7 @@ logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2  # the hub's pause between two polls of the tables, when not listening
 LISTEN_POLL_SECONDS = 1.0  # ...and while listening: the fallback for a notification that never came
-MIN_POLL_INTERVAL = 0.02  # at most this often, however many commits notify (they are read together)
+MIN_POLL_INTERVAL = 0.1  # at most this often, however many commits notify (they are read together)
 LISTEN_RETRY_SECONDS = 2.0  # a lost listening connection is made again after this pause
 CHANNEL = "audit_stream"  # notified on commit by the triggers of migration audit 0009
 BATCH = 1000  # rows read per table and poll by the hub
@@ -133,6 +138,7 @@ class Hub:
         self.encoded: dict[tuple[str, ...], bytes] = {}  # the same messages' bytes, until the next poll
         self._woken = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._ticker: asyncio.TimerHandle | None = None
         self._ready: asyncio.Event = asyncio.Event()
         self._thread_id: int | None = None
 
@@ -145,13 +151,13 @@ class Hub:
             feeds[kind] = Feed(tracker=tracker, floor=tracker.low)
         return feeds
 
-    def _poll_sync(self) -> bool:
-        """One round over the three tables; True when the buffer or a watermark changed."""
-        changed = False
-        now = time.monotonic()
+    def _read_sync(self) -> dict[str, list[Entry]]:
+        """On the hub's thread: the rows of one poll over the three tables, as entries (payload and
+        body encoded). It only reads the hub's state: the buffer changes in :meth:`_apply`, on the
+        event loop, so a stream never sees the hub's watermark past a row not yet in the buffer."""
+        out: dict[str, list[Entry]] = {}
         for kind in st.KINDS:
-            feed = self.feeds[kind]
-            tracker = feed.tracker
+            tracker = self.feeds[kind].tracker
             model = st.MODELS[kind]
             rows: list[dict] = []
             if tracker.has_gap():
@@ -160,20 +166,37 @@ class Hub:
                 if late:
                     rows.extend(model.objects.filter(id__in=late).order_by("id").values(*st.FIELDS[kind]))
             rows.extend(model.objects.filter(id__gt=tracker.high).order_by("id").values(*st.FIELDS[kind])[:BATCH])
+            entries = out[kind] = []
             for row in rows:
-                pk = row["id"]
-                if not tracker.is_new(pk):
+                if not tracker.is_new(row["id"]):
                     continue
-                tracker.mark(pk, delivered=False, now=now)
                 payload = st._payload(kind, row)
-                entry = Entry(pk=pk, payload=payload, body=_encode(payload))
+                entry = Entry(pk=row["id"], payload=payload, body=_encode(payload))
                 if kind == "activity" and row.get("activity") == events.ACKNOWLEDGED_ACTIVITY:
                     entry.is_acknowledgement = True
                     event = st._acknowledgement(row)
                     entry.acknowledged = _encode(event) if event is not None else None
+                entries.append(entry)
+        return out
+
+    def _apply(self, read: dict[str, list[Entry]]) -> bool:
+        """On the event loop: a poll's entries into the buffer, then the watermarks; True when the
+        buffer or a watermark changed. The streams' shared results of the last poll go with it."""
+        self.polls += 1
+        self.memo = {}
+        self.encoded = {}
+        changed = False
+        now = time.monotonic()
+        for kind, entries in read.items():
+            feed = self.feeds[kind]
+            tracker = feed.tracker
+            for entry in entries:
+                if not tracker.is_new(entry.pk):
+                    continue
                 feed.entries.append(entry)
-                bisect.insort(feed.ids, pk)
-                feed.read_at[pk] = now
+                bisect.insort(feed.ids, entry.pk)
+                feed.read_at[entry.pk] = now
+                tracker.mark(entry.pk, delivered=False, now=now)
                 changed = True
             before = tracker.low
             tracker.settle(now=now, grace=self.grace)
@@ -210,6 +233,7 @@ class Hub:
         idle_since = None
         if self.listen:
             self._listener = loop.create_task(self._listen(), name="audit-stream-listener")
+        self._ticker = loop.call_later(MAX_SLEEP_SECONDS, self._tick)
         try:
             self.feeds = await loop.run_in_executor(self.executor, self._start_sync)
             self._ready.set()
@@ -218,10 +242,7 @@ class Hub:
                 # cleared before the poll: a commit notified while it runs makes the next one at once
                 self._notified.clear()
                 try:
-                    changed = await loop.run_in_executor(self.executor, self._poll_sync)
-                    self.polls += 1
-                    self.memo = {}
-                    self.encoded = {}
+                    changed = self._apply(await loop.run_in_executor(self.executor, self._read_sync))
                 except Exception:  # noqa: BLE001 - a lost connection: drop it, try again next round
                     logger.exception("audit stream hub: poll failed")
                     await loop.run_in_executor(self.executor, self._close_sync)
@@ -240,6 +261,7 @@ class Hub:
                     idle_since = None
                 await self._until_next_poll(polled_at)
         finally:
+            self._ticker.cancel()
             if self._listener is not None:
                 self._listener.cancel()
                 await asyncio.gather(self._listener, return_exceptions=True)
@@ -298,8 +320,16 @@ class Hub:
         return found
 
     def _wake(self) -> None:
+        """Wake every stream of this loop: the buffer or a watermark changed."""
         woken, self._woken = self._woken, asyncio.Event()
         woken.set()
+
+    def _tick(self) -> None:
+        """Every MAX_SLEEP_SECONDS, woken or not, every stream looks at the buffer and its keep-alive
+        (one timer for the process instead of one per stream and wait)."""
+        woken, self._woken = self._woken, asyncio.Event()
+        woken.set()
+        self._ticker = asyncio.get_running_loop().call_later(MAX_SLEEP_SECONDS, self._tick)
 
     async def _ensure_running(self) -> None:
         if self._task is None:
@@ -333,9 +363,12 @@ class Hub:
                     yield self._encoded(out) if as_bytes else "".join(out)
                 if frames.done:
                     return
-                wait = min(frames.wait(clock()), MAX_SLEEP_SECONDS)
+                wait = frames.wait(clock())
                 if client.needs_polling():
                     wait = min(wait, self.poll_seconds)
+                if wait >= MAX_SLEEP_SECONDS:
+                    await woken.wait()  # a poll's wake-up, or the hub's tick within MAX_SLEEP_SECONDS
+                    continue
                 try:
                     async with asyncio.timeout(max(wait, 0.01)):
                         await woken.wait()
@@ -372,8 +405,9 @@ class _Client:
         self.polled = tuple(own)
         key = None
         if not own and not any(t.seen for t in stream.trackers.values()):
-            key = (stream.audience, stream.cursor(), tuple(self.next_seq.get(k) for k in stream.audience.polls()),
-                   hub.polls)
+            # no gap open, so nothing delivered above a watermark: the watermarks are the whole cursor
+            key = (stream.audience, tuple(t.low for t in stream.trackers.values()),
+                   tuple(self.next_seq.get(k) for k in stream.audience.polls()), hub.polls)
             hit = hub.memo.get(key)
             if hit is not None:
                 hub.memo_hits += 1

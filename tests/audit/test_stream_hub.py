@@ -278,3 +278,24 @@ def test_an_open_stream_keeps_no_thread_of_its_own(database_url, tokens):  # noq
             reader.finish()
     # 12 more open streams, and at most a thread or two more (a request's being served)
     assert during - before <= 2, (before, during)
+
+
+def test_a_stream_woken_while_the_hub_reads_a_poll_misses_no_row_of_it(personas):
+    """The hub reads a poll on its thread while streams step on the event loop: the read changes
+    nothing a stream looks at (before, the hub's watermark could pass a row not yet in its buffer,
+    and a stream stepping then settled that row as never committed, and never sent it)."""
+    hub = stream_hub.Hub()
+    hub.feeds = hub._start_sync()
+    client = stream_hub._Client(st.AuditStream(audience=st.Audience(kinds=("activity",)),
+                                               trackers=st.current_cursor()))
+    pk = _write("read-while-stepping")
+    read = hub._read_sync()  # the poll's rows, read: the buffer and the hub's watermark unchanged
+
+    async def main():
+        during = await client.step(hub)  # a stream woken meanwhile (by the tick, a keep-alive...)
+        assert hub._apply(read)
+        return during, await client.step(hub)
+
+    during, after = _run(main())
+    assert during == []
+    assert len(after) == 1 and f'"id":{pk}' in after[0] and "read-while-stepping" in after[0]
