@@ -110,6 +110,12 @@ def threads(pid: int) -> int:
     return _status(pid, "Threads")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def server_connections(admin, db_name: str) -> int:
     return admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
                          [db_name, APP_NAME]).fetchone()[0]
@@ -237,6 +243,8 @@ async def measure(port: int, people: list[dict], clients_n: int, rate: float, se
 
     sampler = asyncio.create_task(sample())
     staff_ids = [p["user_id"] for p in staff]
+    # where the CPU of the write phase goes: the server, and this process (load generator and writer)
+    cpu_server, cpu_bench, cpu_at = cpu_seconds(pid), time.process_time(), time.monotonic()
     written = await asyncio.to_thread(write_rows, rate, seconds, staff_ids)
     # the last rows' delivery: until every row reached every client that may see it, or nothing
     # more arrived for 5 s (bounded at 30 s); a row still not there is missing
@@ -254,6 +262,8 @@ async def measure(port: int, people: list[dict], clients_n: int, rate: float, se
         await asyncio.sleep(0.5)
     stop.set()
     await sampler
+    cpu_wall = time.monotonic() - cpu_at
+    cpu_server, cpu_bench = cpu_seconds(pid) - cpu_server, time.process_time() - cpu_bench
     latencies = []
     missing = 0
     clients_missing = set()
@@ -285,6 +295,8 @@ async def measure(port: int, people: list[dict], clients_n: int, rate: float, se
         "forbidden_rows_received": sum(c.forbidden for c in clients),
         "p50_ms": round(percentile(latencies, 0.5), 1), "p95_ms": round(percentile(latencies, 0.95), 1),
         "max_ms": round(max(latencies, default=math.nan), 1),
+        "cpu_during_writes": {"wall_s": round(cpu_wall, 1), "server_s": round(cpu_server, 1),
+                              "bench_process_s": round(cpu_bench, 1)},
     }
 
 
@@ -354,6 +366,9 @@ def main(argv=None) -> int:
           f"{result['connections_max_during_writes']} (target <= 2)")
     print(f"  delivery commit -> client over {result['deliveries']:,} deliveries: p50 {result['p50_ms']} ms, "
           f"p95 {result['p95_ms']} ms, max {result['max_ms']} ms (target p95 <= 500 ms); missing {result['missing']}")
+    cpu = result["cpu_during_writes"]
+    print(f"  CPU while writing and delivering ({cpu['wall_s']} s): server {cpu['server_s']} s, "
+          f"this process (clients and writer) {cpu['bench_process_s']} s")
     print(f"  memory per idle client {result['kb_per_idle_client']} KB (target <= 50 KB); rows to a client that "
           f"may not see them: {result['forbidden_rows_received']}")
     print("  verdicts: " + ", ".join(f"{k}={'yes' if v else 'NO'}" for k, v in result["verdicts"].items()))
