@@ -16,13 +16,44 @@ def _allow_audit_rewrite_in_tests(sender, connection, **kwargs):
     """On PostgreSQL the audit tables refuse UPDATE/DELETE/TRUNCATE (migration
     audit 0002). Tests back-date rows and flush tables, so the test process's
     own connections set ``audit.test_rewrite``; tests of the triggers turn it
-    off (tests/audit/test_append_only.py)."""
+    off (tests/audit/test_append_only.py).
+
+    They also commit without waiting for the WAL to reach the disk (``synchronous_commit = off``:
+    what a commit makes visible, and when, is unchanged; only a crash of the server could lose the
+    last commits, and no test crashes it). The servers and workers that tests start get the same
+    from the test database's own setting (``django_db_setup`` below)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET audit.test_rewrite = 'on'")
+            cursor.execute("SET synchronous_commit = off")
 
 
 connection_created.connect(_allow_audit_rewrite_in_tests, dispatch_uid="tests_allow_audit_rewrite")
+
+
+def _flush_by_delete_on_postgresql():
+    """After each transactional test Django empties every table with one ``TRUNCATE``. On
+    PostgreSQL a TRUNCATE gives each table and each of its indexes a new file, and building each
+    empty btree ends with an fsync of its file: a few hundred fsyncs per test, one to four seconds
+    each time under I/O load. The test process empties the tables with ``DELETE`` instead (the
+    same empty tables; the foreign keys are checked at the end of the flush's transaction, and
+    the audit tables let the test harness delete through ``audit.test_rewrite``, above). A flush
+    that resets sequences keeps Django's TRUNCATE ... RESTART IDENTITY."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        if reset_sequences or not tables:
+            return truncate(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        return ["SET CONSTRAINTS ALL DEFERRED"] + [
+            f"{style.SQL_KEYWORD('DELETE FROM')} {style.SQL_FIELD(self.quote_name(table))};" for table in tables
+        ]
+
+    DatabaseOperations.sql_flush = sql_flush
+
+
+_flush_by_delete_on_postgresql()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -59,7 +90,16 @@ def _empty_rq_queues():
 def django_db_setup(django_db_setup, django_db_blocker):
     """pytest-django's test database, and at the end: end the sessions that
     threads and server subprocesses of some tests may have left open on
-    PostgreSQL, so the test database is dropped cleanly."""
+    PostgreSQL, so the test database is dropped cleanly.
+
+    On PostgreSQL the test database commits without waiting for the disk (see
+    ``_allow_audit_rewrite_in_tests``) for every connection, those of the servers and
+    workers that tests start included."""
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"ALTER DATABASE {connection.ops.quote_name(connection.settings_dict['NAME'])} "
+                               "SET synchronous_commit = off")
     yield
     with django_db_blocker.unblock():
         if connection.vendor == "postgresql":
