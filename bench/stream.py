@@ -53,6 +53,25 @@ DB_ENV, DB_DEFAULT = "BENCH_STREAM_DB", "bench_stream"
 APP_NAME = "bench-stream-server"
 CONNECT_AT_ONCE = 50
 
+# BENCH_STREAM_SERVER_ARGS: more uvicorn options, e.g. "--http h11 --loop asyncio" for the pure-Python
+# parser and loop (by default uvicorn takes httptools and uvloop, which requirements.txt installs)
+SERVER_ARGS = os.environ.get("BENCH_STREAM_SERVER_ARGS", "").split()
+
+
+def server_kind() -> str:
+    """The HTTP parser and event loop the server runs (uvicorn's 'auto' takes the C ones when installed)."""
+    import importlib.util
+
+    def chosen(option, auto_choice):
+        if option in SERVER_ARGS:
+            return SERVER_ARGS[SERVER_ARGS.index(option) + 1]
+        return auto_choice
+
+    http = chosen("--http", "httptools" if importlib.util.find_spec("httptools") else "h11")
+    loop = chosen("--loop", "uvloop" if importlib.util.find_spec("uvloop") else "asyncio")
+    return f"{http}, {loop}"
+
+
 TARGET_CONNECTIONS = 2
 TARGET_P95_MS = 500.0
 TARGET_KB_PER_CLIENT = 50.0
@@ -319,7 +338,8 @@ def run(clients_n: int, rate: float, seconds: float) -> dict | None:
         runner = ["-m", "pyinstrument", "-i", "0.002", "-o", profile] if profile else []
         proc = subprocess.Popen([sys.executable, *runner, "-m", "uvicorn", "marine_center.asgi:application",
                                  "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                                 "--workers", "1", "--backlog", "4096", "--timeout-graceful-shutdown", "5"],
+                                 "--workers", "1", "--backlog", "4096", "--timeout-graceful-shutdown", "5",
+                                 *SERVER_ARGS],
                                 cwd=ROOT, env=env)
         admin = admin_connection()
         try:
@@ -352,7 +372,7 @@ def main(argv=None) -> int:
         return 0
     result["meta"] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "python": platform.python_version(),
                       "cpus": os.cpu_count(), "load_average_1m_start": round(load_start, 2),
-                      "load_average_1m_end": round(os.getloadavg()[0], 2), "server": "one uvicorn worker"}
+                      "load_average_1m_end": round(os.getloadavg()[0], 2), "server": f"one uvicorn worker ({server_kind()})"}
     result["verdicts"] = {
         "connections_le_2": result["connections_max_during_writes"] <= TARGET_CONNECTIONS,
         "delivery_p95_le_500ms": result["p95_ms"] <= TARGET_P95_MS,
