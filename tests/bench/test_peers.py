@@ -49,8 +49,19 @@ def test_table_names_every_peer_and_says_which_target_is_not_met():
     for label in ("untracked", "ours", "pghistory", "pghistory+context", "simple-history", "auditlog"):
         assert label in text
     assert "QuerySet.update() of 1,000 rows" in text
-    assert "autocommit.edit" in text and "(<= 1.5): NOT MET" in text
+    assert "autocommit.edit" in text and "(<= 1.5): NOT MET by 0.20x" in text  # 1.7 against 1.5
+    assert "ours / pghistory+context 1.10x (<= 1.25): met" in text
+    assert "where a gap comes from, measured: docs/benchmarks.md" in text
     assert "load average [1.0, 1.2] on 2 CPUs" in text
+
+
+def test_a_queryset_update_target_missed_says_by_how_many_microseconds_a_row():
+    result = _result(ours_ratio=1.2, peer_ratio=1.1)
+    for tx in TX_MODES:
+        result[tx]["queryset_update"]["ours"]["added_us_per_row"] = 72.3
+    result["targets"] = verdicts(result)
+    result["meta"] = {"bulk_rows": 1000, "server": "PostgreSQL 15.0", "load_average_1m": [1.0, 1.2], "cpus": 2}
+    assert "(<= 50.0): NOT MET by 22.3 µs/row" in table(result)
 
 
 @pytest.mark.postgres
