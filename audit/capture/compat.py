@@ -14,7 +14,7 @@ from collections import Counter
 from functools import reduce
 from operator import attrgetter, or_
 
-from django.db import router, transaction
+from django.db import connections, router, transaction
 from django.db.models import Model, QuerySet, deletion, signals
 from django.db.models import sql as djsql
 
@@ -53,12 +53,72 @@ class ModelHooks:
         self._capture_refreshed()
 
 
+#: the UPDATE text of a plain save, by (model, database, its fields and which of them are NULL),
+#: once Django's compiler has written it and the parameters below were found equal to its own;
+#: False where they were not (that shape always takes Django's compiler)
+_PLAIN_UPDATES: dict[tuple, str | bool] = {}
+
+
+def _plain_update_key(base_qs, values, using) -> tuple | None:
+    """The shape of an UPDATE whose text does not depend on its values: the model's base queryset
+    with no condition of its own, every value a plain one (no expression, no model instance) of
+    a field with the ``%s`` placeholder. None for anything else."""
+    query = base_qs.query
+    if query.where or query.annotations or query.extra or query.select_related:
+        return None
+    shape = []
+    for field, _model, value in values:
+        if (hasattr(value, "resolve_expression") or hasattr(value, "prepare_database_save")
+                or hasattr(field, "get_placeholder")):
+            return None
+        shape.append((field.attname, value is None))
+    return (base_qs.model, using, tuple(shape))
+
+
+def _plain_update_params(model, pk_val, values, connection) -> list | None:
+    """The parameters Django's compiler binds to a plain UPDATE: each value through its field's
+    ``get_db_prep_save`` (NULL is written in the text, not bound), then the primary key as an
+    exact lookup prepares it."""
+    params = []
+    for field, _model, value in values:
+        if value is None:
+            continue
+        prepared = field.get_db_prep_save(value, connection=connection)
+        if prepared is None or hasattr(prepared, "as_sql"):
+            return None
+        params.append(prepared)
+    pk = model._meta.pk
+    params.append(pk.get_db_prep_value(pk.get_prep_value(pk_val), connection, prepared=True))
+    return params
+
+
 def update_sql(base_qs, pk_val, values, using) -> tuple[str, list] | None:
     """The UPDATE ``Model._do_update`` would run (its ``values`` are
     ``(field, model, value)`` triples), or None when it is not one plain
     statement. Relies on ``QuerySet.query.chain(UpdateQuery)``,
     ``UpdateQuery.add_update_fields`` and ``related_updates`` (as
-    ``QuerySet._update`` uses them)."""
+    ``QuerySet._update`` uses them).
+
+    Compiling the UPDATE (a filtered queryset, an UpdateQuery, its compiler) was the largest
+    Python cost of a captured save. A save of the same fields writes the same text, so a plain
+    one (:func:`_plain_update_key`) reuses the text Django wrote for its shape, with the
+    parameters bound as Django binds them; the first save of each shape compiles through Django
+    and checks that those parameters are Django's own, else its shape keeps Django's path."""
+    key = _plain_update_key(base_qs, values, using)
+    cached = _PLAIN_UPDATES.get(key) if key is not None else None
+    if cached:
+        params = _plain_update_params(base_qs.model, pk_val, values, connections[using])
+        if params is not None:
+            return cached, params
+    compiled = _compiled_update(base_qs, pk_val, values, using)
+    if key is not None and cached is None and compiled is not None:
+        params = _plain_update_params(base_qs.model, pk_val, values, connections[using])
+        _PLAIN_UPDATES[key] = compiled[0] if params == compiled[1] else False
+    return compiled
+
+
+def _compiled_update(base_qs, pk_val, values, using) -> tuple[str, list] | None:
+    """Django's compiler's UPDATE for ``Model._do_update``'s arguments."""
     query = base_qs.filter(pk=pk_val).query.chain(djsql.UpdateQuery)
     query.add_update_fields(values)
     query.annotations = {}

@@ -353,3 +353,72 @@ def test_a_create_whose_audit_insert_fails_inserts_nothing(staff, monkeypatch):
         MaintenanceRequest.objects.create(code="MR954", vessel="MV Tern", title="Bilge", requested_by=staff)
     assert not MaintenanceRequest.objects.filter(code="MR954").exists()
     assert not MaintenanceRequest.history.filter(code="MR954").exists()
+
+
+def _row(pk):
+    return MaintenanceRequest.objects.filter(pk=pk).values(
+        "title", "status", "assigned_to", "estimated_cost", "description", "due_date").get()
+
+
+@pytest.mark.postgres
+def test_repeated_saves_reuse_the_update_django_wrote_and_store_what_django_s_path_stores(
+        staff, engineer, monkeypatch):
+    """A save of the same fields as an earlier one reuses the UPDATE text Django's compiler wrote
+    for it (compat.update_sql); fields set to NULL, values that are expressions and
+    ``update_fields`` each give the same row and the same captured change as Django's compiler
+    compiling every save (the cache turned off)."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from audit.capture import compat
+
+    def edits(code):
+        mr = _request(staff, code=code)
+        steps = []
+        for i in range(3):  # the same shape three times: the second and third reuse the text
+            mr.title, mr.status, mr.assigned_to = f"Bilge {i}", ("approved", "in_progress")[i % 2], engineer
+            mr.save()
+            steps.append(_row(mr.pk))
+        mr.assigned_to, mr.due_date = None, dt.date(2026, 12, 24)  # NULL: written in the text, not bound
+        mr.save()
+        mr.save()
+        steps.append(_row(mr.pk))
+        mr.estimated_cost = Decimal("10.50")
+        mr.save()
+        mr.estimated_cost = Decimal("11.50")
+        mr.save()
+        steps.append(_row(mr.pk))
+        mr.description = "O'Brien said \"no\"; DROP TABLE x; -- %s %(x)s"
+        mr.save(update_fields=["description"])
+        steps.append(_row(mr.pk))
+        own = {"id", "code", "created_at", "updated_at"}  # each request's own key, code and times
+        trails = AuditTrail.objects.filter(entity_id=code).order_by("id")
+        return steps, [(t.action_type, {k: v for k, v in t.changes.items() if k not in own}) for t in trails]
+
+    compat._PLAIN_UPDATES.clear()
+    with CaptureQueriesContext(connection) as queries:
+        reused = edits("MR720")
+    assert compat._PLAIN_UPDATES and all(compat._PLAIN_UPDATES.values())  # every plain shape checked and kept
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("WITH u AS (UPDATE")]
+    assert len(updates) == 8  # one statement per save, as before
+
+    monkeypatch.setattr(compat, "_plain_update_key", lambda *args: None)
+    compiled = edits("MR721")
+    assert reused[0] == compiled[0]
+    assert reused[0][-1]["description"] == "O'Brien said \"no\"; DROP TABLE x; -- %s %(x)s"
+    assert reused[0][-2]["estimated_cost"] == Decimal("11.50")
+    assert reused[1] == compiled[1] and len(reused[1]) == 8  # the create and 7 updates (one save changed nothing)
+
+
+@pytest.mark.postgres
+def test_a_shape_whose_parameters_differ_from_django_s_keeps_django_s_compiler(staff, monkeypatch):
+    from audit.capture import compat
+
+    compat._PLAIN_UPDATES.clear()
+    monkeypatch.setattr(compat, "_plain_update_params", lambda *args: ["not", "django's"])
+    mr = _request(staff, code="MR722")
+    for i in range(2):
+        mr.title = f"Bilge {i}"
+        mr.save()
+    assert list(compat._PLAIN_UPDATES.values()) == [False]
+    assert MaintenanceRequest.objects.get(pk=mr.pk).title == "Bilge 1"
