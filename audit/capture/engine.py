@@ -115,6 +115,17 @@ def current_values(instance, attnames) -> dict[str, Any]:
     return {a: d[a] for a in attnames if a in d}
 
 
+def read_back_expressions(instance, using) -> None:
+    """After a save, a field assigned an expression (``F("quantity") + 1``) still holds the
+    expression, not the value the database computed: read the stored values into the instance,
+    as ``refresh_from_db`` would, so the change and the snapshot record them (and a second save
+    does not apply the expression again)."""
+    d = instance.__dict__
+    attnames = [f.attname for f in instance._meta.concrete_fields if hasattr(d.get(f.attname), "resolve_expression")]
+    if attnames:
+        d.update(type(instance)._base_manager.db_manager(using).filter(pk=instance.pk).values(*attnames).get())
+
+
 def ensure_trusted_snapshot(instance, spec: ModelSpec, update_fields=None) -> None:
     """Before an update, make sure the snapshot holds the stored values of
     the fields about to be saved; one SELECT only when it does not."""

@@ -43,6 +43,7 @@ def on_post_save(sender, instance, created=False, raw=False, update_fields=None,
     s.history_hints, s.written = (), False
     if "skip_history_when_saving" not in hints and engine.capture_enabled():
         spec = engine.spec_for(sender)
+        engine.read_back_expressions(instance, using)
         new = engine.current_values(instance, spec.attnames if created else spec.attnames_for(update_fields))
         if not written:  # else the UPDATE or INSERT statement wrote the rows already
             old = None if created else s.snapshot or {}

@@ -422,3 +422,24 @@ def test_a_shape_whose_parameters_differ_from_django_s_keeps_django_s_compiler(s
         mr.save()
     assert list(compat._PLAIN_UPDATES.values()) == [False]
     assert MaintenanceRequest.objects.get(pk=mr.pk).title == "Bilge 1"
+
+
+@pytest.mark.parametrize("how", ["save", "update_fields"])
+def test_a_field_saved_as_an_expression_is_recorded_with_the_value_the_database_stored(staff, how):
+    """``F("estimated_cost") + 1`` is computed by the database: the change records the stored
+    value (the save used to fail on PostgreSQL after its UPDATE, leaving the change unrecorded in
+    autocommit), and the instance holds that value afterwards, so a second save does not add 1 again."""
+    from decimal import Decimal
+
+    from django.db.models import F
+
+    mr = _request(staff, code="MR730", estimated_cost=Decimal("10.00"))
+    mr.estimated_cost = F("estimated_cost") + 1
+    mr.save(**({"update_fields": ["estimated_cost"]} if how == "update_fields" else {}))
+    assert mr.estimated_cost == Decimal("11.00")
+    trail = AuditTrail.objects.filter(entity_id="MR730", action_type="update").latest("id")
+    assert trail.changes["estimated_cost"] == {"old": "10.00", "new": "11.00"}
+    mr.title = "Bilge pump"
+    mr.save()
+    assert MaintenanceRequest.objects.get(pk=mr.pk).estimated_cost == Decimal("11.00")
+    assert MaintenanceRequest.history.filter(code="MR730").latest("history_id").estimated_cost == Decimal("11.00")
