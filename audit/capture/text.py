@@ -47,7 +47,7 @@ def clean_json(value: Any) -> Any:
         return value if len(value) <= TEXT_LIMIT and "\x00" not in value else clean_text(value)
     if value is None or kind is int or kind is bool or kind is float:
         return value
-    if kind is dict:  # a change's {"old": ..., "new": ...} and its plain values, without a call each
+    if isinstance(value, dict):  # a change's {"old": ..., "new": ...} and its plain values, without a call each
         out = {}
         for k, v in value.items():
             if type(k) is not str or len(k) > 200 or "\x00" in k:
@@ -62,9 +62,6 @@ def clean_json(value: Any) -> Any:
         return out
     if isinstance(value, str):
         return clean_text(value)
-    if isinstance(value, dict):
-        return {(k if type(k) is str and len(k) <= 200 and "\x00" not in k else clean_text(k, 200)): clean_json(v)
-                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [clean_json(v) for v in value]
     return value
