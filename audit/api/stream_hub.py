@@ -326,7 +326,8 @@ class Hub:
 
     def _tick(self) -> None:
         """Every MAX_SLEEP_SECONDS, woken or not, every stream looks at the buffer and its keep-alive
-        (one timer for the process instead of one per stream and wait)."""
+        (one timer for the process instead of one per stream and wait). Not through :meth:`_wake`:
+        the tick must wake the streams even when a poll's wake-up is lost (a test drops those)."""
         woken, self._woken = self._woken, asyncio.Event()
         woken.set()
         self._ticker = asyncio.get_running_loop().call_later(MAX_SLEEP_SECONDS, self._tick)

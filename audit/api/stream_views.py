@@ -191,27 +191,24 @@ class AuditStreamView(_AuditReadView):
         trackers = params["trackers"] or stream.current_cursor()
         feed = stream.AuditStream(audience=audience, trackers=trackers)
         options = {"max_events": params["max_events"], "timeout": params["timeout"]}
-        slot = stream_asgi.offered(request._request.scope) if isinstance(request._request, ASGIRequest) else None
-        if slot is not None:
+        if not isinstance(request._request, ASGIRequest):
+            body = feed.messages(**options)
+        elif (slot := stream_asgi.offered(request._request.scope)) is not None:
             # marine_center.asgi sends the stream from the hub once this response's headers are out:
             # nothing of this request is kept while the stream is open
             slot.handoff = stream_asgi.Handoff(feed=feed, **options)
             body = _nothing()
-            if not db_connection.in_atomic_block:
-                db_connection.close()
-        elif isinstance(request._request, ASGIRequest):
+        else:
             body = stream_hub.hub_messages(feed, **options)
-            # the stream is fed by the process's one poller: give back this request's connection now
-            # rather than when the stream ends (Django closes it at request_finished)
-            if not db_connection.in_atomic_block:
-                db_connection.close()
             # the request stays referenced while its stream is open (for hours); the URL patterns
             # tried before this one (kept for the 404 debug page) were 7 of its ~37 KB
             match = getattr(request._request, "resolver_match", None)
             if match is not None:
                 match.tried = []
-        else:
-            body = feed.messages(**options)
+        if isinstance(request._request, ASGIRequest) and not db_connection.in_atomic_block:
+            # the stream is fed by the process's one poller: give back this request's connection now
+            # rather than when the stream ends (Django closes it at request_finished)
+            db_connection.close()
         response = StreamingHttpResponse(body, content_type="text/event-stream; charset=utf-8")
         response["Cache-Control"] = "no-cache, no-store"
         response["X-Accel-Buffering"] = "no"  # nginx: pass each message through at once
