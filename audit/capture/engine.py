@@ -163,9 +163,12 @@ class Change:
     table_name: str
     #: the related entities as named now: ``{field: {"old": text, "new": text}}`` (audit_trail.displays)
     displays: dict | None = None
+    #: the entities this same change happened to, ``entity_id`` among them (a ``QuerySet.update()`` that
+    #: set many rows from the same old values to the same new ones): one trail row each, built once
+    entity_ids: tuple[str, ...] | None = None
 
     def as_writer_kwargs(self) -> dict:
-        return {
+        kwargs = {
             "action_type": self.action_type,
             "entity_type": self.entity_type,
             "entity_id": self.entity_id,
@@ -175,6 +178,9 @@ class Change:
             "new_value": self.diff.new_values(),
             "displays": self.displays or {},
         }
+        if self.entity_ids is not None:
+            kwargs["entity_ids"] = self.entity_ids
+        return kwargs
 
 
 def by_name(spec: ModelSpec, values: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ rows of the whole delete are one write at its end).
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import json
 
 from django.db import connections, models, router, transaction
@@ -173,6 +174,24 @@ def _history_select(model, objs, using, *, light=False):
     return ((sql, params),)
 
 
+def _same_change(objs, old_rows, attnames, size=_CHUNK):
+    """``objs`` (updated rows, light instances) in lists whose members changed from the same old
+    values to the same new ones (chunks of at most ``size``): their changes differ only in the
+    entity, so each list's is built once. Values are told apart by type and ``repr`` (a
+    ``Decimal("1.0")`` is not grouped with ``Decimal("1.00")``: their recorded texts differ); an
+    unhashable or unrepresentable value leaves its row on its own."""
+    groups: dict = {}
+    for obj in objs:
+        d, old = obj.__dict__, old_rows[obj.pk]
+        try:
+            key = tuple((type(v), repr(v)) for v in (*(old.get(a) for a in attnames), *(d.get(a) for a in attnames)))
+        except Exception:  # noqa: BLE001 - a value whose repr fails is simply not grouped
+            key = id(obj)
+        groups.setdefault(key, []).append(obj)
+    for members in groups.values():
+        yield from _chunks(members, size)
+
+
 def _chunks(items, size=_CHUNK):
     items = list(items)
     for start in range(0, len(items), size):
@@ -227,12 +246,16 @@ class AuditedQuerySet(models.QuerySet):
             changed, changes = [], []
             codes = engine.prefetch_codes(spec, [*old_rows.values(), *(obj.__dict__ for obj in new_objs)], self.db,
                                            attnames)
-            for obj in new_objs:
-                new = engine.current_values(obj, attnames)
-                change = engine.build_change(obj, spec, old=old_rows[obj.pk], new=new, code_cache=codes)
+            entity_id = spec.config.entity_id
+            for members in _same_change(new_objs, old_rows, attnames):
+                obj = members[0]
+                change = engine.build_change(obj, spec, old=old_rows[obj.pk], new=engine.current_values(obj, attnames),
+                                             code_cache=codes)
                 if change is not None:
+                    if len(members) > 1:
+                        change = dataclasses.replace(change, entity_ids=tuple(entity_id(o) for o in members))
                     changes.append(change)
-                    changed.append(obj)
+                    changed.extend(members)
             snapshots = _history_select(self.model, changed, self.db, light=light)
             if snapshots is None:
                 _bulk_history(self.model, changed, update=True)

@@ -235,10 +235,24 @@ _MAX_PARAMS = 30_000
 @dataclass(frozen=True, slots=True)
 class Row:
     """One ``audit_trail`` row (column values by attname) and its field rows
-    ``(table, field, old text, new text)``."""
+    ``(table, field, old text, new text)``; with ``entity_ids``, that row and its field rows once
+    for each of these entities (its ``entity_id`` being each in turn): the same change to many
+    rows, built once."""
 
     trail: dict
     fields: list
+    entity_ids: tuple[str, ...] | None = None
+
+    def keys(self) -> list[tuple[str, str]]:
+        """The ``(entity type, entity id)`` of each trail row this row stands for."""
+        entity_type = self.trail["entity_type"]
+        return [(entity_type, e) for e in (self.entity_ids or (self.trail["entity_id"],))]
+
+    def expanded(self) -> list[Row]:
+        """One plain row per entity (the databases whose statements take no grouped rows)."""
+        if self.entity_ids is None:
+            return [self]
+        return [Row({**self.trail, "entity_id": e}, self.fields) for e in self.entity_ids]
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,13 +336,14 @@ def row_context(user_id=None, reason=None) -> dict:
 
 def build_row(*, action_type, entity_type, entity_id, changes, table_name, status="completed", error_message="",
               old_value=_DERIVE, new_value=_DERIVE, user_id=None, reason=None, now=None, context=None,
-              **columns) -> Row:
+              entity_ids=None, **columns) -> Row:
     """The rows of one change: ``changes`` is ``{"field": {"old": ..., "new":
     ...}}`` with JSON-safe values; ``old_value``/``new_value`` (dicts or JSON
     text) default to its halves. A failed attempt (``status="failed"``) has
     no field rows. Other ``columns`` of ``audit_trail`` may be given by name.
     ``context``: :func:`row_context` of this ``user_id`` and ``reason``, when the caller
-    has it already."""
+    has it already. ``entity_ids``: the same change happened to each of these entities
+    (:attr:`Row.entity_ids`)."""
     shared = context if context is not None else row_context(user_id, reason)
     changes = clean_json(dict(changes or {}))
     if old_value is _DERIVE:
@@ -363,6 +378,8 @@ def build_row(*, action_type, entity_type, entity_id, changes, table_name, statu
         fields = [(table, clean_text(name, _FIELD_LIMITS[1]), json_text(diff.get("old")), json_text(diff.get("new")))
                   for name, diff in changes.items()
                   if diff.get("old") not in _EMPTY or diff.get("new") not in _EMPTY]
+    if entity_ids is not None:
+        return Row(trail, fields, tuple(clean_text(e, _LIMITS["entity_id"]) for e in entity_ids))
     return Row(trail, fields)
 
 
@@ -397,7 +414,7 @@ def write_changes(items: list[dict], *, using: str | None = None, extra=()) -> i
     rows = [build_row(**{"now": now, **item}, context=shared if "user_id" not in item and "reason" not in item
                       else None) for item in items]
     write(using, rows, extra=extra)
-    return len(items)
+    return sum(len(row.keys()) for row in rows)
 
 
 def write(using: str, rows: list[Row], *, head: Head | None = None, histories=(), extra=(), subs=(),
@@ -435,6 +452,8 @@ def write(using: str, rows: list[Row], *, head: Head | None = None, histories=()
         return result
     if head is not None or subs or deletes:
         raise ValueError("a head statement, deletes and substitutions are PostgreSQL-only")
+    if any(row.entity_ids is not None for row in rows):
+        rows = [plain for row in rows for plain in row.expanded()]
     with transaction.atomic(using=using, savepoint=False):
         for history in histories:
             _execute(connection, *history_rows.insert_sql(history, connection))
@@ -464,13 +483,14 @@ def _batches(rows):
     field rows are joined to their trail row by them) and bounded sizes."""
     batch, seen, size = [], set(), 0
     for row in rows:
-        key = (row.trail["entity_type"], row.trail["entity_id"])
-        cost = len(_TRAIL_COLUMNS) + 4 * len(row.fields)
-        if batch and (key in seen or size + cost > _MAX_PARAMS):
+        keys = row.keys()
+        # a row for many entities travels once, with its ids (once more with each field row)
+        cost = len(_TRAIL_COLUMNS) + 4 * len(row.fields) + (len(keys) - 1) * (1 + len(row.fields))
+        if batch and (not seen.isdisjoint(keys) or size + cost > _MAX_PARAMS):
             yield batch
             batch, seen, size = [], set(), 0
         batch.append(row)
-        seen.add(key)
+        seen.update(keys)
         size += cost
     if batch:
         yield batch
@@ -511,16 +531,20 @@ def cast_type(field, connection) -> str:
 _trail_parts: dict[str, tuple[str, str]] = {}
 
 
-def _trail_insert_parts(connection) -> tuple[str, str]:
+def _trail_insert_parts(connection, grouped: bool = False) -> tuple[str, str]:
     """The trail INSERT's column list and its SELECT list from the JSON rows
     (no substitutions): the same text for every statement, built once per
-    database vendor."""
-    parts = _trail_parts.get(connection.vendor)
+    database vendor. ``grouped``: the entity id is each of the row's ids (``e.id``,
+    :attr:`Row.entity_ids`) instead of its own."""
+    parts = _trail_parts.get((connection.vendor, grouped))
     if parts is None:
         qn = connection.ops.quote_name
-        selected = [f"r->{i}" if f.attname in _JSON_ATTNAMES else f"(r->>{i})::{_column_type(f, connection)}"
+        selected = [f"r->{i}" if f.attname in _JSON_ATTNAMES
+                    else f"(e.id)::{_column_type(f, connection)}" if grouped and f.attname == "entity_id"
+                    else f"(r->>{i})::{_column_type(f, connection)}"
                     for i, f in enumerate(_TRAIL_COLUMNS)]
-        parts = _trail_parts[connection.vendor] = (", ".join(qn(f.column) for f in _TRAIL_COLUMNS), ", ".join(selected))
+        parts = _trail_parts[(connection.vendor, grouped)] = (", ".join(qn(f.column) for f in _TRAIL_COLUMNS),
+                                                              ", ".join(selected))
     return parts
 
 
@@ -573,7 +597,12 @@ def _pg_statement(connection, rows, *, head, histories, extra, subs, deletes=())
         params.extend(xparams)
     joined = " CROSS JOIN k" if subs else ""
     if rows:
-        columns, plain = _trail_insert_parts(connection)
+        # rows that stand for many entities (Row.entity_ids): each JSON row carries its ids last, and the
+        # trail and field rows are written once per id (no substitutions in such a statement)
+        grouped = any(row.entity_ids is not None for row in rows)
+        if grouped and subs:
+            raise ValueError("rows for many entities take no substitutions")
+        columns, plain = _trail_insert_parts(connection, grouped)
         if subs:
             selected = []
             for i, f in enumerate(_TRAIL_COLUMNS):
@@ -587,21 +616,33 @@ def _pg_statement(connection, rows, *, head, histories, extra, subs, deletes=())
         else:
             selected = plain
         gate = " WHERE EXISTS (SELECT 1 FROM u)" if head is not None and head.name == "u" else ""
-        params.append(json.dumps([[t[a] if a in _JSON_ATTNAMES or t[a] is None or type(t[a]) is str else _json_value(t[a])
-                                   for a in _TRAIL_ATTNAMES] for t in (row.trail for row in rows)]))
+        values = [[t[a] if a in _JSON_ATTNAMES or t[a] is None or type(t[a]) is str else _json_value(t[a])
+                   for a in _TRAIL_ATTNAMES] for t in (row.trail for row in rows)]
+        source = "jsonb_array_elements(%s::jsonb) AS r"
+        if grouped:
+            for value, row in zip(values, rows, strict=True):
+                value.append(row.entity_ids or [row.trail["entity_id"]])
+            source += f" CROSS JOIN LATERAL jsonb_array_elements_text(r->{len(_TRAIL_ATTNAMES)}) AS e(id)"
+        params.append(json.dumps(values))
         ctes.append(f"t AS (INSERT INTO {qn(AuditTrail._meta.db_table)} ({columns}) "
-                    f"SELECT {selected} FROM jsonb_array_elements(%s::jsonb) AS r{joined}{gate} "
+                    f"SELECT {selected} FROM {source}{joined}{gate} "
                     f"RETURNING id, entity_type, entity_id, timestamp, user_id, change_reason)")
-        fields = [(row.trail["entity_type"], row.trail["entity_id"], *f) for row in rows for f in row.fields]
+        if grouped:
+            fields = [(row.trail["entity_type"], row.entity_ids or [row.trail["entity_id"]], *f)
+                      for row in rows for f in row.fields]
+            source, key = ("jsonb_array_elements(%s::jsonb) AS v "
+                           "CROSS JOIN LATERAL jsonb_array_elements_text(v->1) AS e(id)"), "e.id"
+        else:
+            fields = [(row.trail["entity_type"], row.trail["entity_id"], *f) for row in rows for f in row.fields]
+            source, key = "jsonb_array_elements(%s::jsonb) AS v", subbed("v->>1", "c") if subs else "v->>1"
         if fields:
-            key = subbed("v->>1", "c") if subs else "v->>1"
             old, new = (subbed(f"v->>{n}", "c") if subs else f"v->>{n}" for n in (4, 5))
             params.append(json.dumps(fields))
             ctes.append(
                 f"f AS (INSERT INTO {qn(UpdateHistory._meta.db_table)} (timestamp, table_name, record_id, "
                 f"field_name, old_value, new_value, user_id, change_reason, audit_id) "
                 f"SELECT t.timestamp, v->>2, t.entity_id, v->>3, {old}, {new}, t.user_id, t.change_reason, t.id "
-                f"FROM jsonb_array_elements(%s::jsonb) AS v{joined} "
+                f"FROM {source}{joined} "
                 f"JOIN t ON v->>0 = t.entity_type AND {key} = t.entity_id)")
     if deletes:
         final, kind = f"SELECT {', '.join(f'(SELECT count(*) FROM d{i})' for i in range(len(deletes)))}", "counts"

@@ -200,3 +200,42 @@ def test_bulk_rows_are_stored_as_a_single_save_stores_them(requests_, engineer):
     assert AuditTrail.objects.filter(ip_address="10.1.2.3", changes__title__new="Re-fit ✓ 50%").count() == 3
     assert list(UpdateHistory.objects.filter(timestamp__gte=before).order_by("timestamp", "id")
                 .values_list("record_id", flat=True))[-1] == "MR003"
+
+
+def test_rows_that_changed_alike_each_get_their_own_trail_and_field_rows(staff, engineer, other_staff, is_postgres):
+    """``QuerySet.update()`` builds the change of rows that went from the same old values to the
+    same new ones once (in chunks of 500) and writes it once per row: 1,100 rows in three groups
+    (two of them larger than a chunk) give 1,100 trail rows, each with its own entity id, old values
+    and field rows pointing back to it; on PostgreSQL one audit statement for them all."""
+    from django.db.models import F
+
+    with audit_context(enabled=False):
+        MaintenanceRequest.objects.bulk_create(
+            [MaintenanceRequest(code=f"MR{i:04d}", vessel="MV Tern", title="Hull survey", requested_by=staff,
+                                priority="low" if i % 11 == 0 else "medium",
+                                assigned_to=other_staff if i % 11 == 0 else None, estimated_cost=i % 3)
+             for i in range(1, 1101)])
+    with audit_context(actor=engineer, reason="Fleet-wide"), CaptureQueriesContext(connection) as queries:
+        count = MaintenanceRequest.objects.filter(code__startswith="MR").update(
+            priority="high", assigned_to=engineer, estimated_cost=F("estimated_cost") + 1)
+    assert count == 1100
+    if is_postgres:  # the update, the codes of the assignees (one query for the field), the audit statement
+        assert len(queries.captured_queries) == 3, [q["sql"][:90] for q in queries.captured_queries]
+    trails = {t.entity_id: t for t in AuditTrail.objects.filter(user_id="PE001").prefetch_related("field_changes")}
+    assert len(trails) == 1100
+    for i in (1, 2, 3, 11, 22, 500, 501, 999, 1000, 1001, 1100):
+        trail = trails[f"MR{i:04d}"]
+        old_priority, old_assignee = ("low", "ST002") if i % 11 == 0 else ("medium", None)
+        cost = i % 3
+        assert trail.changes == {"priority": {"old": old_priority, "new": "high"},
+                                 "assigned_to": {"old": old_assignee, "new": "PE001"},
+                                 "estimated_cost": {"old": f"{cost}.00", "new": f"{cost + 1}.00"}}, i
+        assert trail.displays == {"assigned_to": {"old": "ST002 · ST002 Person" if old_assignee else None,
+                                                  "new": "PE001 · PE001 Person"}}
+        fields = {f.field_name: (f.record_id, f.old_value, f.new_value, f.user_id, f.change_reason)
+                  for f in trail.field_changes.all()}
+        assert fields == {"priority": (trail.entity_id, old_priority, "high", "PE001", "Fleet-wide"),
+                          "assigned_to": (trail.entity_id, old_assignee, "PE001", "PE001", "Fleet-wide"),
+                          "estimated_cost": (trail.entity_id, f"{cost}.00", f"{cost + 1}.00", "PE001", "Fleet-wide")}
+    assert UpdateHistory.objects.filter(record_id__startswith="MR").count() == 3300
+    assert MaintenanceRequest.history.filter(history_type="~", priority="high").count() == 1100
