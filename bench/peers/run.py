@@ -167,6 +167,47 @@ def tracked_rows() -> dict[str, int]:
     }
 
 
+# -- where the time goes ---------------------------------------------------------------------
+
+
+class DatabaseClock:
+    """The time spent inside database calls: every statement (through Django's execute
+    wrapper, which the capture's own cursor passes through too: the round trip, the server's
+    work and, in autocommit, the commit) and every commit of a transaction. The rest of an
+    operation's time is the client's Python (Django's, the library's, psycopg's)."""
+
+    def __init__(self):
+        self.ns = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        start = time.perf_counter_ns()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.ns += time.perf_counter_ns() - start
+
+    @contextlib.contextmanager
+    def installed(self, connection):
+        commit = connection._commit
+
+        def timed_commit():
+            start = time.perf_counter_ns()
+            try:
+                return commit()
+            finally:
+                self.ns += time.perf_counter_ns() - start
+
+        connection._commit = timed_commit
+        try:
+            with connection.execute_wrapper(self):
+                yield
+        finally:
+            del connection._commit
+
+
+CLOCK = DatabaseClock()
+
+
 # -- the workload ---------------------------------------------------------------------------
 
 
@@ -223,21 +264,24 @@ class Workload:
         o.save(update_fields=["status", "assigned_to", "updated_at"])
 
     @staticmethod
-    def _timed(tx: str, items, op) -> list[float]:
+    def _timed(tx: str, items, op) -> list[tuple[float, float]]:
+        """``(µs in all, µs of it inside the database calls)`` per operation (per chunk's
+        operation inside a transaction, its commit included)."""
         from django.db import transaction
 
         if tx == "autocommit":
             samples = []
             for item in items:
-                start = time.perf_counter_ns()
+                start, db = time.perf_counter_ns(), CLOCK.ns
                 op(item)
-                samples.append((time.perf_counter_ns() - start) / 1000)
+                samples.append(((time.perf_counter_ns() - start) / 1000, (CLOCK.ns - db) / 1000))
             return samples
-        start = time.perf_counter_ns()
+        start, db = time.perf_counter_ns(), CLOCK.ns
         with transaction.atomic():
             for item in items:
                 op(item)
-        return [(time.perf_counter_ns() - start) / 1000 / max(len(items), 1)]
+        n = max(len(items), 1)
+        return [((time.perf_counter_ns() - start) / 1000 / n, (CLOCK.ns - db) / 1000 / n)]
 
     def _interleaved(self, tx, names, objs: dict, op, out: dict) -> None:
         chunk = CHUNK[tx]
@@ -290,20 +334,35 @@ def _median(values):
 
 
 def summarize(samples: dict, bulk: int) -> dict:
+    """Medians per operation and variant: µs in all, the ratio to untracked, and the split into
+    the database calls (``db_us``) and the client's Python (``python_us``); then ``floor``: what
+    our figure would be if the capture added no Python to Django's own, i.e. our database time
+    plus the baseline's Python (untracked; for delete, ours with capture off), in the unit of
+    the operation's target."""
     out = {}
     for op, by_variant in samples.items():
-        base = _median(by_variant["plain"])
+        base = _median([total for total, _ in by_variant["plain"]])
         row = {}
         for name, values in by_variant.items():
             if not values:
                 continue
-            us = _median(values)
-            row[name] = {"us": round(us, 1), "ratio": round(us / base, 2), "samples": len(values)}
+            us = _median([total for total, _ in values])
+            row[name] = {"us": round(us, 1), "ratio": round(us / base, 2), "samples": len(values),
+                         "db_us": round(_median([db for _, db in values]), 1),
+                         "python_us": round(_median([total - db for total, db in values]), 1)}
             if op == "queryset_update":
                 row[name]["added_us_per_row"] = round((us - base) / bulk, 1)
         row["ours_to_pghistory_context"] = round(row["ours"]["us"] / row["pghistory_context"]["us"], 2)
+        baseline = row[OURS_OFF] if op == "delete" else row["plain"]
+        floor_us = row["ours"]["db_us"] + baseline["python_us"]
         if op == "delete":
             row["ours_capture_on_off"] = round(row["ours"]["us"] / row[OURS_OFF]["us"], 2)
+            row["floor"] = round(floor_us / (baseline["db_us"] + baseline["python_us"]), 2)
+        elif op == "queryset_update":
+            row["floor"] = round((row["ours"]["db_us"] - baseline["db_us"]) / bulk, 1)
+        else:
+            row["floor"] = round(floor_us / (baseline["db_us"] + baseline["python_us"]), 2)
+        row["floor_to_pghistory_context"] = round(floor_us / row["pghistory_context"]["us"], 2)
         out[op] = row
     return out
 
@@ -324,6 +383,8 @@ def verdicts(result: dict) -> dict:
             found[f"{tx}.{op}"] = {"value": value, "bound": bound, "unit": what, "met": value <= bound,
                                    "to_pghistory_context": peer, "peer_bound": peer_bound,
                                    "peer_met": peer <= peer_bound}
+            if "floor" in row:  # the same figures with no capture Python beyond Django's own
+                found[f"{tx}.{op}"].update(floor=row["floor"], floor_to_pghistory_context=row["floor_to_pghistory_context"])
     return found
 
 
@@ -364,6 +425,19 @@ def table(result: dict) -> str:
                      f"{verdict(v['met'], v['value'], v['bound'], v['unit'])};"
                      f"  ours / pghistory+context {v['to_pghistory_context']:.2f}x (<= {v['peer_bound']}): "
                      f"{verdict(v['peer_met'], v['to_pghistory_context'], v['peer_bound'], 'x')}")
+        if "floor" in v and not (v["met"] and v["peer_met"]):
+            lines.append(f"  {'':<28} with no capture Python beyond Django's own: {v['floor']} {v['unit']} "
+                         f"({'within' if v['floor'] <= v['bound'] else 'still over'} its bound), "
+                         f"{v['floor_to_pghistory_context']:.2f}x pghistory+context "
+                         f"({'within' if v['floor_to_pghistory_context'] <= v['peer_bound'] else 'still over'})")
+    lines.extend(["", "where the time goes: µs inside the database calls + µs of client Python, medians"])
+    for tx in TX_MODES:
+        for op in ("edit", "create", "delete", "queryset_update"):
+            row = result[tx].get(op, {})
+            parts = [f"{LABELS[c]} {row[c]['db_us']:,.0f} + {row[c]['python_us']:,.0f}"
+                     for c in ("plain", "ours", OURS_OFF, "pghistory_context") if c in row and "db_us" in row[c]]
+            if parts:
+                lines.append(f"  {tx + '.' + op:<28} " + ";  ".join(parts))
     if missed:
         lines.append("  where a gap comes from, measured: docs/benchmarks.md, 'Capture beside the peers' "
                      "(the floor of a save, the delete as one statement, QuerySet.update(): where the time goes)")
@@ -400,11 +474,12 @@ def run() -> dict:
     gc.collect()
     gc.disable()
     try:
-        for r in range(rounds):
-            for tx in TX_MODES:
-                work.run(tx, samples[tx])
-                gc.collect()
-            print(f"bench.peers: round {r + 1}/{rounds} done", file=sys.stderr)
+        with CLOCK.installed(connection):
+            for r in range(rounds):
+                for tx in TX_MODES:
+                    work.run(tx, samples[tx])
+                    gc.collect()
+                print(f"bench.peers: round {r + 1}/{rounds} done", file=sys.stderr)
     finally:
         gc.enable()
     from importlib.metadata import version

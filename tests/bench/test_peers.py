@@ -85,3 +85,29 @@ def test_the_peer_bench_runs_on_postgresql_and_every_peer_writes_its_rows(tmp_pa
     assert data["autocommit"]["delete"][OURS_OFF]["us"] > 0
     assert all(count > 0 for count in data["meta"]["rows_written_in_warm_up"].values())
     assert "django-pghistory" in data["meta"]["peers"]
+
+
+def test_each_figure_is_split_into_database_time_and_python_and_the_floor_says_what_no_python_would_give():
+    """The floor of an operation: our time inside the database calls plus the baseline's Python
+    (untracked; for delete, ours with capture off), in the unit of the operation's target."""
+    from bench.peers.run import summarize
+
+    samples = {op: {name: [(1000.0, 600.0)] * 3 for name in (*VARIANTS, OURS_OFF)} for op in OPS}
+    for op in OPS:
+        samples[op]["ours"] = [(2000.0, 1100.0), (2100.0, 1200.0), (1900.0, 1000.0)]  # median 2000 = 1100 + 900
+    samples["delete"][OURS_OFF] = [(1500.0, 700.0)] * 3  # 700 + 800
+    samples["queryset_update"]["plain"] = [(30000.0, 28000.0)] * 3
+    samples["queryset_update"]["ours"] = [(90000.0, 80000.0)] * 3
+    result = {tx: summarize(samples, bulk=1000) for tx in TX_MODES}
+    edit = result["atomic"]["edit"]
+    assert (edit["ours"]["us"], edit["ours"]["db_us"], edit["ours"]["python_us"]) == (2000.0, 1100.0, 900.0)
+    assert edit["floor"] == 1.5  # (1100 + untracked's 400 of Python) / 1000
+    assert result["atomic"]["delete"]["floor"] == 1.27  # (1100 + capture off's 800) / 1500
+    assert result["atomic"]["delete"]["ours_capture_on_off"] == 1.33
+    assert result["atomic"]["queryset_update"]["floor"] == 52.0  # (80000 - 28000) µs / 1000 rows
+    result["targets"] = verdicts(result)
+    result["meta"] = {"bulk_rows": 1000, "server": "PostgreSQL 15.0", "load_average_1m": [1.0, 1.2], "cpus": 2}
+    text = table(result)
+    assert "with no capture Python beyond Django's own: 52.0 µs/row (still over its bound)" in text
+    assert "with no capture Python beyond Django's own: 1.27 on/off (within its bound)" in text
+    assert "atomic.delete                untracked 600 + 400;  ours 1,100 + 900;  ours, capture off 700 + 800" in text
