@@ -21,7 +21,7 @@ from knox.models import AuthToken
 from audit.admin.export import CsvExportMixin
 from audit.admin.revert import RevertHistoryAdmin
 from core.admin_base import RecordedAdmin, reason_field
-from core.errors import DomainError
+from core.errors import DomainError, TransitionError
 
 from . import selectors, services
 from .forms import check_passwords_match, password_field
@@ -248,12 +248,13 @@ class UserAdmin(RecordedAdmin, CsvExportMixin, RevertHistoryAdmin):
     def _decide(self, request, queryset, service, verb):
         done, skipped = [], []
         for user in queryset:
-            if user.approval_status != ApprovalStatus.PENDING:
-                skipped.append(user.user_id)
-                continue
+            # an account that is not pending goes to the service too: its refusal is recorded as a
+            # failed attempt (SPEC: an illegal transition is a record), and shown as skipped here
             try:
                 service(user=user, actor=request.user, reason=self.action_reason(request))
                 done.append(user.user_id)
+            except TransitionError:
+                skipped.append(user.user_id)
             except (DomainError, PermissionDenied) as exc:
                 self.message_user(request, f"{user.user_id}: {exc}", messages.ERROR)
         if done:

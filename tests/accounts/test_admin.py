@@ -50,6 +50,12 @@ def test_approve_action_approves_pending_and_skips_the_rest(admin_client, admin_
     assert a.approval_status == "approved" and a.approved_by == admin_user
     assert b.approval_status == "pending"
     assert "Skipped (not pending): ST001" in response.content.decode()
+    # the skipped account's refused approval is recorded as a failed attempt (an illegal transition)
+    from audit.models import AuditTrail
+
+    failed = AuditTrail.objects.get(entity_id="ST001", status="failed")
+    assert (failed.action_type, failed.user_id) == ("approve", "ADM001")
+    assert "only pending accounts can be approved" in failed.error_message
 
 
 def test_reject_action(admin_client):

@@ -119,10 +119,24 @@ def test_rejected_account_cannot_log_in(anon_api, api, engineer):
 
 
 def test_approve_and_reject_are_for_managers_only(anon_api, api, staff, admin_user):
+    from audit.models import AuditTrail
+
     register(anon_api)
-    assert_envelope(api(staff).post("/api/users/ST050/approve/"), 403)
+    refused = assert_envelope(api(staff).post("/api/users/ST050/approve/", {"change_reason": "Looks fine"},
+                                              format="json"), 403)
     assert_envelope(api(staff).post("/api/users/ST050/reject/"), 403)
     assert_envelope(anon_api.post("/api/users/ST050/approve/"), 401)
+    # each refused attempt on an existing account is a failed row of that account (SPEC: a write
+    # refused by role is a record too), with the service's reason and the reason given
+    failed = {t.action_type: t for t in AuditTrail.objects.filter(entity_id="ST050", status="failed")}
+    assert set(failed) == {"approve", "reject"}
+    assert (failed["approve"].user_id, failed["approve"].change_reason) == ("ST001", "Looks fine")
+    assert failed["approve"].error_message == "Only administrators and port engineers may approve accounts."
+    assert not failed["approve"].field_changes.exists()
+    # an account that does not exist gets the same answer, and leaves no row
+    unknown = assert_envelope(api(staff).post("/api/users/NOBODY/approve/"), 403)
+    assert unknown["error"] == refused["error"]
+    assert not AuditTrail.objects.filter(entity_id="NOBODY").exists()
     assert User.objects.get(user_id="ST050").approval_status == "pending"
     assert api(admin_user).post("/api/users/ST050/approve/").status_code == 200
     assert_envelope(api(admin_user).post("/api/users/NOBODY/approve/"), 404, code="not_found")
