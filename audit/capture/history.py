@@ -142,10 +142,36 @@ def row(spec: HistorySpec, instance, history_type: str, *, user_pk, reason: str 
     return {"spec": spec, "values": values, "date": date, "type": history_type, "user": user_pk, "reason": reason}
 
 
+#: the Python types each field type prepares as themselves (``get_db_prep_save`` returns the value
+#: it is given), so :func:`prepared` passes them on without the call; None prepares as None for
+#: every field type of :data:`_JSON_SAFE`
+_PREPARED_AS_IS = {
+    **dict.fromkeys(("CharField", "TextField", "EmailField", "SlugField", "URLField", "FileField", "ImageField",
+                     "FilePathField"), frozenset({str})),
+    **dict.fromkeys(("AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField",
+                     "SmallIntegerField", "PositiveIntegerField", "PositiveBigIntegerField",
+                     "PositiveSmallIntegerField"), frozenset({int})),
+    "BooleanField": frozenset({bool}),
+}
+
+
+def _as_is(field) -> frozenset:
+    kind = field.get_internal_type()
+    if kind in ("ForeignKey", "OneToOneField"):
+        kind = field.target_field.get_internal_type()
+    found = _PREPARED_AS_IS.get(kind, frozenset())
+    return found | {type(None)} if kind in _JSON_SAFE or kind in _PREPARED_AS_IS else found
+
+
+@functools.lru_cache(maxsize=256)
+def _as_is_types(spec: HistorySpec) -> tuple:
+    return tuple(_as_is(field) for field, _ in spec.fields)
+
+
 def prepared(item: dict, connection) -> list:
     spec = item["spec"]
-    params = [field.get_db_prep_save(value, connection) for (field, _), value in zip(spec.fields, item["values"],
-                                                                                        strict=True)]
+    params = [value if type(value) in as_is else field.get_db_prep_save(value, connection)
+              for (field, _), as_is, value in zip(spec.fields, _as_is_types(spec), item["values"], strict=True)]
     reason = item["reason"]
     if isinstance(reason, str):
         reason = clean_text(reason, spec.reason_limit)
@@ -211,11 +237,17 @@ def json_rows(items: list[dict], connection) -> tuple[str, list]:
     ``items`` share one spec whose :func:`json_columns` is not None."""
     spec = items[0]["spec"]
     names = json_columns(spec)
-    qn = connection.ops.quote_name
     data = json.dumps([dict(zip(names, prepared(item, connection), strict=True)) for item in items], default=str)
-    columns = ", ".join(qn(n) for n in names)
-    return (f"INSERT INTO {qn(spec.table)} ({columns}) SELECT {columns} "
-            f"FROM jsonb_populate_recordset(NULL::{qn(spec.table)}, %s::jsonb)", [data])
+    return _json_rows_sql(spec, connection.vendor, connection.ops.quote_name), [data]
+
+
+@functools.lru_cache(maxsize=256)
+def _json_rows_sql(spec: HistorySpec, vendor: str, quote) -> str:
+    """The text of :func:`json_rows`' INSERT: the same for every statement of one history
+    table, built once."""
+    columns = ", ".join(quote(n) for n in json_columns(spec))
+    return (f"INSERT INTO {quote(spec.table)} ({columns}) SELECT {columns} "
+            f"FROM jsonb_populate_recordset(NULL::{quote(spec.table)}, %s::jsonb)")
 
 
 def insert_sql(item: dict, connection) -> tuple[str, list]:

@@ -23,6 +23,7 @@ it inside the transaction of the change it describes.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import re
 import secrets
@@ -299,6 +300,7 @@ _TOKEN_SECRET = secrets.token_hex(8)
 _EMPTY = (None, "", [], {})
 
 
+@functools.lru_cache(maxsize=64)
 def token(n: int) -> str:
     """The n-th substitution token of a statement (letters, digits and
     underscores only, so it reads the same inside JSON at any depth)."""
@@ -548,6 +550,38 @@ def _trail_insert_parts(connection, grouped: bool = False) -> tuple[str, str]:
     return parts
 
 
+@functools.lru_cache(maxsize=512)
+def _subbed(expr: str, form: str, n: int) -> str:
+    """``expr`` with the tokens of a statement's ``n`` substitutions replaced: in text (``c``) or
+    as a JSON string token (``j``, the token with its quotes). Tokens are numbered by position
+    (:func:`token`), so the text depends on ``n`` only and is built once."""
+    for j in range(n):
+        expr = (f"replace({expr}, '{token(j)}', k.c{j})" if form == "c"
+                else f"replace({expr}, '\"{token(j)}\"', k.j{j})")
+    return expr
+
+
+_subbed_selects: dict[tuple[str, int], str] = {}
+
+
+def _trail_subbed_select(connection, n: int) -> str:
+    """The trail INSERT's SELECT list when the statement has ``n`` substitutions: built once per
+    database vendor and ``n``."""
+    key = (connection.vendor, n)
+    found = _subbed_selects.get(key)
+    if found is None:
+        selected = []
+        for i, f in enumerate(_TRAIL_COLUMNS):
+            form = _SUBSTITUTED.get(f.attname)
+            if f.attname in _JSON_ATTNAMES:
+                selected.append(f"{_subbed(f'(r->{i})::text', form, n)}::jsonb" if form else f"r->{i}")
+            else:
+                value = _subbed(f"r->>{i}", form, n) if form else f"r->>{i}"
+                selected.append(f"({value})::{_column_type(f, connection)}")
+        found = _subbed_selects[key] = ", ".join(selected)
+    return found
+
+
 def _pg_statement(connection, rows, *, head, histories, extra, subs, deletes=()) -> tuple[str, list, str]:
     """One statement: ``(sql, params, what it returns)``."""
     qn = connection.ops.quote_name
@@ -560,6 +594,8 @@ def _pg_statement(connection, rows, *, head, histories, extra, subs, deletes=())
         ctes.append(f"{head.name} AS ({head.sql})")
         params.extend(head.params)
     if subs:
+        if any(s.token != token(j) for j, s in enumerate(subs)):
+            raise ValueError("a statement's substitutions are numbered by position: writer.token(0), token(1), ...")
         looked_up = []
         for j, s in enumerate(subs):
             looked_up.append(f"({s.sql})::text AS c{j}" if s.fallback is None
@@ -571,12 +607,7 @@ def _pg_statement(connection, rows, *, head, histories, extra, subs, deletes=())
         ctes.append(f"k AS (SELECT {forms} FROM k0)")
 
     def subbed(expr: str, form: str) -> str:
-        """``expr`` with every token replaced: in text (``c``) or as a JSON
-        string token (``j``, the token with its quotes)."""
-        for j, s in enumerate(subs):
-            expr = (f"replace({expr}, '{s.token}', k.c{j})" if form == "c"
-                    else f"replace({expr}, '\"{s.token}\"', k.j{j})")
-        return expr
+        return _subbed(expr, form, len(subs))
 
     if head is not None:
         for i, history in enumerate(histories):
@@ -603,18 +634,7 @@ def _pg_statement(connection, rows, *, head, histories, extra, subs, deletes=())
         if grouped and subs:
             raise ValueError("rows for many entities take no substitutions")
         columns, plain = _trail_insert_parts(connection, grouped)
-        if subs:
-            selected = []
-            for i, f in enumerate(_TRAIL_COLUMNS):
-                form = _SUBSTITUTED.get(f.attname)
-                if f.attname in _JSON_ATTNAMES:
-                    selected.append(f"{subbed(f'(r->{i})::text', form)}::jsonb" if form else f"r->{i}")
-                else:
-                    value = subbed(f"r->>{i}", form) if form else f"r->>{i}"
-                    selected.append(f"({value})::{_column_type(f, connection)}")
-            selected = ", ".join(selected)
-        else:
-            selected = plain
+        selected = _trail_subbed_select(connection, len(subs)) if subs else plain
         gate = " WHERE EXISTS (SELECT 1 FROM u)" if head is not None and head.name == "u" else ""
         values = [[t[a] if a in _JSON_ATTNAMES or t[a] is None or type(t[a]) is str else _json_value(t[a])
                    for a in _TRAIL_ATTNAMES] for t in (row.trail for row in rows)]

@@ -10,6 +10,8 @@ once on each path and the rows are compared column by column (all but
 
 import datetime
 import decimal
+import json
+import warnings
 
 import pytest
 from django.db.models import signals
@@ -184,3 +186,43 @@ def test_a_delete_snapshot_keeps_every_value_exactly_times_to_the_microsecond(st
     assert deleted == created
     assert deleted["approved_at"] == approved and deleted["estimated_cost"] == decimal.Decimal("1234567.05")
     assert deleted["title"] == "Winch 'brake' \"pads\" \\ ünïcode" and deleted["assigned_to_id"] == engineer.pk
+
+
+@pytest.mark.parametrize("model", [MaintenanceRequest, InventoryItem, Emergency, User])
+def test_snapshot_values_are_prepared_as_the_historical_fields_prepare_them(model, staff):
+    """``history.prepared`` passes a value on as it is where the field would return it unchanged
+    (text for a text field, an int for an integer or a key, None) and asks the field otherwise:
+    the same parameters as ``get_db_prep_save`` for every field, with values of the right type,
+    of other types (an int for a text field, text and a bool for an integer) and None."""
+    from django.db import connection
+
+    from audit.capture import history
+
+    spec = history.spec_for(model)
+    samples = [None, "5", 7, True, "", "Bilge ✓", decimal.Decimal("1.50"),
+               datetime.datetime(2026, 3, 1, 8, 15, 30, 123456, tzinfo=datetime.UTC), datetime.date(2026, 4, 30)]
+    for value in samples:
+        values = []
+        for field, _ in spec.fields:
+            try:
+                with warnings.catch_warnings():  # a date for a date-time field warns: not a value it takes
+                    warnings.simplefilter("error")
+                    field.get_db_prep_save(value, connection)
+            except Exception:  # noqa: BLE001 - a value this field cannot take: give it None instead
+                value_for_field = None
+            else:
+                value_for_field = value
+            values.append(value_for_field)
+        item = {"spec": spec, "values": values, "date": timezone_now(), "type": "-", "user": staff.pk, "reason": ""}
+        expected = [f.get_db_prep_save(v, connection) for (f, _), v in zip(spec.fields, values, strict=True)]
+        got = history.prepared(item, connection)[:len(values)]
+        # on PostgreSQL the fields wrap integers for binding (psycopg's Int8, an int): the same in JSON
+        kinds = [int if isinstance(v, int) and not isinstance(v, bool) else type(v) for v in (*got, *expected)]
+        assert got == expected and kinds[:len(got)] == kinds[len(got):], value
+        assert json.dumps(got, default=str) == json.dumps(expected, default=str)
+
+
+def timezone_now():
+    from django.utils import timezone
+
+    return timezone.now()
