@@ -128,13 +128,54 @@ def _compiled_update(base_qs, pk_val, values, using) -> tuple[str, list] | None:
     return (sql, list(params)) if sql else None
 
 
+#: INSERT texts by shape (model, database, fields, returning fields), as :data:`_PLAIN_UPDATES`
+#: for UPDATEs: a create of the same fields writes the same text, its values bound; False: the
+#: shape's parameters were not the plain ones (:func:`_plain_insert_params`), it keeps Django's path
+_PLAIN_INSERTS: dict[tuple, str | bool] = {}
+
+
+def _plain_insert_key(model, fields, returning_fields, using, raw) -> tuple | None:
+    """The shape of an INSERT whose text does not depend on its values: no raw save, no field with
+    a placeholder of its own. None for anything else."""
+    if raw or any(hasattr(field, "get_placeholder") for field in fields):
+        return None
+    return (model, using, tuple(f.attname for f in fields), tuple(f.attname for f in returning_fields or ()))
+
+
+def _plain_insert_params(instance, fields, connection, *, pre_save=True) -> list | None:
+    """The parameters Django's compiler binds to a plain INSERT (``SQLInsertCompiler.prepare_value``
+    of ``pre_save_val``): each field's ``pre_save`` (which sets ``auto_now`` on the instance), then
+    its ``get_db_prep_save``; None when a value is an expression. ``pre_save=False``: the values
+    the instance holds after a compile has run ``pre_save``."""
+    params = []
+    for field in fields:
+        value = field.pre_save(instance, True) if pre_save else getattr(instance, field.attname)
+        if hasattr(value, "resolve_expression"):
+            return None
+        params.append(field.get_db_prep_save(value, connection=connection))
+    return params
+
+
 def insert_sql(model, instance, fields, returning_fields, using, raw):
     """The INSERT ``Model._do_insert`` would run, as ``(sql, params,
     compiler)``, or None when it is not one statement returning only the
     primary key. Relies on ``InsertQuery.insert_values`` (which runs the
     fields' ``pre_save``, so ``auto_now`` is set on the instance) and on the
     compiler's ``returning_fields`` / ``returning_params`` (as
-    ``QuerySet._insert`` sets them)."""
+    ``QuerySet._insert`` sets them).
+
+    As :func:`update_sql` does for UPDATEs, a create of a shape seen before reuses the text
+    Django's compiler wrote for it, with the parameters bound as Django binds them (the
+    compiler returned then compiles nothing: it converts the returned row); the first create of
+    each shape compiles through Django and checks that those parameters are Django's own, else
+    its shape keeps Django's path."""
+    connection = connections[using]
+    key = _plain_insert_key(model, fields, returning_fields, using, raw)
+    cached = _PLAIN_INSERTS.get(key) if key is not None else None
+    if cached:
+        params = _plain_insert_params(instance, fields, connection)
+        if params is not None:
+            return cached, params, djsql.InsertQuery(model).get_compiler(using=using)
     query = djsql.InsertQuery(model)
     query.insert_values(fields, [instance], raw=raw)
     compiler = query.get_compiler(using=using)
@@ -143,6 +184,9 @@ def insert_sql(model, instance, fields, returning_fields, using, raw):
     if len(statements) != 1 or compiler.returning_params:
         return None
     sql, params = statements[0]
+    if key is not None and cached is None:
+        plain = _plain_insert_params(instance, fields, connection, pre_save=False)
+        _PLAIN_INSERTS[key] = sql if plain == list(params) else False
     return sql, list(params), compiler
 
 

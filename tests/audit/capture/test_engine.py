@@ -424,6 +424,62 @@ def test_a_shape_whose_parameters_differ_from_django_s_keeps_django_s_compiler(s
     assert MaintenanceRequest.objects.get(pk=mr.pk).title == "Bilge 1"
 
 
+@pytest.mark.postgres
+def test_repeated_creates_reuse_the_insert_django_wrote_and_store_what_django_s_path_stores(
+        staff, engineer, monkeypatch):
+    """A create of the same fields as an earlier one reuses the INSERT text Django's compiler
+    wrote for it (compat.insert_sql): rows with NULLs, decimals, dates, keys and text that looks
+    like SQL or placeholders, and their captured changes and snapshots, are those of Django's
+    compiler compiling every create (the cache turned off); auto_now and auto_now_add are set."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from audit.capture import compat
+
+    def creates(prefix):
+        made = []
+        for i, (assignee, cost, due, text) in enumerate([
+                (None, None, None, "Bilge"), (engineer, Decimal("10.50"), dt.date(2026, 12, 24), "Winch"),
+                (engineer, Decimal("0.05"), None, "O'Brien said \"no\"; DROP TABLE x; -- %s %(x)s")]):
+            mr = MaintenanceRequest.objects.create(code=f"{prefix}{i}", vessel="MV Tern", title=text,
+                                                   requested_by=staff, assigned_to=assignee, estimated_cost=cost,
+                                                   due_date=due, description=text)
+            assert mr.created_at is not None and mr.updated_at is not None and mr.pk is not None
+            made.append(mr)
+        names = ["title", "status", "assigned_to", "estimated_cost", "due_date", "description", "requested_by"]
+        rows = [MaintenanceRequest.objects.filter(pk=mr.pk).values(*names).get() for mr in made]
+        own = {"id", "code", "created_at", "updated_at"}
+        trails = [(t.action_type, {k: v for k, v in t.changes.items() if k not in own}, t.displays)
+                  for t in AuditTrail.objects.filter(entity_id__startswith=prefix).order_by("id")]
+        snapshots = [MaintenanceRequest.history.filter(id=mr.pk).values(*names, "history_type").get() for mr in made]
+        return rows, trails, snapshots
+
+    compat._PLAIN_INSERTS.clear()
+    with CaptureQueriesContext(connection) as queries:
+        reused = creates("MR73")
+    assert list(compat._PLAIN_INSERTS.values()) and all(compat._PLAIN_INSERTS.values())  # checked and kept
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("WITH i AS (INSERT")]
+    assert len(inserts) == 3  # one statement per create, as before
+
+    monkeypatch.setattr(compat, "_plain_insert_key", lambda *args: None)
+    compiled = creates("MR74")
+    assert reused == compiled
+    assert reused[0][2]["description"] == "O'Brien said \"no\"; DROP TABLE x; -- %s %(x)s"
+    assert reused[0][1]["estimated_cost"] == Decimal("10.50") and reused[0][0]["assigned_to"] is None
+
+
+@pytest.mark.postgres
+def test_an_insert_shape_whose_parameters_differ_from_django_s_keeps_django_s_compiler(staff, monkeypatch):
+    from audit.capture import compat
+
+    compat._PLAIN_INSERTS.clear()
+    monkeypatch.setattr(compat, "_plain_insert_params", lambda *args, **kwargs: ["not", "django's"])
+    for i in range(2):
+        _request(staff, code=f"MR75{i}")
+    assert list(compat._PLAIN_INSERTS.values()) == [False]
+    assert MaintenanceRequest.objects.filter(code__startswith="MR75").count() == 2
+
+
 @pytest.mark.parametrize("how", ["save", "update_fields"])
 def test_a_field_saved_as_an_expression_is_recorded_with_the_value_the_database_stored(staff, how):
     """``F("estimated_cost") + 1`` is computed by the database: the change records the stored
