@@ -143,8 +143,9 @@ def row(spec: HistorySpec, instance, history_type: str, *, user_pk, reason: str 
 
 
 #: the Python types each field type prepares as themselves (``get_db_prep_save`` returns the value
-#: it is given), so :func:`prepared` passes them on without the call; None prepares as None for
-#: every field type of :data:`_JSON_SAFE`
+#: it is given, or on PostgreSQL an int wrapped for binding, the same in JSON), so :func:`prepared`
+#: passes them on without the call when they travel as JSON; None prepares as None for every field
+#: type of :data:`_JSON_SAFE`
 _PREPARED_AS_IS = {
     **dict.fromkeys(("CharField", "TextField", "EmailField", "SlugField", "URLField", "FileField", "ImageField",
                      "FilePathField"), frozenset({str})),
@@ -168,10 +169,16 @@ def _as_is_types(spec: HistorySpec) -> tuple:
     return tuple(_as_is(field) for field, _ in spec.fields)
 
 
-def prepared(item: dict, connection) -> list:
+def prepared(item: dict, connection, *, for_json: bool = False) -> list:
+    """The row's parameters, each value prepared by its historical field; ``for_json``: for
+    :func:`json_rows`, where a value its field would return unchanged is passed on as it is."""
     spec = item["spec"]
-    params = [value if type(value) in as_is else field.get_db_prep_save(value, connection)
-              for (field, _), as_is, value in zip(spec.fields, _as_is_types(spec), item["values"], strict=True)]
+    if for_json:
+        params = [value if type(value) in as_is else field.get_db_prep_save(value, connection)
+                  for (field, _), as_is, value in zip(spec.fields, _as_is_types(spec), item["values"], strict=True)]
+    else:
+        params = [field.get_db_prep_save(value, connection)
+                  for (field, _), value in zip(spec.fields, item["values"], strict=True)]
     reason = item["reason"]
     if isinstance(reason, str):
         reason = clean_text(reason, spec.reason_limit)
@@ -237,7 +244,8 @@ def json_rows(items: list[dict], connection) -> tuple[str, list]:
     ``items`` share one spec whose :func:`json_columns` is not None."""
     spec = items[0]["spec"]
     names = json_columns(spec)
-    data = json.dumps([dict(zip(names, prepared(item, connection), strict=True)) for item in items], default=str)
+    data = json.dumps([dict(zip(names, prepared(item, connection, for_json=True), strict=True)) for item in items],
+                      default=str)
     return _json_rows_sql(spec, connection.vendor, connection.ops.quote_name), [data]
 
 

@@ -190,7 +190,7 @@ def test_a_delete_snapshot_keeps_every_value_exactly_times_to_the_microsecond(st
 
 @pytest.mark.parametrize("model", [MaintenanceRequest, InventoryItem, Emergency, User])
 def test_snapshot_values_are_prepared_as_the_historical_fields_prepare_them(model, staff):
-    """``history.prepared`` passes a value on as it is where the field would return it unchanged
+    """``history.prepared`` for JSON rows passes a value on as it is where the field would return it unchanged
     (text for a text field, an int for an integer or a key, None) and asks the field otherwise:
     the same parameters as ``get_db_prep_save`` for every field, with values of the right type,
     of other types (an int for a text field, text and a bool for an integer) and None."""
@@ -215,7 +215,7 @@ def test_snapshot_values_are_prepared_as_the_historical_fields_prepare_them(mode
             values.append(value_for_field)
         item = {"spec": spec, "values": values, "date": timezone_now(), "type": "-", "user": staff.pk, "reason": ""}
         expected = [f.get_db_prep_save(v, connection) for (f, _), v in zip(spec.fields, values, strict=True)]
-        got = history.prepared(item, connection)[:len(values)]
+        got = history.prepared(item, connection, for_json=True)[:len(values)]
         # on PostgreSQL the fields wrap integers for binding (psycopg's Int8, an int): the same in JSON
         kinds = [int if isinstance(v, int) and not isinstance(v, bool) else type(v) for v in (*got, *expected)]
         assert got == expected and kinds[:len(got)] == kinds[len(got):], value
