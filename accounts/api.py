@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view, inline_seri
 from knox.models import AuthToken
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import ParseError, PermissionDenied
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -256,14 +256,16 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return Response(UserSerializer(user).data)
 
     @extend_schema(
-        request=ChangeReasonSerializer, responses={200: UserSerializer, 403: _ERROR, 404: _ERROR, 409: _ERROR}
+        request=ChangeReasonSerializer,
+        responses={200: UserSerializer, 400: _ERROR, 403: _ERROR, 404: _ERROR, 409: _ERROR}
     )
     @action(detail=True, methods=["post"])
     def approve(self, request, user_id=None):
         return self._decide(request, services.approve_user)
 
     @extend_schema(
-        request=ChangeReasonSerializer, responses={200: UserSerializer, 403: _ERROR, 404: _ERROR, 409: _ERROR}
+        request=ChangeReasonSerializer,
+        responses={200: UserSerializer, 400: _ERROR, 403: _ERROR, 404: _ERROR, 409: _ERROR}
     )
     @action(detail=True, methods=["post"])
     def reject(self, request, user_id=None):
@@ -274,13 +276,16 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         which records it as a failed audit_trail row of that account (SPEC: a write refused by
         role is a record too). A non-manager gets the same 403 whether the account exists or
         not: the answer tells no one which user ids exist."""
-        reason = self._reason(request)
         if is_manager(request.user):
             user = self.get_object()
-            service(user=user, actor=request.user, reason=reason)
+            service(user=user, actor=request.user, reason=self._reason(request))
             return Response(UserSerializer(user).data)
         target = User.objects.filter(user_id__iexact=self.kwargs[self.lookup_field]).first()
         if target is not None:
+            try:
+                reason = self._reason(request)
+            except (ParseError, serializers.ValidationError):
+                reason = ""  # a body that is not a reason: the refusal is recorded all the same, without one
             try:
                 service(user=target, actor=request.user, reason=reason)
             except DjangoPermissionDenied:

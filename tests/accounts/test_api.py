@@ -137,6 +137,13 @@ def test_approve_and_reject_are_for_managers_only(anon_api, api, staff, admin_us
     unknown = assert_envelope(api(staff).post("/api/users/NOBODY/approve/"), 403)
     assert unknown["error"] == refused["error"]
     assert not AuditTrail.objects.filter(entity_id="NOBODY").exists()
+    # a body that is not a reason changes neither answer: 403 for the non-manager (and the refusal
+    # still recorded, without a reason), 400 for a manager
+    bad = api(staff).post("/api/users/ST050/approve/", data="{not json", content_type="application/json")
+    assert_envelope(bad, 403)
+    assert AuditTrail.objects.filter(entity_id="ST050", status="failed", action_type="approve").count() == 2
+    assert_envelope(api(admin_user).post("/api/users/ST050/approve/", data="{not json",
+                                         content_type="application/json"), 400)
     assert User.objects.get(user_id="ST050").approval_status == "pending"
     assert api(admin_user).post("/api/users/ST050/approve/").status_code == 200
     assert_envelope(api(admin_user).post("/api/users/NOBODY/approve/"), 404, code="not_found")
