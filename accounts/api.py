@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view, inline_seri
 from knox.models import AuthToken
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ParseError, PermissionDenied
+from rest_framework.exceptions import ParseError, PermissionDenied, UnsupportedMediaType
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -284,7 +284,7 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         if target is not None:
             try:
                 reason = self._reason(request)
-            except (ParseError, serializers.ValidationError):
+            except (ParseError, UnsupportedMediaType, serializers.ValidationError):
                 reason = ""  # a body that is not a reason: the refusal is recorded all the same, without one
             try:
                 service(user=target, actor=request.user, reason=reason)
