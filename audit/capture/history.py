@@ -246,11 +246,11 @@ def json_rows(items: list[dict], connection) -> tuple[str, list]:
     names = json_columns(spec)
     data = json.dumps([dict(zip(names, prepared(item, connection, for_json=True), strict=True)) for item in items],
                       default=str)
-    return _json_rows_sql(spec, connection.vendor, connection.ops.quote_name), [data]
+    return _json_rows_sql(spec, connection.ops.quote_name), [data]
 
 
 @functools.lru_cache(maxsize=256)
-def _json_rows_sql(spec: HistorySpec, vendor: str, quote) -> str:
+def _json_rows_sql(spec: HistorySpec, quote) -> str:
     """The text of :func:`json_rows`' INSERT: the same for every statement of one history
     table, built once."""
     columns = ", ".join(quote(n) for n in json_columns(spec))

@@ -530,24 +530,19 @@ def cast_type(field, connection) -> str:
     return _LENGTH.sub(r"\1", field.cast_db_type(connection) or "text")
 
 
-_trail_parts: dict[str, tuple[str, str]] = {}
+_trail_selects: dict[tuple[str, int, bool], str] = {}
 
 
-def _trail_insert_parts(connection, grouped: bool = False) -> tuple[str, str]:
-    """The trail INSERT's column list and its SELECT list from the JSON rows
-    (no substitutions): the same text for every statement, built once per
-    database vendor. ``grouped``: the entity id is each of the row's ids (``e.id``,
-    :attr:`Row.entity_ids`) instead of its own."""
-    parts = _trail_parts.get((connection.vendor, grouped))
-    if parts is None:
+_trail_column_lists: dict[str, str] = {}
+
+
+def _trail_columns(connection) -> str:
+    """The trail INSERT's column list, built once per database vendor."""
+    found = _trail_column_lists.get(connection.vendor)
+    if found is None:
         qn = connection.ops.quote_name
-        selected = [f"r->{i}" if f.attname in _JSON_ATTNAMES
-                    else f"(e.id)::{_column_type(f, connection)}" if grouped and f.attname == "entity_id"
-                    else f"(r->>{i})::{_column_type(f, connection)}"
-                    for i, f in enumerate(_TRAIL_COLUMNS)]
-        parts = _trail_parts[(connection.vendor, grouped)] = (", ".join(qn(f.column) for f in _TRAIL_COLUMNS),
-                                                              ", ".join(selected))
-    return parts
+        found = _trail_column_lists[connection.vendor] = ", ".join(qn(f.column) for f in _TRAIL_COLUMNS)
+    return found
 
 
 @functools.lru_cache(maxsize=512)
@@ -561,24 +556,25 @@ def _subbed(expr: str, form: str, n: int) -> str:
     return expr
 
 
-_subbed_selects: dict[tuple[str, int], str] = {}
-
-
-def _trail_subbed_select(connection, n: int) -> str:
-    """The trail INSERT's SELECT list when the statement has ``n`` substitutions: built once per
-    database vendor and ``n``."""
-    key = (connection.vendor, n)
-    found = _subbed_selects.get(key)
+def _trail_select(connection, n: int = 0, grouped: bool = False) -> str:
+    """The trail INSERT's SELECT list from the JSON rows ``r``: the same text for every statement
+    with ``n`` substitutions (their tokens replaced in the columns they may appear in), built once
+    per database vendor. ``grouped``: the entity id is each of the row's ids (``e.id``,
+    :attr:`Row.entity_ids`) instead of its own."""
+    key = (connection.vendor, n, grouped)
+    found = _trail_selects.get(key)
     if found is None:
         selected = []
         for i, f in enumerate(_TRAIL_COLUMNS):
-            form = _SUBSTITUTED.get(f.attname)
+            form = _SUBSTITUTED.get(f.attname) if n else None
             if f.attname in _JSON_ATTNAMES:
                 selected.append(f"{_subbed(f'(r->{i})::text', form, n)}::jsonb" if form else f"r->{i}")
+            elif grouped and f.attname == "entity_id":
+                selected.append(f"(e.id)::{_column_type(f, connection)}")
             else:
                 value = _subbed(f"r->>{i}", form, n) if form else f"r->>{i}"
                 selected.append(f"({value})::{_column_type(f, connection)}")
-        found = _subbed_selects[key] = ", ".join(selected)
+        found = _trail_selects[key] = ", ".join(selected)
     return found
 
 
@@ -633,8 +629,7 @@ def _pg_statement(connection, rows, *, head, histories, extra, subs, deletes=())
         grouped = any(row.entity_ids is not None for row in rows)
         if grouped and subs:
             raise ValueError("rows for many entities take no substitutions")
-        columns, plain = _trail_insert_parts(connection, grouped)
-        selected = _trail_subbed_select(connection, len(subs)) if subs else plain
+        columns, selected = _trail_columns(connection), _trail_select(connection, len(subs), grouped)
         gate = " WHERE EXISTS (SELECT 1 FROM u)" if head is not None and head.name == "u" else ""
         values = [[t[a] if a in _JSON_ATTNAMES or t[a] is None or type(t[a]) is str else _json_value(t[a])
                    for a in _TRAIL_ATTNAMES] for t in (row.trail for row in rows)]

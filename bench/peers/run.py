@@ -357,8 +357,7 @@ def summarize(samples: dict, bulk: int) -> dict:
         floor_us = row["ours"]["db_us"] + baseline["python_us"]
         if op == "delete":
             row["ours_capture_on_off"] = round(row["ours"]["us"] / row[OURS_OFF]["us"], 2)
-            row["floor"] = round(floor_us / (baseline["db_us"] + baseline["python_us"]), 2)
-        elif op == "queryset_update":
+        if op == "queryset_update":
             row["floor"] = round((row["ours"]["db_us"] - baseline["db_us"]) / bulk, 1)
         else:
             row["floor"] = round(floor_us / (baseline["db_us"] + baseline["python_us"]), 2)
