@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from audit.capture import registry
 from audit.models import ActivityLog, AuditTrail, Severity, SystemEvent, UpdateHistory
+from core.numbers import ascii_digits
 
 MAX_HOURS = 8760
 MAX_LIMIT = 1000
@@ -80,7 +81,7 @@ def validate_limit(limit, *, name: str = "limit") -> int:
         raise ValueError(f"{name} must be an integer from 1 to {MAX_LIMIT}.")
     if isinstance(limit, str):
         text = limit.strip()
-        if not text.lstrip("+-").isdigit():
+        if not ascii_digits(text.lstrip("+-")):
             raise ValueError(f"{name} must be an integer from 1 to {MAX_LIMIT}, not {text[:20]!r}.")
         limit = int(text)
     if not isinstance(limit, int):
@@ -354,7 +355,7 @@ def encode_cursor(row) -> str:
 def decode_cursor(text) -> tuple[datetime, int]:
     value = str(text or "").strip()
     micros, _, pk = value.partition(".")
-    if not (micros.isdigit() and pk.isdigit()) or len(value) > 40:
+    if not (ascii_digits(micros) and ascii_digits(pk)) or len(value) > 40:
         raise ValueError("The page cursor is not valid: follow the Newer and Older links.")
     moment = datetime.fromtimestamp(int(micros) // 1_000_000, tz=UTC).replace(
         microsecond=int(micros) % 1_000_000)

@@ -35,6 +35,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from audit import looks, selectors
 from audit.api import stream, stream_asgi, stream_hub
 from audit.api.views import _ERRORS, _AuditReadView, look_param
+from core.numbers import ascii_digits
 from core.permissions import is_manager
 
 DEFAULT_TIMEOUT = 1800.0
@@ -65,7 +66,7 @@ def _parse_timeout(value: str) -> float:
 
 def _parse_max_events(value: str) -> int:
     text = value.strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_EVENTS:
+    if not ascii_digits(text) or not 1 <= int(text) <= MAX_EVENTS:
         raise ValueError(f"max_events must be an integer from 1 to {MAX_EVENTS}.")
     return int(text)
 

@@ -51,6 +51,7 @@ from audit.context import audit_context
 from audit.models import ActionType, AuditStatus, RecordSource
 from audit.operations import events
 from core.fields import iso_ms
+from core.numbers import ascii_digits
 from marine_center.api import ErrorEnvelopeSerializer
 
 #: the columns of a system event in the API and the stream
@@ -324,7 +325,7 @@ class AcknowledgeEventView(_AuditReadView):
         },
     )
     def post(self, request, event_id: str):
-        if not event_id.isdigit() or len(event_id) > 18:
+        if not ascii_digits(event_id) or len(event_id) > 18:
             raise exceptions.NotFound("No system event has this id.")
         body = AcknowledgeRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)

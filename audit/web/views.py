@@ -33,6 +33,7 @@ from audit.api.filters import AuditTrailFilter
 from audit.api.serializers import iso_ms
 from audit.operations import events
 from audit.web import presentation
+from core.numbers import ascii_digits
 from core.permissions import is_manager
 
 logger = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def _page_number(value) -> int:
     if value is None:
         return 1
     text = str(value).strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+    if not ascii_digits(text) or not 1 <= int(text) <= MAX_PAGE:
         raise ValueError(f"page must be a whole number from 1 to {MAX_PAGE}.")
     return int(text)
 

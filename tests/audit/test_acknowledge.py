@@ -61,6 +61,8 @@ def test_acknowledge_refuses_staff_unknown_ids_and_bad_notes(api, anon_api, pers
     envelope(anon_api.post(URL.format(critical.pk), {"note": "x"}, format="json"), 401)
     envelope(api(personas["engineer"]).post(URL.format(999999), {}, format="json"), 404, "not_found")
     envelope(api(personas["engineer"]).post(URL.format("abc"), {}, format="json"), 404)
+    # a digit to str.isdigit() that int() refuses: it was a 500
+    envelope(api(personas["engineer"]).post(URL.format("%C2%B2"), {}, format="json"), 404)
     error = envelope(api(personas["engineer"]).post(URL.format(critical.pk), {"note": "x" * 2001}, format="json"), 400)
     assert "note" in error["fields"]
     envelope(api(personas["engineer"]).get(URL.format(critical.pk)), 405)

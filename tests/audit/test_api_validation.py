@@ -17,7 +17,8 @@ HISTORY = "/api/realtime/entity-history/maintenance_request/MR001"
 
 BAD_HOURS = ["-1", "0", "-0", "abc", "8761", "8760.0001", "1e309", "-1e309", "nan", "NaN", "inf", "-inf",
              "Infinity", "", "  ", "0x10", "1,5", "true", "24h"]
-BAD_LIMITS = ["0", "-1", "1001", "100000", "1.5", "abc", "", "1e3", "nan", "99999999999999999999999"]
+# "²" is a digit to str.isdigit() that int() refuses (it was a 500), "١٠" another script's ten
+BAD_LIMITS = ["0", "-1", "1001", "100000", "1.5", "abc", "", "1e3", "nan", "99999999999999999999999", "²", "١٠"]
 
 CASES = (
     [(url, "hours", value) for url in (TRAIL, EVENTS, ACTIVITY, EXPORT) for value in BAD_HOURS]

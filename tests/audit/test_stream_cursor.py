@@ -189,6 +189,7 @@ def test_the_frame_policy_cuts_at_max_events_ends_at_the_deadline_and_keeps_aliv
     ("timeout=nan", "timeout"),
     ("max_events=0", "max_events"),
     ("max_events=1.5", "max_events"),
+    ("max_events=%C2%B2", "max_events"),  # a digit to str.isdigit(), not to int()
     ("last_event_id=42", "last_event_id"),
     ("last_event_id=a1-t2-e3%00", "last_event_id"),
 ])

@@ -163,11 +163,13 @@ def test_each_filter_selects_its_rows_newest_first(portal, personas, five_rows, 
     ("page=0", "page must be a whole number"),
     ("page=abc", "page must be a whole number"),
     ("page=-2", "page must be a whole number"),
+    ("page=%C2%B2", "page must be a whole number"),  # a digit to str.isdigit(), not to int()
     ("from=yesterday", "from must be a date and time"),
     ("to=2026-13-45", "to must be a date and time"),
     ("from=2026-12-02&to=2026-12-01", "to must be after from"),
     ("before=12;drop", "The page cursor is not valid"),
     ("after=abc.1", "The page cursor is not valid"),
+    ("before=1.%C2%B2", "The page cursor is not valid"),
 ])
 def test_bad_filter_values_show_an_error_never_a_500(portal, personas, query, message):
     trail("MR001")
