@@ -7,12 +7,14 @@ from datetime import timedelta
 
 from django.contrib import admin
 from django.core.paginator import Paginator
+from django.db import connections
 from django.db.models import Max, Min, Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from audit.capture import registry
+from core.numbers import ascii_digits
 
 COUNT_CAP = 10_000  # changelists count at most this many rows (then "10000+" pages' worth)
 
@@ -40,6 +42,39 @@ class CappedCountPaginator(Paginator):
             return found
         return rows[:COUNT_CAP].count()
 
+    def page(self, number):
+        """A one-term search's page (``page_parts``, set by :class:`IndexedSearch`), read
+        branch by branch: each branch's first rows in the page's order (one index each, in time
+        order), their ``UNION`` in that order, the page's slice of it, then those rows. As one
+        ``a OR b OR ...`` ordered by time, PostgreSQL walks the time index and filters every row
+        newer than the page (no one index serves an OR in order). The page is the plain search's:
+        each of its rows is among the first ``top`` rows of every branch it matches. The plain
+        search's page on a database that cannot order and limit a ``UNION``'s parts, or for an
+        ordering by an expression."""
+        rows = self.object_list
+        parts = getattr(rows, "page_parts", None)
+        ordering = [("-" if o.startswith("-") else "") + self._column(rows.model, o.lstrip("-"))
+                    for o in (rows.query.order_by or rows.model._meta.ordering) if isinstance(o, str)]
+        if (not parts or len(ordering) != len(rows.query.order_by or rows.model._meta.ordering)
+                or not connections[rows.db].features.supports_slicing_ordering_in_compound):
+            return super().page(number)
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:  # as Paginator.page: the orphans join the last page
+            top = self.count
+        names = list(dict.fromkeys([self._column(rows.model, "pk"), *(o.lstrip("-") for o in ordering)]))
+        firsts = [part.order_by(*ordering).values_list(*names)[:top] for part in parts]
+        # UNION, not UNION ALL: a row two branches match is one row of the search
+        found = firsts[0].union(*firsts[1:]).order_by(*ordering)[bottom:top]
+        ids = [row[0] for row in found]
+        by_id = {obj.pk: obj for obj in rows.filter(pk__in=ids)} if ids else {}
+        return self._get_page([by_id[pk] for pk in ids if pk in by_id], number, self)
+
+    @staticmethod
+    def _column(model, name: str) -> str:
+        return model._meta.pk.attname if name == "pk" else name
+
 
 class TimeWindowFilter(admin.SimpleListFilter):
     """The last hour / 24 hours / 7 days / 30 days, on the ``-timestamp``
@@ -66,11 +101,20 @@ class IndexedSearch:
 
     search_help_text = ""
 
+    @staticmethod
+    def row_id_branches(term: str) -> list[Q]:
+        """A term of ASCII digits (``#`` allowed before them) is also a row id."""
+        digits = term.lstrip("#")
+        return [Q(pk=int(digits))] if ascii_digits(digits) and len(term) < 19 else []
+
     def search_branches(self, term: str) -> list[Q]:
-        branches = [Q(user_id=term)]
-        if term.lstrip("#").isdigit() and len(term) < 19:
-            branches.append(Q(pk=int(term.lstrip("#"))))
-        return branches
+        return [Q(user_id=term), *self.row_id_branches(term)]
+
+    def ordered_branches(self, term: str) -> list[Q]:
+        """The matches of :meth:`search_branches`, as branches each of which one index returns
+        in time order (an ``IN`` of several entity types is one branch per type), for the page's
+        rows (:meth:`CappedCountPaginator.page`)."""
+        return self.search_branches(term)
 
     def get_search_results(self, request, queryset, search_term):
         terms = [term[:64] for term in search_term.split()[:5]]
@@ -88,6 +132,10 @@ class IndexedSearch:
                 unsearched.filter(branch, *[~earlier for earlier in branches[:index]])
                 for index, branch in enumerate(branches)
             ]
+        if len(terms) == 1 and isinstance(queryset, ProbedDatesQuerySet):
+            ordered = self.ordered_branches(terms[0])
+            if len(ordered) > 1:
+                queryset.page_parts = [unsearched.filter(branch) for branch in ordered]
         return queryset, False
 
 
@@ -144,14 +192,15 @@ class ProbedDatesQuerySet(QuerySet):
     are spread evenly), which on a table in time order reads every older row
     first.
 
-    ``search_parts`` (set by :class:`IndexedSearch` for a one-term
-    search) travels with the clones, for :class:`CappedCountPaginator`."""
+    ``search_parts`` and ``page_parts`` (set by :class:`IndexedSearch` for a one-term
+    search) travel with the clones, for :class:`CappedCountPaginator`."""
 
     search_parts: list | None = None
+    page_parts: list | None = None
 
     def _clone(self):
         clone = super()._clone()
-        clone.search_parts = self.search_parts
+        clone.search_parts, clone.page_parts = self.search_parts, self.page_parts
         return clone
 
     def datetimes(self, field_name, kind, order="ASC", tzinfo=None):

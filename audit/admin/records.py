@@ -116,6 +116,12 @@ class AuditTrailAdmin(InWords, CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
     def search_branches(self, term):
         types = [c.entity_type for c in registry.tracked_models()]
         return [*super().search_branches(term), Q(entity_type__in=types, entity_id=term)]
+
+    def ordered_branches(self, term):
+        # trail_entity_ts_idx returns one entity's rows in time order, not an IN of types' merged
+        types = sorted({c.entity_type for c in registry.tracked_models()})
+        return [*super().search_branches(term), *(Q(entity_type=t, entity_id=term) for t in types)]
+
     extra_readonly = ("in_words", "before_after", "field_history")
     # shown field by field in "Before / after" (and linked row by row in "Field history"): the raw JSON
     # columns and an inline of the update_history rows would repeat it (they stay in the exports)
@@ -286,10 +292,13 @@ class UpdateHistoryAdmin(InWords, CsvExportMixin, IndexedSearch, ReadOnlyAdmin):
 
     def search_branches(self, term):
         tables = [c.model._meta.db_table for c in registry.tracked_models()]
-        branches = [Q(table_name__in=tables, record_id=term)]
-        if term.lstrip("#").isdigit() and len(term) < 19:
-            branches.append(Q(pk=int(term.lstrip("#"))))
-        return branches
+        return [Q(table_name__in=tables, record_id=term), *self.row_id_branches(term)]
+
+    def ordered_branches(self, term):
+        # history_record_ts_idx returns one record's rows in time order, not an IN of tables' merged
+        tables = sorted({c.model._meta.db_table for c in registry.tracked_models()})
+        return [*(Q(table_name=t, record_id=term) for t in tables), *self.row_id_branches(term)]
+
     list_select_related = ("audit",)
     extra_readonly = ("trail_link",)
 

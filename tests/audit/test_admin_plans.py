@@ -135,3 +135,106 @@ def test_date_hierarchy_probes_use_the_time_index(portal, admin_user):
         nodes = _plan(sql)
         assert not [n for n in nodes if n.startswith("Seq Scan")], (sql, nodes)
         assert any("trail_ts_idx" in n for n in nodes), (sql, nodes)
+
+
+def _fill_history(n: int, start: dt.datetime = dt.datetime(2024, 7, 1, tzinfo=dt.UTC)) -> None:
+    """n update_history rows over 364 days (ids follow time): every 40th is a field of the request
+    MR7 and every 300th a field of the account MR7 (a user code that reads like a request's; the 600th
+    rows are the account's), the others of 5,000 other requests."""
+    from audit.models import UpdateHistory
+
+    step = dt.timedelta(days=364) / n
+    tables = ("maintenance_maintenancerequest", "accounts_user")
+
+    def row(i):
+        return UpdateHistory(timestamp=start + i * step, table_name=tables[1] if i % 300 == 0 else tables[0],
+                             record_id="MR7" if i % 40 == 0 or i % 300 == 0 else f"MR{1000 + i % 5000}",
+                             field_name="status", old_value="pending", new_value="approved", user_id="ST001")
+
+    if connection.vendor != "postgresql":
+        UpdateHistory.objects.bulk_create([row(i) for i in range(1, n + 1)], batch_size=5_000)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO update_history (timestamp, table_name, record_id, field_name, old_value, new_value, "
+            "user_id, change_reason) "
+            "SELECT %s + i * %s, CASE WHEN i %% 300 = 0 THEN %s ELSE %s END, "
+            "CASE WHEN i %% 40 = 0 OR i %% 300 = 0 THEN 'MR7' ELSE 'MR' || (1000 + i %% 5000) END, "
+            "'status', 'pending', 'approved', 'ST001', '' FROM generate_series(1, %s) AS i ORDER BY i",
+            [start, step, tables[1], tables[0], n],
+        )
+        cursor.execute("ANALYZE update_history")
+
+
+def _listed(client, url) -> list[int]:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return [row.pk for row in response.context["cl"].result_list]
+
+
+def test_a_search_page_lists_the_rows_of_the_plain_search_in_order(portal, admin_user):
+    """Each page of a one-term search, read branch by branch (each branch's first rows of the
+    page, then the page among them), holds exactly the rows of the plain ``OR`` search's page."""
+    from django.db.models import Q
+
+    from audit.models import UpdateHistory
+
+    _fill(2_000)  # ST001: 104 rows over two pages of 100 (its own account changed in 8, 4 of them by ST001)
+    _fill_history(1_200)  # MR7: 28 rows of the request, 4 of the account
+    client = portal(admin_user)
+    trail = list(AuditTrail.objects.filter(Q(user_id="ST001") | Q(entity_id="ST001"))
+                 .order_by("-timestamp", "-id").values_list("pk", flat=True))
+    assert len(trail) == 104
+    assert _listed(client, "/admin/audit/audittrail/?q=ST001") == trail[:100]
+    assert _listed(client, "/admin/audit/audittrail/?q=ST001&p=2") == trail[100:]
+    # sorted by another column (the entity's code), then by id as the changelist makes it total
+    by_entity = list(AuditTrail.objects.filter(Q(user_id="ST001") | Q(entity_id="ST001"))
+                     .order_by("entity_id", "-pk").values_list("pk", flat=True))
+    assert _listed(client, "/admin/audit/audittrail/?q=ST001&o=4") == by_entity[:100]
+    history = list(UpdateHistory.objects.filter(record_id="MR7").order_by("-timestamp", "-id")
+                   .values_list("pk", flat=True))
+    assert len(history) == 32
+    assert _listed(client, "/admin/audit/updatehistory/?q=MR7") == history
+    # a row id and a code at once: the row with that id and the code's rows
+    other = UpdateHistory.objects.exclude(record_id="MR7").order_by("id").first()
+    assert _listed(client, f"/admin/audit/updatehistory/?q={other.pk}") == [other.pk]
+    # a term of digits that are not ASCII digits is no row id (it was a server error)
+    assert _listed(client, "/admin/audit/updatehistory/?q=%C2%B2") == []
+    assert _listed(client, "/admin/audit/audittrail/?q=%C2%B2") == []
+
+
+def _page_queries(ctx, table: str) -> tuple[str, str]:
+    """The page's two reads: the branches' UNION (the page's ids), then the rows of those ids."""
+    ours = [q["sql"] for q in ctx.captured_queries if f'FROM "{table}"' in q["sql"] and "COUNT(" not in q["sql"].upper()
+            and "django_session" not in q["sql"]]
+    union = [sql for sql in ours if " UNION " in sql]
+    rows = [sql for sql in ours if f'"{table}"."id" IN (' in sql]
+    assert len(union) == 1 and len(rows) == 1, ours
+    return union[0], rows[0]
+
+
+@pytest.mark.postgres
+def test_a_search_page_reads_each_branch_from_its_index(portal, admin_user):
+    """The page of a search by entity or record code: one ordered index scan per entity type (or
+    table) for the page's ids, not a walk of the time index filtering every newer row, then the
+    page's rows by their ids."""
+    _fill(ROWS)
+    _fill_history(ROWS)
+    client = portal(admin_user)
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get("/admin/audit/audittrail/?q=ST001&p=2")
+    assert response.status_code == 200 and len(response.context["cl"].result_list) == 100
+    union, rows = _page_queries(ctx, "audit_trail")
+    nodes = _plan(union)
+    # the user's branch may walk the time index here (ST001 acts on every 20th row): it stops after 200
+    assert not [n for n in nodes if n.startswith("Seq Scan")], nodes
+    assert sum(n.endswith("trail_entity_ts_idx") for n in nodes) == 9, nodes  # one per tracked entity type
+    assert [n for n in _plan(rows) if "audit_trail" in n] == ["Index Scan audit_trail audit_trail_pkey"]
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get("/admin/audit/updatehistory/?q=MR7")
+    assert response.status_code == 200 and len(response.context["cl"].result_list) == 100
+    union, rows = _page_queries(ctx, "update_history")
+    nodes = _plan(union)
+    assert not [n for n in nodes if n.startswith("Seq Scan") or n.endswith("history_ts_idx")], nodes
+    assert sum(n.endswith("history_record_ts_idx") for n in nodes) == 9, nodes
+    assert [n for n in _plan(rows) if "update_history" in n] == ["Index Scan update_history update_history_pkey"]
