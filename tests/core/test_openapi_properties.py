@@ -63,6 +63,10 @@ HOSTILE_STRINGS = [
     "{0.__class__}",
     "%25",
     "%00",
+    # digits to str.isdigit() that int() refuses ("²") or reads in another script ("١٠"); "²" as a
+    # system event's id was a 500
+    "²",
+    "١٠",
 ]
 
 # Values only a JSON body can carry stand in the generated case as markers, and the test writes
