@@ -2,8 +2,8 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import Group, PermissionsMixin
 from django.db import models
 from django.utils import timezone
-from simple_history.models import HistoricalRecords
 
+from audit.capture.history import records as history_records
 from audit.capture.querysets import AuditedModelMixin, AuditedQuerySet
 from audit.capture.registry import track
 
@@ -63,7 +63,8 @@ class User(AuditedModelMixin, AbstractBaseUser, PermissionsMixin):
     failed_login_count = models.PositiveIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
 
-    history = HistoricalRecords(excluded_fields=["password", "last_login", "failed_login_count"])
+    history = history_records("user_id", "approved_by",
+                              excluded_fields=["password", "last_login", "failed_login_count"])
 
     objects = UserManager()
 

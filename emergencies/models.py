@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
-from simple_history.models import HistoricalRecords
 
+from audit.capture.history import records as history_records
 from audit.capture.querysets import AuditedModelMixin, AuditedQuerySet
 from audit.capture.registry import track
 
@@ -57,7 +57,7 @@ class Emergency(AuditedModelMixin, models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords()
+    history = history_records("code", "reported_by", "assigned_to")
     objects = AuditedQuerySet.as_manager()
 
     class Meta:

@@ -1,8 +1,8 @@
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
-from simple_history.models import HistoricalRecords
 
+from audit.capture.history import records as history_records
 from audit.capture.querysets import AuditedModelMixin, AuditedQuerySet
 from audit.capture.registry import track
 
@@ -67,7 +67,7 @@ class MaintenanceRequest(AuditedModelMixin, models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords()
+    history = history_records("code", "requested_by", "assigned_to", "approved_by")
     objects = AuditedQuerySet.as_manager()
 
     class Meta:
@@ -98,7 +98,7 @@ class Comment(AuditedModelMixin, models.Model):
     body = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
 
-    history = HistoricalRecords()
+    history = history_records("request", "author")
     objects = AuditedQuerySet.as_manager()
 
     class Meta:
@@ -159,7 +159,7 @@ class Attachment(AuditedModelMixin, models.Model):
     size = models.PositiveBigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
 
-    history = HistoricalRecords()
+    history = history_records("request", "uploaded_by")
     objects = AuditedQuerySet.as_manager()
 
     class Meta:
@@ -184,7 +184,7 @@ class InventoryItem(AuditedModelMixin, models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords()
+    history = history_records("code", "part_number")
     objects = AuditedQuerySet.as_manager()
 
     class Meta:
@@ -211,7 +211,7 @@ class StockAdjustment(AuditedModelMixin, models.Model):
     adjusted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
-    history = HistoricalRecords()
+    history = history_records("item", "adjusted_by")
     objects = AuditedQuerySet.as_manager()
 
     class Meta:

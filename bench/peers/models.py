@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from audit.capture.history import records as history_records
 from audit.capture.querysets import AuditedModelMixin, AuditedQuerySet
 from audit.capture.registry import track
 from maintenance.models import Category, Priority, RequestStatus
@@ -104,13 +105,15 @@ PlainComment, PlainAttachment = _children("Plain", PlainRequest)
 
 @track(entity_type="bench_request")
 class OursRequest(AuditedModelMixin, RequestFields):  # noqa: DJ008
-    history = HistoricalRecords()
+    history = history_records("code", "requested_by", "assigned_to", "approved_by")
     objects = AuditedQuerySet.as_manager()
 
 
 OursComment, OursAttachment = (
     track(m, entity_type=f"bench_{kind}", code_field="pk") and m
-    for m, kind in zip(_children("Ours", OursRequest, bases=(AuditedModelMixin,), history=HistoricalRecords,
+    # their snapshot tables as the product's comments' and attachments' (no index on the copied keys)
+    for m, kind in zip(_children("Ours", OursRequest, bases=(AuditedModelMixin,),
+                                 history=lambda: history_records("request", "author", "uploaded_by"),
                                  objects=AuditedQuerySet.as_manager), ("comment", "attachment"), strict=True)
 )
 
