@@ -1,6 +1,7 @@
 """Periodic jobs: each job once per period, however many schedulers run."""
 
 import datetime as dt
+import logging
 import threading
 
 import pytest
@@ -91,3 +92,37 @@ def test_concurrent_schedulers_on_postgresql_enqueue_once():
         t.join()
     assert sorted(name for names in results for name in names) == ["audit.purge", "audit.seal", "audit.verify"]
     assert (queued("seal_audit"), queued("verify_audit"), queued("purge_audit")) == (1, 1, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.database_tasks
+def test_the_worker_says_nothing_of_a_routine_run_that_succeeded(caplog, settings):
+    """``run_worker`` (verbosity 1) logs every ordinary task's start and end, a periodic job's
+    run only when it failed (the alert sweep runs every 10 seconds); ``--verbosity 2`` all."""
+    from tests.core import background_tasks
+
+    def run(verbosity):
+        caplog.clear()
+        scheduler.tick(now=T0)  # enqueues the three audit jobs (seal, verify, purge)
+        ordinary = background_tasks.flaky.enqueue(0)
+        with caplog.at_level(logging.INFO):
+            call_command("run_worker", queue_name="*", max_tasks=4, interval="0.1", verbosity=verbosity,
+                         startup_delay=False)
+        ScheduledRun.objects.all().delete()
+        return ordinary.id, [r.getMessage() for r in caplog.records if r.getMessage().startswith("Task id=")]
+
+    ordinary, lines = run(1)
+    assert lines == [f"Task id={ordinary} path=tests.core.background_tasks.flaky state=RUNNING",
+                     f"Task id={ordinary} path=tests.core.background_tasks.flaky state=SUCCESSFUL"], lines
+    ordinary, lines = run(2)
+    assert sum("audit.operations.jobs.seal_audit" in line for line in lines) == 2, lines
+    assert f"Task id={ordinary} path=tests.core.background_tasks.flaky state=SUCCESSFUL" in lines
+    # a periodic job's failure is always said
+    from core.management.commands.run_worker import RoutineRunsQuiet
+
+    quiet = RoutineRunsQuiet(["audit.operations.jobs.seal_audit"])
+    failed = logging.LogRecord("django_tasks", logging.ERROR, __file__, 1, "Task id=%s path=%s state=%s",
+                               ("7", "audit.operations.jobs.seal_audit", "FAILED"), None)
+    assert quiet.filter(failed)
+    failed.args = ("7", "audit.operations.jobs.seal_audit", "SUCCESSFUL")
+    assert not quiet.filter(failed)

@@ -52,7 +52,7 @@ class Command(BaseCommand):
             close_old_connections()
             try:
                 for job in scheduler.tick(scheduler_id=name):
-                    if verbose:
+                    if options["verbosity"] > 1:  # the worker says when a job ran and how it ended
                         self.stdout.write(f"enqueued {job}")
                 if started - last_prune > 3600:
                     scheduler.prune()

@@ -3,12 +3,31 @@ worker) or of RQ (django-rq's worker, with its scheduler so that delayed tasks r
 
 from __future__ import annotations
 
+import logging
+
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django_tasks_db.management.commands import db_worker
 
-from core.engine import conf
+from core.engine import conf, scheduler
 from core.engine.worker import RQ_JOB_CLASS, Worker, new_worker_id
+
+
+class RoutineRunsQuiet(logging.Filter):
+    """Leaves out django-tasks' "Task id=... path=... state=..." lines of the periodic jobs' runs
+    unless they failed: the alert sweep alone runs every 10 seconds, and its two lines a run
+    buried everything else the worker had to say. Every other task's lines, and a periodic job's
+    failure, stay; ``--verbosity 2`` shows them all."""
+
+    def __init__(self, paths):
+        super().__init__()
+        self.paths = frozenset(paths)
+
+    def filter(self, record):
+        args = record.args if isinstance(record.args, tuple) else ()
+        if len(args) == 3 and str(record.msg).startswith("Task id=") and args[1] in self.paths:
+            return str(args[2]) == "FAILED"
+        return True
 
 
 class Command(db_worker.Command):
@@ -52,3 +71,12 @@ class Command(db_worker.Command):
                         excluded_queue_names=excluded)
         worker.configure_signals()
         worker.run()
+
+    def configure_logging(self, verbosity: int) -> None:
+        super().configure_logging(verbosity)
+        # on the logger the lines are logged to (its handler may be the root's), once per process
+        tasks_logger = logging.getLogger(db_worker.TASKS_LOGGER)
+        for old in [f for f in tasks_logger.filters if isinstance(f, RoutineRunsQuiet)]:
+            tasks_logger.removeFilter(old)
+        if verbosity == 1:
+            tasks_logger.addFilter(RoutineRunsQuiet(getattr(job.task, "module_path", "") for job in scheduler.jobs()))
