@@ -140,3 +140,14 @@ def test_a_hand_entry_says_so_in_the_change_column(portal, admin_user):
         log_entity_change("maintenance_request", "MR900", "priority", "low", "high", change_reason="phoned in")
     html = portal(admin_user).get("/admin/audit/audittrail/?source__exact=manual").content.decode()
     assert '<strong class="audit-source">manual entry:</strong> Priority: Low → High' in html
+
+
+def test_every_page_names_its_icon_so_browsers_do_not_ask_for_a_missing_favicon(client, portal, admin_user):
+    """Without a declared icon every browser asks for /favicon.ico, a 404 in the server's log on
+    each first visit."""
+    link = '<link rel="icon" href="/static/img/favicon.svg" type="image/svg+xml">'
+    assert link in client.get("/login/").content.decode()  # the portal's layout
+    assert link in client.get("/admin/login/").content.decode()  # the admin's
+    assert link in portal(admin_user).get("/admin/audit/audittrail/").content.decode()
+    svg = open(finders.find("img/favicon.svg")).read()
+    assert svg.startswith("<svg") and "<title>Marine Service Center</title>" in svg
