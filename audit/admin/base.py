@@ -12,6 +12,7 @@ from django.db.models import Max, Min, Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.utils.text import capfirst
 
 from audit.capture import registry
 from core.numbers import ascii_digits
@@ -149,8 +150,10 @@ class UserIdFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         from django.contrib.auth import get_user_model
 
-        ids = get_user_model().objects.order_by("user_id").values_list("user_id", flat=True)[:200]
-        return [(uid, uid) for uid in ids] + [("system", "system"), ("anonymous", "anonymous")]
+        users = get_user_model().objects.order_by("user_id").values_list("user_id", "full_name")[:200]
+        # "PE001 · Priya Eriksen", as the rows name their actors
+        return [(uid, f"{uid} · {name.strip()}" if (name or "").strip() else uid) for uid, name in users] + [
+            ("system", "system (no person: jobs and commands)"), ("anonymous", "anonymous (not signed in)")]
 
     def queryset(self, request, queryset):
         value = self.value()
@@ -165,7 +168,13 @@ class EntityTypeFilter(admin.SimpleListFilter):
     field = "entity_type"
 
     def lookups(self, request, model_admin):
-        return sorted((c.entity_type, c.entity_type) for c in registry.tracked_models())
+        # named as people call them ("Maintenance requests"), sorted by that name; the stored code is the value
+        return sorted(((self.value_of(c), capfirst(c.model._meta.verbose_name_plural))
+                       for c in registry.tracked_models()), key=lambda item: str(item[1]))
+
+    @staticmethod
+    def value_of(config) -> str:
+        return config.entity_type
 
     def queryset(self, request, queryset):
         value = self.value()
@@ -173,12 +182,13 @@ class EntityTypeFilter(admin.SimpleListFilter):
 
 
 class TableNameFilter(EntityTypeFilter):
-    title = "table"
+    title = "record type"
     parameter_name = "table_name"
     field = "table_name"
 
-    def lookups(self, request, model_admin):
-        return sorted((c.model._meta.db_table, c.model._meta.db_table) for c in registry.tracked_models())
+    @staticmethod
+    def value_of(config) -> str:
+        return config.model._meta.db_table
 
 
 class ProbedDatesQuerySet(QuerySet):

@@ -151,3 +151,16 @@ def test_every_page_names_its_icon_so_browsers_do_not_ask_for_a_missing_favicon(
     assert link in portal(admin_user).get("/admin/audit/audittrail/").content.decode()
     svg = open(finders.find("img/favicon.svg")).read()
     assert svg.startswith("<svg") and "<title>Marine Service Center</title>" in svg
+
+
+def test_the_filters_name_record_types_and_people_as_people_read_them(portal, admin_user, personas):
+    """The sidebar's choices are labels ("Maintenance requests", "PE001 · Priya Eriksen"), not
+    table names or bare codes; the stored value is still what the link filters on."""
+    html = portal(admin_user).get("/admin/audit/updatehistory/").content.decode()
+    assert 'href="?table_name=maintenance_maintenancerequest">Maintenance requests</a>' in html
+    assert ">maintenance_maintenancerequest<" not in html
+    engineer = personas["engineer"]
+    assert f'href="?user_id={engineer.user_id}">{engineer.user_id} · {engineer.full_name}</a>' in html
+    assert ">system (no person: jobs and commands)<" in html
+    html = portal(admin_user).get("/admin/audit/audittrail/").content.decode()
+    assert 'href="?entity_type=maintenance_request">Maintenance requests</a>' in html
