@@ -262,6 +262,9 @@ class ReadOnlyAdmin(NoWrites, admin.ModelAdmin):
     """The audit tables' admin: read-only, bounded counts, the time column as the portal shows it."""
 
     show_full_result_count = False
+    # no "Show counts": a count per filter choice over the whole table (an audit table at 5 million
+    # rows took minutes and held a database connection and a worker the while)
+    show_facets = admin.ShowFacets.NEVER
     paginator = CappedCountPaginator
     list_per_page = 100
     actions = None
