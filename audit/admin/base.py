@@ -51,12 +51,14 @@ class CappedCountPaginator(Paginator):
         newer than the page (no one index serves an OR in order). The page is the plain search's:
         each of its rows is among the first ``top`` rows of every branch it matches. The plain
         search's page on a database that cannot order and limit a ``UNION``'s parts, or for an
-        ordering by an expression."""
+        ordering by an expression or a related model's column."""
         rows = self.object_list
         parts = getattr(rows, "page_parts", None)
+        asked = rows.query.order_by or rows.model._meta.ordering
+        # the columns of this table only: a UNION is ordered by the names it selects
         ordering = [("-" if o.startswith("-") else "") + self._column(rows.model, o.lstrip("-"))
-                    for o in (rows.query.order_by or rows.model._meta.ordering) if isinstance(o, str)]
-        if (not parts or len(ordering) != len(rows.query.order_by or rows.model._meta.ordering)
+                    for o in asked if isinstance(o, str) and "__" not in o and o != "?"]
+        if (not parts or len(ordering) != len(asked)
                 or not connections[rows.db].features.supports_slicing_ordering_in_compound):
             return super().page(number)
         number = self.validate_number(number)
