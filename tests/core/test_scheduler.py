@@ -126,3 +126,12 @@ def test_the_worker_says_nothing_of_a_routine_run_that_succeeded(caplog, setting
     assert quiet.filter(failed)
     failed.args = ("7", "audit.operations.jobs.seal_audit", "SUCCESSFUL")
     assert not quiet.filter(failed)
+
+
+def test_the_scheduler_names_a_job_switched_off_as_off(settings):
+    from core.management.commands.run_scheduler import job_list
+
+    settings.AUDIT_VERIFY_EVERY = 0
+    listed = job_list(scheduler.jobs())
+    assert "audit.seal every 60 s" in listed and "audit.verify off" in listed and "every 0 s" not in listed
+    assert job_list([]) == "no jobs"

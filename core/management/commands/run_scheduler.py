@@ -44,8 +44,7 @@ class Command(BaseCommand):
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.append(True))
         if verbose:
-            listed = ", ".join(f"{job.name} every {job.interval():g} s" for job in scheduler.jobs())
-            self.stdout.write(f"Scheduler {name}: {listed or 'no jobs'}.")
+            self.stdout.write(f"Scheduler {name}: {job_list(scheduler.jobs())}.")
         last_prune = 0.0
         while not stop:
             started = time.monotonic()
@@ -63,3 +62,9 @@ class Command(BaseCommand):
             while not stop and time.monotonic() < deadline:
                 time.sleep(min(0.1, max(deadline - time.monotonic(), 0)))
         self.stdout.write("Scheduler stopped.")
+
+
+def job_list(jobs) -> str:
+    """"audit.seal every 60 s, audit.forward off, ...": a job whose interval is 0 never runs."""
+    return ", ".join(f"{job.name} every {job.interval():g} s" if job.interval() > 0 else f"{job.name} off"
+                     for job in jobs) or "no jobs"
