@@ -26,7 +26,6 @@ scale"): every query a changelist runs can use an index or is bounded.
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
-from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -38,6 +37,7 @@ from audit.admin.base import (
     IndexedSearch,
     ReadOnlyAdmin,
     TableNameFilter,
+    TimeOrderedChangeList,
     TimeWindowFilter,
     UserIdFilter,
 )
@@ -49,8 +49,8 @@ from audit.web import presentation
 from core.permissions import is_manager
 
 
-class WordsChangeList(ChangeList):
-    """A changelist whose page of rows is put in words once for the whole page
+class WordsChangeList(TimeOrderedChangeList):
+    """A changelist (sorted by time only) whose page of rows is put in words once for the whole page
     (``model_admin.put_in_words(rows)``: one lookup of the people on it, never one per row)."""
 
     def get_results(self, request):
