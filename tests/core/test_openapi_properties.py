@@ -69,6 +69,10 @@ HOSTILE_STRINGS = [
     "١٠",
 ]
 
+# Path parameters are mostly ids: these are the odd ids (digits int() refuses or reads in another
+# script, out of range, signed, NUL, format strings)
+HOSTILE_PATH_VALUES = ["²", "١٠", "0", "-1", "99999999999999999999", "1.5", "a\x00b", "%00", "%d", "%(secret)s"]
+
 # Values only a JSON body can carry stand in the generated case as markers, and the test writes
 # them into the JSON text it sends (_raw_json): a lone surrogate (JSON's "\\ud800" escape; it is
 # not UTF-8, so neither a URL nor a form can hold it, and Schemathesis' validator of generated
@@ -107,7 +111,11 @@ def flatmap_case(context, case):
         if case.query:
             case.query = _with_hostile_values(case.query, draw, json_body=False)
         if case.path_parameters:
-            case.path_parameters = _with_hostile_values(case.path_parameters, draw, json_body=False)
+            # a path is text whatever the document's type: an id may arrive as "²" or a number too big
+            case.path_parameters = {
+                name: draw(st.sampled_from(HOSTILE_PATH_VALUES)) if draw(st.integers(0, 1)) == 0 else value
+                for name, value in case.path_parameters.items()
+            }
         return case
 
     return mutated()
