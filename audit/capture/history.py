@@ -42,19 +42,16 @@ from simple_history.signals import post_create_historical_record, pre_create_his
 from audit.capture import compat
 from audit.capture.text import TEXT_LIMIT, clean_text
 
-#: the snapshot tables' indexed columns besides their own key: the object's id (its history, as the
-#: admin's history page and a revert read it), the time (their order) and the acting user (a foreign
-#: key with a constraint, set to NULL when the user is deleted)
-SNAPSHOT_INDEXED = ("id", "history_date", "history_user")
-
 
 def records(*unindexed: str, **options) -> HistoricalRecords:
     """simple-history's ``HistoricalRecords`` for a tracked model, whose copies of the
     ``unindexed`` fields (its code, its foreign keys) have no index. simple-history indexes a
     copied field wherever the model does; no read of a snapshot table goes by those (copied
     foreign keys have no constraint either), and each index is one more entry written with every
-    snapshot row. ``tests/audit/capture/test_history.py`` holds every snapshot table to
-    :data:`SNAPSHOT_INDEXED`."""
+    snapshot row. What stays indexed besides the table's key: the object's id (its history, as
+    the admin's history page and a revert read it), the time (the order) and the acting user (a
+    foreign key with a constraint, set to NULL when the user is deleted);
+    ``tests/audit/capture/test_history.py`` holds every snapshot table to that."""
     return HistoricalRecords(no_db_index=list(unindexed), **options)
 
 

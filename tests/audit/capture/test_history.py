@@ -235,10 +235,8 @@ def test_a_snapshot_table_indexes_only_what_its_reads_use():
     from django.db import connection
 
     from audit.capture import registry
-    from audit.capture.history import SNAPSHOT_INDEXED
 
     wanted = {"id", "history_date", "history_user_id"}
-    assert {n if n != "history_user" else "history_user_id" for n in SNAPSHOT_INDEXED} == wanted
     seen = 0
     with connection.cursor() as cursor:
         for config in registry.tracked_models():
