@@ -645,20 +645,29 @@ def _pg_statement(connection, rows, *, head, histories, extra, subs, deletes=())
         if grouped:
             fields = [(row.trail["entity_type"], row.entity_ids or [row.trail["entity_id"]], *f)
                       for row in rows for f in row.fields]
-            source, key = ("jsonb_array_elements(%s::jsonb) AS v "
-                           "CROSS JOIN LATERAL jsonb_array_elements_text(v->1) AS e(id)"), "e.id"
+            # each (entity id, field) pair as plain columns, taken out below the join (OFFSET 0 keeps
+            # the planner from pulling the subquery up): joined as JSON elements, every pair would
+            # carry its element's whole list of ids through the join, and its sort would spill to disk
+            source = ("(SELECT v->>0 AS entity_type, e.id, v->>2 AS table_name, v->>3 AS field_name, "
+                      "v->>4 AS old_value, v->>5 AS new_value "
+                      "FROM jsonb_array_elements(%s::jsonb) AS v "
+                      "CROSS JOIN LATERAL jsonb_array_elements_text(v->1) AS e(id) OFFSET 0) AS v")
+            key, columns_of = "v.id", ("v.entity_type", "v.table_name", "v.field_name", "v.old_value", "v.new_value")
         else:
             fields = [(row.trail["entity_type"], row.trail["entity_id"], *f) for row in rows for f in row.fields]
             source, key = "jsonb_array_elements(%s::jsonb) AS v", subbed("v->>1", "c") if subs else "v->>1"
+            columns_of = ("v->>0", "v->>2", "v->>3", *(subbed(f"v->>{n}", "c") if subs else f"v->>{n}"
+                                                       for n in (4, 5)))
         if fields:
-            old, new = (subbed(f"v->>{n}", "c") if subs else f"v->>{n}" for n in (4, 5))
+            entity_type, table_name, field_name, old, new = columns_of
             params.append(json.dumps(fields))
             ctes.append(
                 f"f AS (INSERT INTO {qn(UpdateHistory._meta.db_table)} (timestamp, table_name, record_id, "
                 f"field_name, old_value, new_value, user_id, change_reason, audit_id) "
-                f"SELECT t.timestamp, v->>2, t.entity_id, v->>3, {old}, {new}, t.user_id, t.change_reason, t.id "
+                f"SELECT t.timestamp, {table_name}, t.entity_id, {field_name}, {old}, {new}, t.user_id, "
+                f"t.change_reason, t.id "
                 f"FROM {source}{joined} "
-                f"JOIN t ON v->>0 = t.entity_type AND {key} = t.entity_id)")
+                f"JOIN t ON {entity_type} = t.entity_type AND {key} = t.entity_id)")
     if deletes:
         final, kind = f"SELECT {', '.join(f'(SELECT count(*) FROM d{i})' for i in range(len(deletes)))}", "counts"
     elif head is not None and head.name == "u":
