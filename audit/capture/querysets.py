@@ -174,6 +174,14 @@ def _history_select(model, objs, using, *, light=False):
     return ((sql, params),)
 
 
+def _group_key(value):
+    """``value`` as part of a grouping key: text, integers and None as themselves (their type
+    is told apart by equality: ``"1" != 1``; ``True`` is not an ``int`` here), anything else
+    by type and ``repr``."""
+    kind = type(value)
+    return value if kind is str or kind is int or value is None else (kind, repr(value))
+
+
 def _same_change(objs, old_rows, attnames, size=_CHUNK):
     """``objs`` (updated rows, light instances) in lists whose members changed from the same old
     values to the same new ones (chunks of at most ``size``): their changes differ only in the
@@ -184,7 +192,7 @@ def _same_change(objs, old_rows, attnames, size=_CHUNK):
     for obj in objs:
         d, old = obj.__dict__, old_rows[obj.pk]
         try:
-            key = tuple((type(v), repr(v)) for v in (*(old.get(a) for a in attnames), *(d.get(a) for a in attnames)))
+            key = (*map(_group_key, map(old.get, attnames)), *map(_group_key, map(d.get, attnames)))
         except Exception:  # noqa: BLE001 - a value whose repr fails is simply not grouped
             key = id(obj)
         groups.setdefault(key, []).append(obj)
@@ -335,12 +343,16 @@ class AuditedQuerySet(models.QuerySet):
             old_rows = {row[0]: dict(zip(attnames, row[width:], strict=True)) for row in rows}
         objs = []
         using = self.db  # a property that asks the router: once, not per row
-        for row in rows:
-            obj = model.__new__(model)
-            obj._state = ModelState()
-            obj._state.adding, obj._state.db = False, using
-            obj.__dict__.update(zip(wanted, row[:len(wanted)], strict=True))
-            objs.append(obj)
+        new, append = model.__new__, objs.append
+        for row in rows:  # as Model.from_db would, without its per-field work
+            obj = new(model)
+            obj_state = ModelState()
+            obj_state.adding = False
+            obj_state.db = using
+            d = obj.__dict__
+            d["_state"] = obj_state
+            d.update(zip(wanted, row, strict=False))  # the old values after them are not the instance's
+            append(obj)
         return len(rows), old_rows, objs
 
     def bulk_update(self, objs, fields, batch_size=None):
