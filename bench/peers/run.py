@@ -62,7 +62,9 @@ OP_LABELS = {
 }
 TX_MODES = ("autocommit", "atomic")
 CHUNK = {"autocommit": 5, "atomic": 20}
-BULK_REPEATS = 2
+#: QuerySet.update() statements per variant, round and mode: each is one sample (24 per variant and mode
+#: with 4 rounds), so that one statement slowed by the machine does not move the median
+BULK_REPEATS = 6
 #: the capture targets (issue 15): op -> (largest ratio to untracked, largest ratio to pghistory+context);
 #: delete's first bound is ours on ÷ ours off; queryset_update's is µs added per row
 TARGETS = {"edit": (1.5, 1.25), "create": (1.6, 1.25), "delete": (1.4, 1.25), "queryset_update": (50.0, 1.25)}
