@@ -151,6 +151,29 @@ def test_one_captured_queryset_update_of_many_rows_is_a_fixed_number_of_queries(
         ("MR001", "urgent"), ("MR002", "urgent"), ("MR003", "urgent")}
 
 
+def test_a_queryset_update_of_more_rows_than_one_group_links_each_field_row_to_its_own_trail_row(staff, engineer):
+    """1,201 rows changed alike travel as three groups of ids (500, 500, 1); each row still gets
+    its own trail row, field rows and snapshot, each field row linked to its row's trail row."""
+    with audit_context(enabled=False):
+        MaintenanceRequest.objects.bulk_create(
+            [MaintenanceRequest(code=f"MB{i:04d}", vessel="MV Tern", title=f"Job {i}", requested_by=staff)
+             for i in range(1201)])
+        MaintenanceRequest.objects.filter(code="MB0007").update(priority="low")  # one row changes otherwise
+    with audit_context(actor=engineer, reason="Fleet-wide"):
+        assert MaintenanceRequest.objects.filter(code__startswith="MB").update(priority="urgent") == 1201
+    trails = AuditTrail.objects.filter(action_type="update", entity_id__startswith="MB")
+    assert trails.count() == 1201
+    fields = UpdateHistory.objects.filter(record_id__startswith="MB")
+    assert fields.count() == 1201
+    linked = {(record, trail_entity, old, new) for record, trail_entity, old, new in fields.values_list(
+        "record_id", "audit__entity_id", "old_value", "new_value")}
+    assert len(linked) == 1201 and all(record == trail_entity for record, trail_entity, _, _ in linked)
+    assert {(old, new) for record, _, old, new in linked if record != "MB0007"} == {("medium", "urgent")}
+    assert {(old, new) for record, _, old, new in linked if record == "MB0007"} == {("low", "urgent")}
+    assert set(fields.values_list("user_id", "change_reason")) == {("PE001", "Fleet-wide")}
+    assert MaintenanceRequest.history.filter(code__startswith="MB", history_type="~", priority="urgent").count() == 1201
+
+
 def test_queryset_update_records_codes_decimals_dates_and_a_repeat_records_nothing(requests_, engineer):
     import datetime
     from decimal import Decimal
