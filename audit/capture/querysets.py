@@ -137,23 +137,24 @@ def _set_based(connection) -> bool:
     return connection.vendor == "postgresql" or engine.writer.json_rows_supported(connection)
 
 
-def _history_select(model, objs, using, *, light=False):
+def _history_select(model, pks, using, *, objs=None):
     """PostgreSQL or SQLite 3.35+, a model whose snapshot rows the capture path writes: the
-    simple-history rows of ``objs`` (just updated) as one ``INSERT ...
+    simple-history rows of the rows ``pks`` (just updated) as one ``INSERT ...
     SELECT`` from the table, for the statement that writes their audit rows;
     the row simple-history's ``bulk_history_create`` would write, without a
     historical instance per row. None when ``_bulk_history`` must run.
-    ``light``: ``objs`` are :meth:`AuditedQuerySet._update_returning`'s rows, which carry no
-    simple-history attributes of a caller."""
+    ``objs``: the instances of those rows where the caller has them (they may carry
+    simple-history attributes of a caller; :meth:`AuditedQuerySet._update_returning`'s rows
+    have no instances)."""
     from django.conf import settings
 
     hspec = history.spec_for(model)
-    if hspec is None or not objs or not _set_based(connections[using]):
+    if hspec is None or not pks or not _set_based(connections[using]):
         return None
     if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
         return ()
-    if not light and any("_history_date" in o.__dict__ or "_history_user" in o.__dict__
-                         or "_change_reason" in o.__dict__ for o in objs):
+    if objs is not None and any("_history_date" in o.__dict__ or "_history_user" in o.__dict__
+                                or "_change_reason" in o.__dict__ for o in objs):
         return None
     from django.utils import timezone
 
@@ -161,8 +162,6 @@ def _history_select(model, objs, using, *, light=False):
     qn = connection.ops.quote_name
     user = engine.history_user()
     reason = engine.history_reason(model, get_context().reason or "")
-    pk_attname = model._meta.pk.attname
-    pks = [o.__dict__[pk_attname] for o in objs]
     if connection.vendor == "postgresql":
         among, pks = "= ANY(%s)", pks
     else:
@@ -180,6 +179,20 @@ def _group_key(value):
     by type and ``repr``."""
     kind = type(value)
     return value if kind is str or kind is int or value is None else (kind, repr(value))
+
+
+@dataclasses.dataclass
+class _Alike:
+    """Rows of one update that went from the same old values to the same new ones (at most
+    ``_CHUNK``): their change is built once, from ``first`` (an instance holding the new
+    values) and ``old`` (the old values by attname), and written for each of ``entity_ids``."""
+
+    first: models.Model
+    old: dict
+    pks: list
+    entity_ids: list
+    #: the rows' instances, on the general path (simple-history may write its rows from them)
+    members: list | None = None
 
 
 def _same_change(objs, old_rows, attnames, size=_CHUNK):
@@ -238,7 +251,7 @@ class AuditedQuerySet(models.QuerySet):
             returned = self._update_returning(kwargs, spec, attnames)
             light = returned is not None
             if light:
-                count, old_rows, new_objs = returned
+                count, alike = returned
             else:
                 old_rows = self._old_rows(self, attnames)
                 if not old_rows:
@@ -249,24 +262,31 @@ class AuditedQuerySet(models.QuerySet):
                 count = sum(models.QuerySet.update(base.filter(pk__in=chunk), **kwargs)
                             for chunk in _chunks(old_rows))
                 new_objs = [obj for chunk in _chunks(old_rows) for obj in base.filter(pk__in=chunk)]
-            if not old_rows:
+                entity_id = spec.config.entity_id
+                alike = [_Alike(members[0], old_rows[members[0].pk], [o.pk for o in members],
+                                [entity_id(o) for o in members], members)
+                         for members in _same_change(new_objs, old_rows, attnames)]
+            if not alike:
                 return count
-            changed, changes = [], []
-            codes = engine.prefetch_codes(spec, [*old_rows.values(), *(obj.__dict__ for obj in new_objs)], self.db,
+            changed, changes, built = [], [], {}
+            # every row of a group holds the same values: the groups' codes are every row's
+            codes = engine.prefetch_codes(spec, [*(a.old for a in alike), *(a.first.__dict__ for a in alike)], self.db,
                                            attnames)
-            entity_id = spec.config.entity_id
-            for members in _same_change(new_objs, old_rows, attnames):
-                obj = members[0]
-                change = engine.build_change(obj, spec, old=old_rows[obj.pk], new=engine.current_values(obj, attnames),
-                                             code_cache=codes)
+            for a in alike:
+                key = id(a.first)  # a group cut in chunks shares its first row: its change is built once
+                if key not in built:
+                    built[key] = engine.build_change(a.first, spec, old=a.old,
+                                                     new=engine.current_values(a.first, attnames), code_cache=codes)
+                change = built[key]
                 if change is not None:
-                    if len(members) > 1:
-                        change = dataclasses.replace(change, entity_ids=tuple(entity_id(o) for o in members))
+                    if len(a.entity_ids) > 1 or a.entity_ids[0] != change.entity_id:
+                        change = dataclasses.replace(change, entity_ids=tuple(a.entity_ids))
                     changes.append(change)
-                    changed.extend(members)
-            snapshots = _history_select(self.model, changed, self.db, light=light)
-            if snapshots is None:
-                _bulk_history(self.model, changed, update=True)
+                    changed.append(a)
+            objs = None if light else [o for a in changed for o in a.members]
+            snapshots = _history_select(self.model, [pk for a in changed for pk in a.pks], self.db, objs=objs)
+            if snapshots is None and objs is not None:
+                _bulk_history(self.model, objs, update=True)
             engine.record_changes(changes, using=self.db, extra=snapshots)
         return count
 
@@ -275,10 +295,10 @@ class AuditedQuerySet(models.QuerySet):
     def _update_returning(self, kwargs, spec, attnames):
         """The UPDATE returns the new values itself (no SELECT of the new
         rows, no model instance per row), for models whose snapshots are
-        written by SQL (:func:`_history_select`). ``(count, old_rows, rows)``:
-        the old values by pk and the new rows as light instances holding the
-        pk, the updated fields and the code; None when the general path must
-        run.
+        written by SQL (:func:`_history_select`). ``(count, groups)``: the
+        updated rows as :class:`_Alike` groups, each group's first row a light
+        instance holding the pk, the updated fields and the code (no instance
+        for the other rows); None when the general path must run.
 
         PostgreSQL: one statement. A CTE locks the matching rows and reads
         their old values (``SELECT ... FOR UPDATE``), the UPDATE changes
@@ -312,10 +332,14 @@ class AuditedQuerySet(models.QuerySet):
         fields = {f.attname: f for f in meta.concrete_fields}
         wanted = [meta.pk.attname, *(a for a in attnames if a != meta.pk.attname)]
         code = spec.config.code_field
+        code_at = None  # where the row holds its code (None: the entity id is the pk)
         if code not in ("pk", meta.pk.name):
-            code_att = meta.get_field(code).attname
-            if code_att not in wanted:
-                wanted.append(code_att)
+            code_field = meta.get_field(code)
+            if code_field.is_relation:
+                return None  # the entity id is a related object's text: from an instance
+            if code_field.attname not in wanted:
+                wanted.append(code_field.attname)
+            code_at = wanted.index(code_field.attname)
         table = f"{qn(meta.db_table)}." if postgresql else ""  # SQLite: unqualified
         sql += " RETURNING " + ", ".join(f"{table}{qn(fields[a].column)}" for a in wanted)
         cols = [fields[a].get_col(meta.db_table) for a in wanted]
@@ -331,29 +355,40 @@ class AuditedQuerySet(models.QuerySet):
         else:
             old_rows = self._old_rows(self, attnames)
             if not old_rows:
-                return models.QuerySet.update(self, **kwargs), {}, []
+                return models.QuerySet.update(self, **kwargs), []
         with transaction.mark_for_rollback_on_error(using=self.db), connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         converters = compiler.get_converters(cols)
         if converters:
             rows = list(compiler.apply_converters(rows, converters))
-        if old_rows is None:
-            width = len(wanted)
-            old_rows = {row[0]: dict(zip(attnames, row[width:], strict=True)) for row in rows}
-        objs = []
-        using = self.db  # a property that asks the router: once, not per row
-        new, append = model.__new__, objs.append
-        for row in rows:  # as Model.from_db would, without its per-field work
-            obj = new(model)
-            obj_state = ModelState()
-            obj_state.adding = False
-            obj_state.db = using
-            d = obj.__dict__
-            d["_state"] = obj_state
-            d.update(zip(wanted, row, strict=False))  # the old values after them are not the instance's
-            append(obj)
-        return len(rows), old_rows, objs
+        # the rows by old and new values, in one pass over the rows as they came
+        width, new_at = len(wanted), [wanted.index(a) for a in attnames]
+        groups: dict = {}
+        for row in rows:
+            pk = row[0]
+            old_values = row[width:] if old_rows is None else tuple(map(old_rows[pk].get, attnames))
+            try:
+                key = (*map(_group_key, [row[i] for i in new_at]), *map(_group_key, old_values))
+            except Exception:  # noqa: BLE001 - a value whose repr fails is simply not grouped
+                key = object()
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = (row, old_values, [], [])
+            group[2].append(pk)
+            value = pk if code_at is None else row[code_at]
+            group[3].append(str(value if value not in (None, "") else pk))  # TrackedModel.entity_id
+        alike = []
+        using = self.db  # a property that asks the router: once, not per group
+        for row, old_values, pks, entity_ids in groups.values():
+            first = model.__new__(model)  # as Model.from_db would, without its per-field work
+            first._state = ModelState()
+            first._state.adding, first._state.db = False, using
+            first.__dict__.update(zip(wanted, row, strict=False))  # the old values after them are not its own
+            old = dict(zip(attnames, old_values, strict=True))
+            alike.extend(_Alike(first, old, pks[start:start + _CHUNK], entity_ids[start:start + _CHUNK])
+                         for start in range(0, len(pks), _CHUNK))
+        return len(rows), alike
 
     def bulk_update(self, objs, fields, batch_size=None):
         spec = self._audit_spec()
