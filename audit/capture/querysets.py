@@ -196,11 +196,11 @@ class _Alike:
 
 
 def _same_change(objs, old_rows, attnames, size=_CHUNK):
-    """``objs`` (updated rows, light instances) in lists whose members changed from the same old
-    values to the same new ones (chunks of at most ``size``): their changes differ only in the
-    entity, so each list's is built once. Values are told apart by type and ``repr`` (a
-    ``Decimal("1.0")`` is not grouped with ``Decimal("1.00")``: their recorded texts differ); an
-    unhashable or unrepresentable value leaves its row on its own."""
+    """``objs`` (the updated rows' instances, on the general path) in lists whose members
+    changed from the same old values to the same new ones (chunks of at most ``size``): their
+    changes differ only in the entity, so each list's is built once. Values are told apart as
+    :func:`_group_key` says (a ``Decimal("1.0")`` is not grouped with ``Decimal("1.00")``: their
+    recorded texts differ); an unhashable or unrepresentable value leaves its row on its own."""
     groups: dict = {}
     for obj in objs:
         d, old = obj.__dict__, old_rows[obj.pk]
