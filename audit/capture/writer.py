@@ -432,7 +432,9 @@ def write(using: str, rows: list[Row], *, head: Head | None = None, histories=()
     deleted."""
     connection = connections[using]
     if connection.vendor == "postgresql":
-        result = None
+        # the head and the deletes run in the first statement, which gives the answer; rows that
+        # need more statements follow, and only without a head or deletes are their ids the answer
+        result = ids = None
         batches = list(_batches(rows)) or [[]]
         for i, batch in enumerate(batches):
             first = i == 0
@@ -444,14 +446,14 @@ def write(using: str, rows: list[Row], *, head: Head | None = None, histories=()
             with capture_cursor(connection) as cursor:
                 cursor.execute(sql, params)
                 if kind == "ids":
-                    result = (result or []) + [r[0] for r in cursor.fetchall()]
+                    ids = (ids or []) + [r[0] for r in cursor.fetchall()]
                 elif kind == "count":
                     result = cursor.fetchone()[0]
                 elif kind == "row":
                     result = cursor.fetchone()
                 elif kind == "counts":
                     result = list(cursor.fetchone())
-        return result
+        return ids if head is None and not deletes else result
     if head is not None or subs or deletes:
         raise ValueError("a head statement, deletes and substitutions are PostgreSQL-only")
     if any(row.entity_ids is not None for row in rows):
