@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -421,12 +421,19 @@ def one_write_per_delete(using: str):
         writer.write(using, rows, histories=histories, subs=pending.lookups.subs if pending.lookups else ())
 
 
-def _pending_rows(pending: _Deletes) -> tuple[list, list]:
-    """The trail and snapshot rows gathered so far (and forgotten: each is written once)."""
+def _pending_rows(pending: _Deletes, deleted: dict | None = None) -> tuple[list, list]:
+    """The trail and snapshot rows gathered so far (and forgotten: each is written once).
+    ``deleted``: ``{table: index of its DELETE}`` of the statement that deletes the rows, which
+    then writes each trail row only if its row's DELETE removed it (:attr:`writer.Row.gate`)."""
     shared = writer.row_context() if pending.items else None
-    rows = [writer.build_row(**change.as_writer_kwargs(), now=now, context=shared) for change, _, now in pending.items
-            if change is not None]
-    histories = [snapshot for _, snapshot, _ in pending.items if snapshot is not None]
+    rows = []
+    for change, _, now, (table, pk) in pending.items:
+        if change is not None:
+            row = writer.build_row(**change.as_writer_kwargs(), now=now, context=shared)
+            if deleted is not None and table in deleted:
+                row = replace(row, gate=(deleted[table], str(pk)))
+            rows.append(row)
+    histories = [snapshot for _, snapshot, _, _ in pending.items if snapshot is not None]
     pending.items.clear()
     return rows, histories
 
@@ -471,7 +478,7 @@ def delete_in_one_statement(using, batches) -> list[int]:
         deletes.append(writer.Delete(model._meta.db_table, pk.column, writer.cast_type(pk, connection),
                                      [pk.get_db_prep_value(value, connection) for value in pks]))
     pending = _deletes.get()
-    rows, histories = _pending_rows(pending)
+    rows, histories = _pending_rows(pending, deleted={d.table: i for i, d in enumerate(deletes)})
     return writer.write(using, rows, histories=histories, subs=pending.lookups.subs, deletes=deletes)
 
 
@@ -517,7 +524,7 @@ def record_change(instance, *, old: dict | None, new: dict | None, action: str |
         change = build_change(instance, spec, old=old, new=new, action=action, code_cache=pending.codes,
                               lookups=pending.lookups)
         snapshot = history_row(instance, history_type, using=using, now=now) if history_type else None
-        pending.items.append((change, snapshot, now))
+        pending.items.append((change, snapshot, now, (model._meta.db_table, instance.pk)))
         return
     lookups = Lookups(connections[using]) if _postgresql(using) else None
     change = build_change(instance, spec, old=old, new=new, action=action, lookups=lookups)

@@ -243,6 +243,9 @@ class Row:
     trail: dict
     fields: list
     entity_ids: tuple[str, ...] | None = None
+    #: ``(index of a DELETE of the statement, the row's key as text)``: the row is written only
+    #: if that DELETE removed it (a row another transaction deleted first records nothing)
+    gate: tuple[int, str] | None = None
 
     def keys(self) -> list[tuple[str, str]]:
         """The ``(entity type, entity id)`` of each trail row this row stands for."""
@@ -434,10 +437,14 @@ def write(using: str, rows: list[Row], *, head: Head | None = None, histories=()
     if connection.vendor == "postgresql":
         # the head and the deletes run in the first statement, which gives the answer; rows that
         # need more statements follow, and only without a head or deletes are their ids the answer
-        result = ids = None
+        result = ids = removed = None
         batches = list(_batches(rows)) or [[]]
         for i, batch in enumerate(batches):
             first = i == 0
+            if removed is not None:  # after the DELETEs: only the rows they removed
+                batch = [row for row in batch if row.gate is None or f"{row.gate[0]}:{row.gate[1]}" in removed]
+                if not batch:
+                    continue
             sql, params, kind = _pg_statement(connection, batch, head=head if first else None,
                                               histories=histories if first else (), extra=extra if first else (),
                                               subs=subs, deletes=deletes if first else ())
@@ -452,7 +459,8 @@ def write(using: str, rows: list[Row], *, head: Head | None = None, histories=()
                 elif kind == "row":
                     result = cursor.fetchone()
                 elif kind == "counts":
-                    result = list(cursor.fetchone())
+                    *result, keys = cursor.fetchone()
+                    removed = frozenset(keys or ())
         return ids if head is None and not deletes else result
     if head is not None or subs or deletes:
         raise ValueError("a head statement, deletes and substitutions are PostgreSQL-only")
@@ -586,8 +594,10 @@ def _pg_statement(connection, rows, *, head, histories, extra, subs, deletes=())
     ctes, params = [], []
     for i, d in enumerate(deletes):
         ctes.append(f"d{i} AS (DELETE FROM {qn(d.table)} WHERE {qn(d.pk_column)} = ANY(%s::{d.pk_type}[]) "
-                    f"RETURNING 1)")
+                    f"RETURNING {qn(d.pk_column)}::text AS k)")
         params.append(list(d.pks))
+    if deletes:  # the keys the DELETEs removed, by DELETE: what the audit rows may be written for
+        ctes.append(f"dk AS ({' UNION ALL '.join(f'SELECT {i} AS i, k FROM d{i}' for i in range(len(deletes)))})")
     if head is not None:
         ctes.append(f"{head.name} AS ({head.sql})")
         params.extend(head.params)
@@ -616,9 +626,17 @@ def _pg_statement(connection, rows, *, head, histories, extra, subs, deletes=())
         for history in histories:
             groups.setdefault(history["spec"] if history_rows.json_columns(history["spec"]) else id(history),
                               []).append(history)
+        deleted = {d.table: i for i, d in enumerate(deletes)}
         for i, items in enumerate(groups.values()):
-            sql, hparams = (history_rows.json_rows(items, connection) if history_rows.json_columns(items[0]["spec"])
-                            else history_rows.insert_sql(items[0], connection))
+            spec = items[0]["spec"]
+            if history_rows.json_columns(spec):
+                sql, hparams = history_rows.json_rows(items, connection)
+                model_meta = spec.model._meta
+                if model_meta.db_table in deleted:  # a deleted row's snapshot only if its DELETE removed it
+                    sql += (f" AS s WHERE s.{qn(model_meta.pk.column)}::text IN "
+                            f"(SELECT k FROM dk WHERE i = {deleted[model_meta.db_table]})")
+            else:  # a column type that does not travel as JSON: one row, as its own VALUES (not gated)
+                sql, hparams = history_rows.insert_sql(items[0], connection)
             ctes.append(f"h{i} AS ({sql})")
             params.extend(hparams)
     for i, (sql, xparams) in enumerate(extra):
@@ -631,11 +649,19 @@ def _pg_statement(connection, rows, *, head, histories, extra, subs, deletes=())
         grouped = any(row.entity_ids is not None for row in rows)
         if grouped and subs:
             raise ValueError("rows for many entities take no substitutions")
+        gated = deletes and any(row.gate is not None for row in rows)
+        if grouped and gated:
+            raise ValueError("rows for many entities are not deletes")
         columns, selected = _trail_columns(connection), _trail_select(connection, len(subs), grouped)
         gate = " WHERE EXISTS (SELECT 1 FROM u)" if head is not None and head.name == "u" else ""
         values = [[t[a] if a in _JSON_ATTNAMES or t[a] is None or type(t[a]) is str else _json_value(t[a])
                    for a in _TRAIL_ATTNAMES] for t in (row.trail for row in rows)]
         source = "jsonb_array_elements(%s::jsonb) AS r"
+        if gated:  # each row's gate last: written only if its DELETE removed its row
+            n = len(_TRAIL_ATTNAMES)
+            for value, row in zip(values, rows, strict=True):
+                value.append(None if row.gate is None else list(row.gate))
+            gate = f" WHERE r->>{n} IS NULL OR ((r->{n}->>0)::int, r->{n}->>1) IN (SELECT i, k FROM dk)"
         if grouped:
             for value, row in zip(values, rows, strict=True):
                 value.append(row.entity_ids or [row.trail["entity_id"]])
@@ -671,7 +697,8 @@ def _pg_statement(connection, rows, *, head, histories, extra, subs, deletes=())
                 f"FROM {source}{joined} "
                 f"JOIN t ON {entity_type} = t.entity_type AND {key} = t.entity_id)")
     if deletes:
-        final, kind = f"SELECT {', '.join(f'(SELECT count(*) FROM d{i})' for i in range(len(deletes)))}", "counts"
+        counts = ", ".join(f"(SELECT count(*) FROM d{i})" for i in range(len(deletes)))
+        final, kind = f"SELECT {counts}, (SELECT array_agg(i || ':' || k) FROM dk)", "counts"
     elif head is not None and head.name == "u":
         final, kind = "SELECT (SELECT count(*) FROM u)", "count"
     elif head is not None:

@@ -165,11 +165,13 @@ def test_a_queryset_delete_whose_audit_rows_take_two_statements_returns_django_s
     assert not MaintenanceRequest.objects.filter(code__startswith="MD").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (stop 25): a delete records its rows whether or not its DELETE "
-                   "removed the row; the DELETE's RETURNING should gate them (docs/capture.md)")
+@pytest.mark.xfail(connection.vendor != "postgresql", strict=True,
+                   reason="known gap on SQLite: Django's DELETE there does not say which rows it removed, "
+                          "and the delete records every row it collected (docs/capture.md)")
 def test_deleting_a_row_someone_else_deleted_first_records_nothing_more(staff):
     """A stale instance (two people deleting the same request, or a shell holding it): Django's
-    delete answers (0, {}); no second delete row, no second snapshot may be written for it."""
+    delete answers (0, {}); no second delete row, no second snapshot may be written for it. On
+    PostgreSQL the delete's statement writes its rows only for the keys its DELETEs returned."""
     mr = _request(staff, "MR714")
     stale = MaintenanceRequest.objects.get(pk=mr.pk)
     assert MaintenanceRequest.objects.filter(pk=mr.pk).delete() == (1, {"maintenance.MaintenanceRequest": 1})
@@ -178,6 +180,38 @@ def test_deleting_a_row_someone_else_deleted_first_records_nothing_more(staff):
         "action_type", flat=True)) == ["create", "delete"]
     assert list(MaintenanceRequest.history.filter(id=mr.pk).order_by("history_id").values_list(
         "history_type", flat=True)) == ["+", "-"]
+
+
+@pytest.mark.postgres
+def test_a_delete_records_only_the_rows_its_deletes_removed_in_every_statement(staff):
+    """Two of 900 collected requests vanish before the DELETE (a plain SQL delete from a
+    pre_delete receiver stands for another transaction): the first statement's DELETE removes
+    898, and neither it nor the second statement writes a row for the two."""
+    from django.db.models.signals import pre_delete
+
+    with audit_context(enabled=False):
+        MaintenanceRequest.objects.bulk_create([
+            MaintenanceRequest(code=f"MV{i:04d}", vessel="MV Tern", title=f"Job {i}", requested_by=staff)
+            for i in range(900)])
+    gone = ["MV0000", "MV0899"]  # one in each statement's rows
+
+    def vanish(sender, instance, **kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM maintenance_maintenancerequest WHERE code = ANY(%s)", [gone])
+
+    pre_delete.connect(vanish, sender=MaintenanceRequest, dispatch_uid="vanish")
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            assert MaintenanceRequest.objects.filter(code__startswith="MV").delete() == (
+                898, {"maintenance.MaintenanceRequest": 898})
+    finally:
+        pre_delete.disconnect(dispatch_uid="vanish", sender=MaintenanceRequest)
+    assert len([q for q in queries.captured_queries if q["sql"].startswith("WITH")]) == 2
+    deleted = AuditTrail.objects.filter(action_type="delete", entity_id__startswith="MV")
+    assert deleted.count() == 898 and not deleted.filter(entity_id__in=gone).exists()
+    assert UpdateHistory.objects.filter(record_id__startswith="MV", field_name="title").count() == 898
+    snapshots = MaintenanceRequest.history.filter(code__startswith="MV", history_type="-")
+    assert snapshots.count() == 898 and not snapshots.filter(code__in=gone).exists()
 
 
 def _written_by_deletes():
