@@ -462,6 +462,17 @@ def record_before_delete(model, instance, *, using) -> None:
     _deletes.get().recorded.add(id(instance))
 
 
+def deleting() -> bool:
+    """Whether a delete is in progress (inside :func:`one_write_per_delete`)."""
+    return _deletes.get() is not None
+
+
+def nothing_to_record(instance) -> None:
+    """A collected row its delete did not remove (another transaction deleted it first):
+    its ``post_delete`` records nothing."""
+    _deletes.get().recorded.add(id(instance))
+
+
 def recorded_before_delete(instance) -> bool:
     pending = _deletes.get()
     return pending is not None and id(instance) in pending.recorded

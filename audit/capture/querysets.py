@@ -105,6 +105,8 @@ class AuditedCollector(compat.Collector):
     def delete_instances(self, deleted_counter) -> None:
         tables = [model._meta.db_table for model in self.data]
         if not tables or not engine.one_statement_delete(self.using) or len(set(tables)) != len(tables):
+            if engine.deleting() and engine.writer.json_rows_supported(connections[self.using]):
+                return self._delete_returning(deleted_counter)
             return super().delete_instances(deleted_counter)
         for model, instances in self.data.items():
             if on_post_delete in compat.live_receivers(signals.post_delete, model):
@@ -115,6 +117,28 @@ class AuditedCollector(compat.Collector):
         for (model, instances), count in zip(self.data.items(), counts, strict=True):
             if count:
                 deleted_counter[model._meta.label] += count
+            self.send_post_delete(model, instances)
+
+    def _delete_returning(self, deleted_counter) -> None:
+        """SQLite 3.35+: Django's DELETE per model, but ``RETURNING`` the keys it removed, so
+        that a collected row another transaction deleted first records nothing at its
+        ``post_delete`` (which Django still sends, as it does for every collected row)."""
+        connection = connections[self.using]
+        qn = connection.ops.quote_name
+        for model, instances in self.data.items():
+            pk = model._meta.pk
+            keys = [pk.get_db_prep_value(obj.pk, connection) for obj in instances]
+            removed = set()
+            with transaction.mark_for_rollback_on_error(self.using), connection.cursor() as cursor:
+                for chunk in _chunks(keys):
+                    cursor.execute(f"DELETE FROM {qn(model._meta.db_table)} WHERE {qn(pk.column)} IN "
+                                   f"({', '.join(['%s'] * len(chunk))}) RETURNING {qn(pk.column)}", chunk)
+                    removed.update(row[0] for row in cursor.fetchall())
+            if removed:
+                deleted_counter[model._meta.label] += len(removed)
+            for obj, key in zip(instances, keys, strict=True):
+                if key not in removed:
+                    engine.nothing_to_record(obj)
             self.send_post_delete(model, instances)
 
 

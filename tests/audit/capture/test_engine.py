@@ -165,13 +165,11 @@ def test_a_queryset_delete_whose_audit_rows_take_two_statements_returns_django_s
     assert not MaintenanceRequest.objects.filter(code__startswith="MD").exists()
 
 
-@pytest.mark.xfail(connection.vendor != "postgresql", strict=True,
-                   reason="known gap on SQLite: Django's DELETE there does not say which rows it removed, "
-                          "and the delete records every row it collected (docs/capture.md)")
 def test_deleting_a_row_someone_else_deleted_first_records_nothing_more(staff):
     """A stale instance (two people deleting the same request, or a shell holding it): Django's
-    delete answers (0, {}); no second delete row, no second snapshot may be written for it. On
-    PostgreSQL the delete's statement writes its rows only for the keys its DELETEs returned."""
+    delete answers (0, {}); no second delete row, no second snapshot may be written for it. The
+    rows are written only for the keys the DELETEs returned (PostgreSQL: in the same statement;
+    SQLite: Django's DELETE per model with RETURNING, then post_delete records nothing)."""
     mr = _request(staff, "MR714")
     stale = MaintenanceRequest.objects.get(pk=mr.pk)
     assert MaintenanceRequest.objects.filter(pk=mr.pk).delete() == (1, {"maintenance.MaintenanceRequest": 1})
